@@ -1,0 +1,199 @@
+"""The `study` command: `run`, `trial`, `ui`.
+
+Errors a user can cause end in one line on stderr and exit code 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from study.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UserError as exc:
+        print(f"study: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="study", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run (or resume) a study from a search-space YAML")
+    run.add_argument("space", help="study YAML, e.g. search_spaces/quickstart.yaml")
+    run.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
+    run.add_argument("--storage", default="runs", help="Tune storage folder (default: ./runs)")
+    run.add_argument("--address", help="join an existing Ray cluster (e.g. auto, HOST:PORT)")
+    _add_set(run)
+    run.set_defaults(func=_cmd_run)
+
+    trial = sub.add_parser("trial", help="one trial in-process (no Ray), progress per epoch")
+    trial.add_argument("config", help="trial config YAML (or a study YAML: its base is used)")
+    trial.add_argument("--checkpoint-dir", help="checkpoint every epoch here; resume if present")
+    trial.add_argument("--out", help="write the last epoch's metrics to this JSON file")
+    _add_set(trial)
+    trial.set_defaults(func=_cmd_trial)
+
+    ui = sub.add_parser("ui", help="the MLflow UI on 127.0.0.1 for the tracking DB")
+    ui.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=_cmd_ui)
+    return parser
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one base-config value, e.g. --set optim.lr=0.05 (repeatable)",
+    )
+
+
+def parse_sets(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set {item!r}: malformed value ({exc})") from exc
+    return out
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from study.data import ensure_available
+    from study.spaces import load_spec
+    from study.tracking import resolve_tracking_uri
+
+    spec = load_spec(args.space, parse_sets(args.set))
+    for data_cfg in {cfg.data for cfg in spec.trial_configs()}:
+        ensure_available(data_cfg)
+    uri = resolve_tracking_uri(args.tracking_uri)
+    storage = Path(args.storage).resolve()
+
+    from study.runner import run_study
+
+    outcome = run_study(spec, uri, storage, args.address)
+    _print_summary(outcome.final, list(spec.grid))
+    print(
+        f"\nStudy {outcome.name!r}: {outcome.finished}/{outcome.n_trials} trials finished"
+        f", {outcome.errored} errored. Tune storage: {outcome.storage / outcome.name}"
+    )
+    ui_cmd = "study ui" if args.tracking_uri is None else f"study ui --tracking-uri {uri}"
+    print(
+        f"Next: run `{ui_cmd}` and open http://127.0.0.1:5000, "
+        f"experiment {outcome.name!r} (tracking URI {uri})."
+    )
+    if not outcome.complete:
+        print("The study is not complete: run the same command again to resume it.")
+        return 1
+    return 0
+
+
+def _print_summary(final: list[dict[str, Any]], axes: list[str]) -> None:
+    """Mean ± std over seeds of the final test errors, per grid cell (all axes but the seed)."""
+    from study.runner import trial_label
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in final:
+        cell = trial_label({k: row[k] for k in axes if k != "seed" and k in row})
+        groups.setdefault(cell or "all", []).append(row)
+    if not groups:
+        return
+    metrics = ("final_paper_top5_error", "final_test_top1_error")
+    print(f"\nmean ± std over seeds (percent): {', '.join(metrics)}")
+    for cell, rows in sorted(groups.items()):
+        cols = []
+        for metric in metrics:
+            values = [r[metric] for r in rows]
+            std = statistics.stdev(values) if len(values) > 1 else float("nan")
+            cols.append(f"{statistics.fmean(values):7.3f} ± {std:.3f}")
+        print(f"  {cell:40s} n={len(rows)}  " + "   ".join(cols))
+
+
+def _cmd_trial(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from study.config import TrialConfig
+    from study.data import ensure_available
+    from study.errors import ConfigError
+    from study.trial import load_checkpoint, run_trial, save_checkpoint
+
+    path = Path(args.config)
+    if not path.is_file():
+        raise UserError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: malformed YAML: {exc}".replace("\n", " ")) from exc
+    if isinstance(raw, dict) and "base" in raw:
+        raw = raw["base"]
+    try:
+        cfg = TrialConfig.from_dict(raw).with_overrides(parse_sets(args.set))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    cfg = cfg.with_overrides({"data.root": str(Path(cfg.data.root).expanduser().resolve())})
+    ensure_available(cfg.data)
+
+    ckpt_path = Path(args.checkpoint_dir) / "checkpoint.pt" if args.checkpoint_dir else None
+    state = load_checkpoint(str(ckpt_path)) if ckpt_path and ckpt_path.is_file() else None
+    start = int(state["epoch"]) if state else 0
+    bar = tqdm(total=cfg.schedule.epochs, initial=start, unit="epoch", desc=cfg.loss.name)
+
+    def report(metrics: dict[str, float], trial_state: dict[str, Any]) -> None:
+        if ckpt_path is not None:
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = ckpt_path.with_suffix(".tmp")
+            save_checkpoint(trial_state, str(tmp))
+            os.replace(tmp, ckpt_path)  # atomic: a crash never leaves half a checkpoint
+        bar.set_postfix(
+            loss=f"{metrics['train_loss']:.3f}", top1=f"{metrics['test_top1_error']:.2f}"
+        )
+        bar.update(1)
+
+    metrics = run_trial(cfg, report, state)
+    bar.close()
+    text = json.dumps(metrics, indent=2, sort_keys=True)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from study.tracking import resolve_tracking_uri, sqlite_path
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    cmd += ["--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    os.execv(sys.executable, cmd)  # replaces this process: its PID is the server's
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Frozen, validated trial configuration.
+
+A `TrialConfig` is everything one training run depends on. It is built from a nested mapping
+(YAML) with `TrialConfig.from_dict`, flattened to dotted keys with `to_flat_dict` (MLflow params,
+hashes) and changed with `with_overrides({"optim.lr": 0.2, "loss": {"name": "focal"}})`.
+Unknown keys, wrong types and out-of-range values raise `ConfigError` naming the dotted key.
+
+Defaults are the paper's protocol (Shim 2025, arXiv 2507.10574, Sec. 4): ResNet-18 on
+CIFAR-100, SGD lr 0.1, momentum 0.9, weight decay 5e-4, StepLR ×0.1 every 50 epochs, 200 epochs,
+batch 100, random crop (pad 4) + horizontal flip, per-pixel mean subtraction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from study.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "cifar100"
+    root: str = "./data"
+    download: bool = False
+    n_train: int | None = None  # keep the first n training images (smoke tests); None = all
+    n_test: int | None = None
+    val_fraction: float = 0.0  # stratified holdout taken from the training split
+    val_seed: int = 0
+    crop_padding: int = 4
+    flip: bool = True
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "in [0, 1)")
+        _check(self.crop_padding >= 0, "data.crop_padding", self.crop_padding, ">= 0")
+        for key in ("n_train", "n_test"):
+            value = getattr(self, key)
+            _check(value is None or value >= 1, f"data.{key}", value, "null or >= 1")
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    kind: str = "none"
+    rate: float = 0.0
+    seed: int = 0  # independent of the training seed: same noisy labels for every loss
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.rate < 1.0, "noise.rate", self.rate, "in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "resnet18"
+    width: int = 64  # channels of the first stage; 64 is the standard ResNet-18
+
+    def __post_init__(self) -> None:
+        _check(self.width >= 1, "model.width", self.width, ">= 1")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """`name` plus the loss's own hyperparameters, e.g. `{name: focal, gamma: 2.0}`."""
+
+    name: str = "ce"
+    params: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.lr > 0, "optim.lr", self.lr, "> 0")
+        _check(0.0 <= self.momentum < 1.0, "optim.momentum", self.momentum, "in [0, 1)")
+        _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    epochs: int = 200
+    batch_size: int = 100
+    step_size: int = 50  # StepLR: lr × gamma every step_size epochs
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, "schedule.epochs", self.epochs, ">= 1")
+        _check(self.batch_size >= 1, "schedule.batch_size", self.batch_size, ">= 1")
+        _check(self.step_size >= 1, "schedule.step_size", self.step_size, ">= 1")
+        _check(0.0 < self.gamma <= 1.0, "schedule.gamma", self.gamma, "in (0, 1]")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    batch_size: int = 1000
+    final_window: int = 11  # final_paper_* = mean over the last 11 epochs (190–200 of 200)
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1, "eval.batch_size", self.batch_size, ">= 1")
+        _check(self.final_window >= 1, "eval.final_window", self.final_window, ">= 1")
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0  # model init, data order and augmentation
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    def __post_init__(self) -> None:
+        # Registries are imported here, not at module level: they import this module.
+        from study import data, losses, models, noise
+
+        data.DATASETS.get(self.data.name, "data.name")
+        noise.NOISE_MODELS.get(self.noise.kind, "noise.kind")
+        models.MODELS.get(self.model.name, "model.name")
+        losses.create_loss(self.loss.name, **dict(self.loss.params))
+        _check(
+            self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+            "device",
+            self.device,
+            "auto, cpu, cuda or cuda:N",
+        )
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> TrialConfig:
+        return _build(cls, raw or {}, prefix="")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["loss"] = {"name": self.loss.name, **dict(self.loss.params)}
+        return out
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        return flatten(self.to_dict())
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> TrialConfig:
+        """A new config with dotted-key overrides applied (validated like the YAML)."""
+        nested = self.to_dict()
+        for key, value in overrides.items():
+            set_dotted(nested, key, value)
+        return TrialConfig.from_dict(nested)
+
+    def config_hash(self) -> str:
+        """Short stable hash of the resolved config (tags, checkpoint identity)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in nested.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def set_dotted(nested: dict[str, Any], key: str, value: Any) -> None:
+    """Set `a.b.c` in a nested dict; a mapping value replaces the whole section."""
+    parts = key.split(".")
+    node = nested
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if not isinstance(child, dict):
+            if child is None and part not in node:
+                raise ConfigError(f"unknown key {'.'.join(parts[: i + 1])!r} in override {key!r}")
+            raise ConfigError(f"{'.'.join(parts[: i + 1])!r} is not a section (override {key!r})")
+        node = child
+    node[parts[-1]] = dict(value) if isinstance(value, Mapping) else value
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: invalid value {value!r} (allowed: {allowed})")
+
+
+def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str) -> Any:
+    section = prefix.rstrip(".") or "config"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{section}: expected a mapping, got {raw!r}")
+    if cls is LossConfig:
+        return _build_loss(raw, prefix)
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in raw if k not in names]
+    if unknown:
+        raise ConfigError(
+            f"{prefix}{unknown[0]}: unknown key (allowed in {section}: {', '.join(names)})"
+        )
+    kwargs = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value if value is not None else {}, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, hint, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _build_loss(raw: Mapping[str, Any], prefix: str) -> LossConfig:
+    name = raw.get("name", "ce")
+    if not isinstance(name, str):
+        raise ConfigError(f"{prefix}name: invalid value {name!r} (allowed: a loss name)")
+    params: dict[str, float] = {}
+    for key, value in raw.items():
+        if key == "name":
+            continue
+        params[str(key)] = _coerce(value, float, f"{prefix}{key}")
+    return LossConfig(name=name, params=params)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        inner = [o for o in options if o is not type(None)]
+        return _coerce(value, inner[0], key)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: invalid value {value!r} (allowed: true or false)")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: invalid value {value!r} (allowed: an integer)")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            # PyYAML (YAML 1.1) reads `5e-4` as a string; accept what float() accepts.
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: invalid value {value!r} (allowed: a number)")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: invalid value {value!r} (allowed: a string)")
+    raise ConfigError(f"{key}: unsupported type {hint!r}")

@@ -1,0 +1,200 @@
+"""The one training loop: `run_trial(cfg, report, checkpoint=None)`.
+
+Used by Ray Tune (`study.runner`), by `study trial` and by the tests. Per epoch it trains,
+steps StepLR, evaluates on the test split (and the validation holdout when there is one) and
+calls `report(metrics, state)` with the metrics and a full checkpoint state (model, optimizer,
+scheduler, RNG, epoch, metric history). Restoring that state and continuing gives exactly the
+metrics of an uninterrupted run: the only randomness after initialisation is one
+`torch.Generator` (data order + augmentation) that is part of the state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from study.augment import eval_batches, train_batches
+from study.config import TrialConfig
+from study.data import Dataset, Split, load_dataset
+from study.losses import create_loss
+from study.metrics import EvalAccumulator
+from study.models import create_model
+
+CHECKPOINT_FORMAT = 1
+
+
+class Reporter(Protocol):
+    def __call__(self, metrics: dict[str, float], state: dict[str, Any], /) -> None: ...
+
+
+class TrialDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run_trial(
+    cfg: TrialConfig, report: Reporter, checkpoint: Mapping[str, Any] | None = None
+) -> dict[str, float]:
+    """Train `cfg` to its last epoch, reporting every epoch; returns the last report."""
+    device = resolve_device(cfg.device)
+    data = load_dataset(cfg.data, cfg.noise)
+    mean = data.mean_image().to(device)
+    train = _to_device(data.train, device)
+    evals = {"test": _to_device(data.test, device)}
+    if data.val is not None:
+        evals["val"] = _to_device(data.val, device)
+
+    # Model init uses the global RNG; fork it so that no state leaks to other trials.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = create_model(
+            cfg.model.name, data.num_classes, cfg.model.width, int(train.images.shape[1])
+        ).to(device)
+    loss_fn = create_loss(cfg.loss.name, **dict(cfg.loss.params))
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=cfg.optim.lr,
+        momentum=cfg.optim.momentum,
+        weight_decay=cfg.optim.weight_decay,
+        nesterov=cfg.optim.nesterov,
+    )
+    scheduler = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=cfg.schedule.step_size, gamma=cfg.schedule.gamma
+    )
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: dict[str, list[float]] = {}
+    start = 0
+    if checkpoint is not None:
+        start = _restore(checkpoint, cfg, model, optimizer, scheduler, gen, history)
+
+    metrics: dict[str, float] = {}
+    for epoch in range(start + 1, cfg.schedule.epochs + 1):
+        lr = float(optimizer.param_groups[0]["lr"])
+        train_loss = _train_epoch(model, loss_fn, optimizer, train, gen, mean, cfg)
+        scheduler.step()
+        metrics = {"epoch": float(epoch), "lr": lr, "train_loss": train_loss}
+        for split_name, split in evals.items():
+            values = evaluate(model, split, mean, data.num_classes, cfg.eval.batch_size)
+            metrics.update({f"{split_name}_{k}": v for k, v in values.items()})
+        for key, value in metrics.items():
+            history.setdefault(key, []).append(value)
+        if epoch == cfg.schedule.epochs:
+            metrics.update(final_metrics(history, cfg.eval.final_window, data))
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "config_hash": cfg.config_hash(),
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": gen.get_state(),
+            "history": history,
+        }
+        report(metrics, state)
+    return metrics
+
+
+def final_metrics(
+    history: Mapping[str, list[float]], window: int, data: Dataset
+) -> dict[str, float]:
+    """`final_<m>` = last epoch's value; `final_paper_top{1,5}_error` = test error averaged over
+    the last `window` epochs (the paper: epochs 190–200 of 200, window 11)."""
+    out = {f"final_{k}": v[-1] for k, v in history.items() if k not in ("epoch", "lr")}
+    for k in (1, 5):
+        series = history[f"test_top{k}_error"][-window:]
+        out[f"final_paper_top{k}_error"] = sum(series) / len(series)
+    out["noise_realized_rate"] = data.noise_realized_rate
+    return out
+
+
+def _train_epoch(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: Split,
+    gen: torch.Generator,
+    mean: torch.Tensor,
+    cfg: TrialConfig,
+) -> float:
+    model.train()
+    total = torch.zeros((), dtype=torch.float64, device=mean.device)
+    batches = train_batches(
+        train.images,
+        train.labels,
+        cfg.schedule.batch_size,
+        gen,
+        mean,
+        cfg.data.crop_padding,
+        cfg.data.flip,
+    )
+    for x, y in batches:
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * y.numel()  # stays on the device: no sync per step
+    value = total.item() / len(train)
+    if not math.isfinite(value):
+        raise TrialDiverged(f"training loss is {value} (lr={cfg.optim.lr}, loss={cfg.loss.name})")
+    return value
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, split: Split, mean: torch.Tensor, num_classes: int, batch_size: int
+) -> dict[str, float]:
+    model.eval()
+    acc = EvalAccumulator(num_classes, mean.device)
+    for x, y in eval_batches(split.images, split.labels, batch_size, mean):
+        acc.update(model(x), y)
+    return acc.compute()
+
+
+def _to_device(split: Split, device: torch.device) -> Split:
+    return Split(
+        split.images.to(device),
+        split.labels.to(device),
+        None if split.coarse is None else split.coarse.to(device),
+        None if split.clean_labels is None else split.clean_labels.to(device),
+    )
+
+
+def _restore(
+    state: Mapping[str, Any],
+    cfg: TrialConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    gen: torch.Generator,
+    history: dict[str, list[float]],
+) -> int:
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("config_hash") != cfg.config_hash():
+        raise ValueError(
+            f"checkpoint does not belong to this trial config (hash {state.get('config_hash')} "
+            f"!= {cfg.config_hash()})"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    gen.set_state(state["rng"])
+    history.update({k: list(v) for k, v in state["history"].items()})
+    return int(state["epoch"])
+
+
+def save_checkpoint(state: Mapping[str, Any], path: str) -> None:
+    torch.save(dict(state), path)
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """Checkpoints hold only tensors and plain containers: load without unpickling code."""
+    loaded: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return loaded

@@ -1,0 +1,37 @@
+"""Shared fixtures: fake CIFAR-100 files in the official format and tiny trial configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from study.config import TrialConfig
+from study.data import write_fake_cifar100
+
+
+@pytest.fixture(scope="session")
+def fake_cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cifar")
+    write_fake_cifar100(root, n_train=1000, n_test=200, seed=0)
+    return root
+
+
+def tiny_dict(root: Path, **sections: Any) -> dict[str, Any]:
+    """A trial config small enough for a CPU test: width 4, 2 epochs on fake CIFAR-100."""
+    raw: dict[str, Any] = {
+        "data": {"name": "cifar100", "root": str(root)},
+        "model": {"width": 4},
+        "schedule": {"epochs": 2, "batch_size": 50, "step_size": 1},
+        "eval": {"batch_size": 100, "final_window": 2},
+        "device": "cpu",
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return raw
+
+
+@pytest.fixture
+def tiny_cfg(fake_cifar_root: Path) -> TrialConfig:
+    return TrialConfig.from_dict(tiny_dict(fake_cifar_root))

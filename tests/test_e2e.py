@@ -1,0 +1,74 @@
+"""A tiny study through `study run` with real Ray and real MLflow, then resumed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from .conftest import tiny_dict
+
+pytestmark = pytest.mark.e2e
+
+PER_EPOCH = ("train_loss", "test_top1_error", "test_top5_error", "test_nll", "test_ece")
+TAGS = ("study", "loss", "seed", "lr", "noise_kind", "noise_rate", "ray.trial_id", "git_sha",
+        "config_hash", "mlflow.parentRunId")  # fmt: skip
+
+
+def _study(tmp_path: Path, space: Path, db: Path, storage: Path) -> subprocess.CompletedProcess:
+    work = tmp_path / "cwd"
+    work.mkdir(exist_ok=True)
+    cmd = [sys.executable, "-m", "study.cli", "run", str(space)]
+    cmd += ["--tracking-uri", f"sqlite:///{db}", "--storage", str(storage)]
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert list(work.iterdir()) == []  # everything went where the flags said
+    return proc
+
+
+def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path) -> None:
+    space = tmp_path / "tiny.yaml"
+    raw = {
+        "name": "tiny",
+        "base": tiny_dict(fake_cifar_root),
+        "grid": {"loss": [{"name": "ce"}, {"name": "lace"}], "seed": [0, 1]},
+        "resources": {"cpu": 1},
+    }
+    space.write_text(yaml.safe_dump(raw))
+    db, storage = tmp_path / "track" / "t.db", tmp_path / "store"
+    proc = _study(tmp_path, space, db, storage)
+    assert "4/4 trials finished" in proc.stdout
+
+    client = MlflowClient(f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("tiny")
+    assert exp.artifact_location.startswith((db.parent / "mlartifacts").as_uri())
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("lossbench.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("lossbench.role") == "trial"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
+    assert {(r.data.tags["loss"], r.data.tags["seed"]) for r in children} == {
+        ("ce", "0"), ("ce", "1"), ("lace", "0"), ("lace", "1"),
+    }  # fmt: skip
+    for run in children:
+        assert all(tag in run.data.tags for tag in TAGS)
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.data.params["optim.lr"] == "0.1" and "data.root" in run.data.params
+        assert "final_paper_top5_error" in run.data.metrics
+        for key in PER_EPOCH:
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == [1, 2], key
+        artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
+        assert (artifacts / "trial_config.json").is_file()
+        assert artifacts.is_relative_to(db.parent)
+
+    # The same command again resumes the finished study: no new runs, no re-logged steps.
+    _study(tmp_path, space, db, storage)
+    again = client.search_runs([exp.experiment_id])
+    assert len(again) == 5
+    run = children[0]
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from study.errors import ConfigError, UserError
+from study.spaces import load_spec, spec_from_dict
+
+SPACES = sorted((Path(__file__).parents[1] / "search_spaces").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SPACES, ids=[p.stem for p in SPACES])
+def test_shipped_spaces_load(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.name == path.stem
+    assert len(spec.trial_configs()) == len(spec.trial_overrides()) >= 2
+
+
+def test_quickstart_is_ce_vs_lace_on_digits_times_three_seeds() -> None:
+    spec = load_spec(Path(__file__).parents[1] / "search_spaces" / "quickstart.yaml")
+    cells = {(c.loss.name, c.seed) for c in spec.trial_configs()}
+    assert cells == {(loss, s) for loss in ("ce", "lace") for s in (0, 1, 2)}
+    assert spec.base.data.name == "digits"
+
+
+def test_paper_space_is_the_papers_protocol() -> None:
+    spec = load_spec(Path(__file__).parents[1] / "search_spaces" / "paper.yaml")
+    cfg = spec.base
+    assert cfg.data.name == "cifar100" and cfg.model.width == 64
+    assert (cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay) == (0.1, 0.9, 5e-4)
+    assert (cfg.schedule.epochs, cfg.schedule.step_size, cfg.schedule.batch_size) == (200, 50, 100)
+    assert len(spec.trial_overrides()) == 10 and spec.resources.gpu == 1
+
+
+def _spec(**extra: object) -> dict:
+    raw = {"name": "t", "base": {"data": {"name": "digits"}}, "grid": {"seed": [0, 1]}}
+    raw.update(extra)
+    return raw
+
+
+def test_grid_axes_are_crossed_in_order() -> None:
+    spec = spec_from_dict(_spec(grid={"loss.name": ["ce", "lace"], "seed": [0, 1, 2]}))
+    assert spec.trial_overrides()[:2] == [
+        {"loss.name": "ce", "seed": 0},
+        {"loss.name": "ce", "seed": 1},
+    ]
+    assert len(spec.trial_overrides()) == 6
+
+
+def test_data_root_is_made_absolute() -> None:
+    assert Path(spec_from_dict(_spec()).base.data.root).is_absolute()
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"grids": {}}, "grids: unknown key"),
+        ({"grid": {"seed": []}}, "grid.seed: invalid value"),
+        ({"grid": {"optim.lr": [0.1, -1.0]}}, "optim.lr: invalid value -1.0"),
+        ({"grid": {"loss.name": ["ce", "foo"]}}, "unknown loss 'foo'"),
+        ({"resources": {"gpu": -1}}, "resources.gpu"),
+        ({"resources": {"gpus": 1}}, "resources.gpus: unknown key"),
+        ({"name": "a b"}, "name: invalid value"),
+        ({"failure": {"max_failures": -1}}, "failure.max_failures"),
+    ],
+)
+def test_malformed_specs_name_the_key(extra: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        spec_from_dict(_spec(**extra))
+
+
+def test_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_spec(base={"optim": {"lr": -0.1}})))
+    with pytest.raises(ConfigError, match=r"bad\.yaml: optim\.lr"):
+        load_spec(path)
+    path.write_text("name: [unclosed\n")
+    with pytest.raises(UserError, match="malformed YAML"):
+        load_spec(path)
+
+
+def test_spec_hash_tracks_content() -> None:
+    a, b = spec_from_dict(_spec()), spec_from_dict(_spec(grid={"seed": [0, 2]}))
+    assert a.spec_hash() == spec_from_dict(_spec()).spec_hash() != b.spec_hash()

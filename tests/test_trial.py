@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from study.config import TrialConfig
+from study.trial import load_checkpoint, run_trial, save_checkpoint
+
+from .conftest import tiny_dict
+
+
+class Recorder:
+    def __init__(self, crash_after: int | None = None) -> None:
+        self.metrics: list[dict[str, float]] = []
+        self.states: list[dict[str, Any]] = []
+        self.crash_after = crash_after
+
+    def __call__(self, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        self.metrics.append(dict(metrics))
+        self.states.append(state)
+        if self.crash_after is not None and len(self.metrics) == self.crash_after:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def test_reports_every_epoch_and_final_metrics(tiny_cfg: TrialConfig) -> None:
+    rec = Recorder()
+    final = run_trial(tiny_cfg.with_overrides({"data.val_fraction": 0.2}), rec)
+    assert [m["epoch"] for m in rec.metrics] == [1.0, 2.0]
+    for key in ("train_loss", "test_top1_error", "test_top5_error", "test_nll", "val_top1_error"):
+        assert key in rec.metrics[0]
+    assert rec.metrics[0]["lr"] == 0.1 and rec.metrics[1]["lr"] == pytest.approx(0.01)
+    window = [m["test_top5_error"] for m in rec.metrics]
+    assert final["final_paper_top5_error"] == pytest.approx(sum(window) / 2)
+    assert final["final_test_top1_error"] == rec.metrics[-1]["test_top1_error"]
+    assert "final_val_top1_error" in final
+
+
+def test_final_window_uses_only_the_last_epochs(fake_cifar_root: Path) -> None:
+    cfg = TrialConfig.from_dict(
+        tiny_dict(fake_cifar_root, schedule={"epochs": 3}, eval={"final_window": 2})
+    )
+    rec = Recorder()
+    final = run_trial(cfg, rec)
+    last_two = [m["test_top5_error"] for m in rec.metrics[1:]]
+    assert final["final_paper_top5_error"] == pytest.approx(sum(last_two) / 2)
+
+
+def test_resume_from_checkpoint_gives_identical_metrics(
+    fake_cifar_root: Path, tmp_path: Path
+) -> None:
+    cfg = TrialConfig.from_dict(tiny_dict(fake_cifar_root, schedule={"epochs": 3}))
+    full = Recorder()
+    run_trial(cfg, full)
+
+    crashed = Recorder(crash_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_trial(cfg, crashed)
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(crashed.states[-1], str(path))  # through the file format, weights_only
+    resumed = Recorder()
+    run_trial(cfg, resumed, load_checkpoint(str(path)))
+    assert [m["epoch"] for m in resumed.metrics] == [3.0]
+    assert resumed.metrics[-1] == full.metrics[-1]  # bit-identical, finals included
+
+
+def test_checkpoint_of_another_config_is_refused(tiny_cfg: TrialConfig) -> None:
+    rec = Recorder()
+    run_trial(tiny_cfg, rec)
+    with pytest.raises(ValueError, match="does not belong"):
+        run_trial(tiny_cfg.with_overrides({"seed": 9}), Recorder(), rec.states[0])
+
+
+def test_same_seed_same_metrics_in_two_processes(fake_cifar_root: Path, tmp_path: Path) -> None:
+    config = tmp_path / "trial.yaml"
+    config.write_text(yaml.safe_dump(tiny_dict(fake_cifar_root, loss={"name": "lace"})))
+    outputs = []
+    for i in range(2):
+        out = tmp_path / f"m{i}.json"
+        subprocess.run(
+            [sys.executable, "-m", "study.cli", "trial", str(config), "--out", str(out)],
+            check=True,
+            capture_output=True,
+        )
+        outputs.append(json.loads(out.read_text()))
+    assert outputs[0] == outputs[1]
+    assert outputs[0]["final_paper_top5_error"] >= 0
+
+
+def test_seeds_differ(tiny_cfg: TrialConfig) -> None:
+    a, b = Recorder(), Recorder()
+    run_trial(tiny_cfg, a)
+    run_trial(tiny_cfg.with_overrides({"seed": 1}), b)
+    assert a.metrics[-1]["train_loss"] != b.metrics[-1]["train_loss"]
