@@ -1,4 +1,4 @@
-"""The `study` command: `run`, `trial`, `ui`.
+"""The `study` command: `run`, `trial`, `bench`, `ui`.
 
 Errors a user can cause end in one line on stderr and exit code 2, before anything is written.
 """
@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_set(trial)
     trial.set_defaults(func=_cmd_trial)
 
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bench.add_argument("target", choices=["losses"], help="what to benchmark")
+    bench.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    bench.add_argument("--repeats", type=int, default=50, help="interleaved rounds (>= 1)")
+    bench.set_defaults(func=_cmd_bench)
+
     ui = sub.add_parser("ui", help="the MLflow UI on 127.0.0.1 for the tracking DB")
     ui.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
     ui.add_argument("--host", default="127.0.0.1")
@@ -101,7 +107,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"\nStudy {outcome.name!r}: {outcome.finished}/{outcome.n_trials} trials finished"
         f", {outcome.errored} errored. Tune storage: {outcome.storage / outcome.name}"
     )
-    ui_cmd = "study ui" if args.tracking_uri is None else f"study ui --tracking-uri {uri}"
+    ui_cmd = f"{_self_command()} ui"
+    if args.tracking_uri is not None:
+        ui_cmd += f" --tracking-uri {uri}"
     print(
         f"Next: run `{ui_cmd}` and open http://127.0.0.1:5000, "
         f"experiment {outcome.name!r} (tracking URI {uri})."
@@ -110,6 +118,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("The study is not complete: run the same command again to resume it.")
         return 1
     return 0
+
+
+def _self_command() -> str:
+    """How the user can call `study` again: plain `study` when it is on PATH, else its path
+    (e.g. `.venv/bin/study` after `make demo`)."""
+    import shutil
+
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "study":
+        return f"{Path(sys.executable).name} -m study.cli"
+    on_path = shutil.which("study")
+    if on_path and Path(on_path).resolve() == argv0.resolve():
+        return "study"
+    try:
+        return str(argv0.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(argv0.resolve())
 
 
 def _print_summary(final: list[dict[str, Any]], axes: list[str]) -> None:
@@ -179,6 +204,20 @@ def _cmd_trial(args: argparse.Namespace) -> int:
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from study.bench import bench_losses, print_loss_table
+
+    if args.repeats < 1:
+        raise UserError(f"--repeats: invalid value {args.repeats} (allowed: >= 1)")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device: {args.device!r} requested but no CUDA device is available")
+    rows = bench_losses(args.device, repeats=args.repeats)
+    print_loss_table(rows, args.device, args.repeats)
     return 0
 
 
