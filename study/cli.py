@@ -89,13 +89,13 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from study.data import ensure_available
+    from study.data import preflight
     from study.spaces import load_spec
     from study.tracking import resolve_tracking_uri
 
     spec = load_spec(args.space, parse_sets(args.set))
-    for data_cfg in {cfg.data for cfg in spec.trial_configs()}:
-        ensure_available(data_cfg)
+    for cfg in {(c.data, c.noise): c for c in spec.trial_configs()}.values():
+        preflight(cfg)  # each distinct data + noise setting once
     uri = resolve_tracking_uri(args.tracking_uri)
     storage = Path(args.storage).resolve()
 
@@ -162,7 +162,7 @@ def _cmd_trial(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from study.config import TrialConfig
-    from study.data import ensure_available
+    from study.data import preflight
     from study.errors import ConfigError
     from study.trial import load_checkpoint, run_trial, save_checkpoint
 
@@ -179,17 +179,21 @@ def _cmd_trial(args: argparse.Namespace) -> int:
         cfg = TrialConfig.from_dict(raw).with_overrides(parse_sets(args.set))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    cfg = cfg.with_overrides({"data.root": str(Path(cfg.data.root).expanduser().resolve())})
-    ensure_available(cfg.data)
+    cfg = cfg.with_absolute_paths()
+    preflight(cfg)
 
     ckpt_path = Path(args.checkpoint_dir) / "checkpoint.pt" if args.checkpoint_dir else None
     state = load_checkpoint(str(ckpt_path)) if ckpt_path and ckpt_path.is_file() else None
     start = int(state["epoch"]) if state else 0
     bar = tqdm(total=cfg.schedule.epochs, initial=start, unit="epoch", desc=cfg.loss.name)
 
-    def report(metrics: dict[str, float], trial_state: dict[str, Any]) -> None:
+    def report(
+        metrics: dict[str, float], trial_state: dict[str, Any], artifacts: dict[str, bytes]
+    ) -> None:
         if ckpt_path is not None:
             ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+            for name, data in artifacts.items():
+                (ckpt_path.parent / name).write_bytes(data)
             tmp = ckpt_path.with_suffix(".tmp")
             save_checkpoint(trial_state, str(tmp))
             os.replace(tmp, ckpt_path)  # atomic: a crash never leaves half a checkpoint

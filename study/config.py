@@ -18,6 +18,7 @@ import json
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from study.errors import ConfigError
@@ -48,9 +49,8 @@ class NoiseConfig:
     kind: str = "none"
     rate: float = 0.0
     seed: int = 0  # independent of the training seed: same noisy labels for every loss
-
-    def __post_init__(self) -> None:
-        _check(0.0 <= self.rate < 1.0, "noise.rate", self.rate, "in [0, 1)")
+    path: str | None = None  # labels file of kind `human` (CIFAR-100N's CIFAR-100_human.pt)
+    apply_to_val: bool = False  # the validation holdout keeps clean labels by default
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,16 @@ class ScheduleConfig:
 class EvalConfig:
     batch_size: int = 1000
     final_window: int = 11  # final_paper_* = mean over the last 11 epochs (190–200 of 200)
+    train_every: int = 10  # memorisation metrics on the un-augmented training set (and last)
+    adversarial: bool = False  # final FGSM / PGD error (L∞, ε = 8/255 in pixel space)
+    adv_images: int = 1000  # seeded test subset for the attacks
+    adv_seed: int = 0
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "eval.batch_size", self.batch_size, ">= 1")
         _check(self.final_window >= 1, "eval.final_window", self.final_window, ">= 1")
+        _check(self.train_every >= 1, "eval.train_every", self.train_every, ">= 1")
+        _check(self.adv_images >= 1, "eval.adv_images", self.adv_images, ">= 1")
 
 
 @dataclass(frozen=True)
@@ -123,8 +129,8 @@ class TrialConfig:
         # Registries are imported here, not at module level: they import this module.
         from study import data, losses, models, noise
 
-        data.DATASETS.get(self.data.name, "data.name")
-        noise.NOISE_MODELS.get(self.noise.kind, "noise.kind")
+        source = data.DATASETS.get(self.data.name, "data.name")
+        noise.check_noise(self.noise.kind, self.noise.rate, self.noise.path, source.has_coarse)
         models.MODELS.get(self.model.name, "model.name")
         losses.create_loss(self.loss.name, **dict(self.loss.params))
         _check(
@@ -152,6 +158,14 @@ class TrialConfig:
         for key, value in overrides.items():
             set_dotted(nested, key, value)
         return TrialConfig.from_dict(nested)
+
+    def with_absolute_paths(self) -> TrialConfig:
+        """Data root and noise file resolved against the current directory: a Ray worker runs
+        in a scratch directory, where a relative path would point elsewhere."""
+        changes: dict[str, Any] = {"data.root": str(Path(self.data.root).expanduser().resolve())}
+        if self.noise.path:
+            changes["noise.path"] = str(Path(self.noise.path).expanduser().resolve())
+        return self.with_overrides(changes)
 
     def config_hash(self) -> str:
         """Short stable hash of the resolved config (tags, checkpoint identity)."""

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from study.config import DataConfig, NoiseConfig
+from study.config import DataConfig, NoiseConfig, TrialConfig
 from study.errors import UserError
-from study.noise import make_noisy_labels, realized_rate
+from study.noise import load_human_labels, make_noisy_labels, realized_rate
 from study.registry import Registry
 
 # Fine → coarse map of CIFAR-100 in the standard (alphabetical) fine-label order.
@@ -183,7 +183,8 @@ class Dataset:
     train: Split
     test: Split
     val: Split | None = None
-    noise_realized_rate: float = 0.0
+    noise_realized_rate: float = 0.0  # on the training split actually trained on
+    noise_mask: np.ndarray | None = None  # flipped samples of the full training split
 
     def mean_image(self) -> torch.Tensor:
         """Per-pixel mean of the training split in [0, 1] units (C×H×W), as in the paper."""
@@ -191,7 +192,23 @@ class Dataset:
 
 
 Loader = Callable[[DataConfig], tuple[Split, Split, int]]
-DATASETS: Registry[Loader] = Registry("dataset")
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    load: Loader
+    has_coarse: bool = False  # superclass labels, needed by superclass noise
+
+
+DATASETS: Registry[DatasetSource] = Registry("dataset")
+
+
+def _dataset(name: str, has_coarse: bool = False) -> Callable[[Loader], Loader]:
+    def decorator(fn: Loader) -> Loader:
+        DATASETS.register(name)(DatasetSource(fn, has_coarse))
+        return fn
+
+    return decorator
 
 
 def list_datasets() -> list[str]:
@@ -199,24 +216,34 @@ def list_datasets() -> list[str]:
 
 
 def load_dataset(cfg: DataConfig, noise: NoiseConfig | None = None) -> Dataset:
-    """Load by name, subsample, hold out a validation split, then apply label noise."""
-    train, test, num_classes = DATASETS.get(cfg.name, "data.name")(cfg)
+    """Load by name, apply label noise to the whole training split (so image i gets the same
+    noisy label whatever the subsample or holdout), then subsample and hold out a validation
+    split, which keeps its clean labels unless `noise.apply_to_val`."""
+    train, test, num_classes = DATASETS.get(cfg.name, "data.name").load(cfg)
+    mask = None
+    if noise is not None and noise.kind != "none":
+        clean = train.labels.numpy()
+        coarse = None if train.coarse is None else train.coarse.numpy()
+        noisy = make_noisy_labels(
+            noise.kind, clean, noise.rate, noise.seed, coarse, num_classes, noise.path
+        )
+        mask = noisy != clean
+        train = replace(train, labels=torch.from_numpy(noisy), clean_labels=train.labels)
     if cfg.n_train is not None:
         train = train.subset(np.arange(min(cfg.n_train, len(train))))
     if cfg.n_test is not None:
         test = test.subset(np.arange(min(cfg.n_test, len(test))))
     val = None
     if cfg.val_fraction > 0:
-        keep, held = stratified_holdout(train.labels.numpy(), cfg.val_fraction, cfg.val_seed)
+        truth = train.labels if train.clean_labels is None else train.clean_labels
+        keep, held = stratified_holdout(truth.numpy(), cfg.val_fraction, cfg.val_seed)
         train, val = train.subset(keep), train.subset(held)
+        if val.clean_labels is not None and not (noise is not None and noise.apply_to_val):
+            val = replace(val, labels=val.clean_labels, clean_labels=None)
     rate = 0.0
-    if noise is not None and noise.kind != "none":
-        clean = train.labels.numpy()
-        coarse = None if train.coarse is None else train.coarse.numpy()
-        noisy = make_noisy_labels(noise.kind, clean, noise.rate, noise.seed, coarse, num_classes)
-        rate = realized_rate(clean, noisy)
-        train = replace(train, labels=torch.from_numpy(noisy), clean_labels=train.labels)
-    return Dataset(cfg.name, num_classes, train, test, val, rate)
+    if train.clean_labels is not None:
+        rate = realized_rate(train.clean_labels.numpy(), train.labels.numpy())
+    return Dataset(cfg.name, num_classes, train, test, val, rate, mask)
 
 
 def stratified_holdout(
@@ -282,13 +309,21 @@ _CIFAR_FILES = {
 }
 
 
+def preflight(cfg: TrialConfig) -> None:
+    """Everything a trial will read exists and is valid: checked on the driver, before any
+    trial starts or anything is written (data downloaded here when allowed)."""
+    ensure_available(cfg.data)
+    if cfg.noise.path:
+        load_human_labels(cfg.noise.path)
+
+
 def ensure_available(cfg: DataConfig) -> None:
     """Fail with a clear message (or download, when allowed) before any trial starts."""
     if cfg.name in _CIFAR_FILES:
         _ensure_files(cfg, *_CIFAR_FILES[cfg.name])
 
 
-@DATASETS.register("cifar100")
+@_dataset("cifar100", has_coarse=True)
 def _load_cifar100(cfg: DataConfig) -> tuple[Split, Split, int]:
     base = _ensure_files(cfg, *_CIFAR_FILES["cifar100"])
     splits = []
@@ -304,7 +339,7 @@ def _load_cifar100(cfg: DataConfig) -> tuple[Split, Split, int]:
     return splits[0], splits[1], 100
 
 
-@DATASETS.register("cifar10")
+@_dataset("cifar10")
 def _load_cifar10(cfg: DataConfig) -> tuple[Split, Split, int]:
     base = _ensure_files(cfg, *_CIFAR_FILES["cifar10"])
     batches = [f"data_batch_{i}" for i in range(1, 6)]
@@ -318,7 +353,7 @@ def _load_cifar10(cfg: DataConfig) -> tuple[Split, Split, int]:
     return read(batches), read(["test_batch"]), 10
 
 
-@DATASETS.register("digits")
+@_dataset("digits")
 def _load_digits(cfg: DataConfig) -> tuple[Split, Split, int]:
     """scikit-learn's bundled 8×8 digits (1,797 real images, offline), a fixed stratified
     75/25 train/test split (seed 0, independent of the trial seed)."""

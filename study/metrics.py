@@ -62,3 +62,39 @@ class EvalAccumulator:
             ]
         ).tolist()  # the one host sync
         return dict(zip(("top1_error", "top5_error", "nll", "ece", "brier"), values, strict=True))
+
+
+class MemorizationAccumulator:
+    """What the network does with the training labels (un-augmented training set).
+
+    * `clean_acc`: accuracy on samples whose label was not flipped;
+    * `noisy_memorized`: share of flipped samples predicted as their *noisy* label;
+    * `noisy_corrected`: share of flipped samples predicted as their *true* label.
+    All in percent; the two noisy shares are omitted when nothing was flipped.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(5, dtype=torch.float64, device=device)
+
+    @torch.no_grad()
+    def update(self, logits: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor) -> None:
+        pred = logits.argmax(dim=1)
+        flipped = noisy != clean
+        kept = ~flipped
+        self.sums += torch.stack(
+            [
+                kept.sum(),
+                (kept & (pred == clean)).sum(),
+                flipped.sum(),
+                (flipped & (pred == noisy)).sum(),
+                (flipped & (pred == clean)).sum(),
+            ]
+        ).double()
+
+    def compute(self) -> dict[str, float]:
+        n_kept, kept_ok, n_flip, memorized, corrected = self.sums.tolist()  # one host sync
+        out = {"clean_acc": 100.0 * kept_ok / max(n_kept, 1.0)}
+        if n_flip > 0:
+            out["noisy_memorized"] = 100.0 * memorized / n_flip
+            out["noisy_corrected"] = 100.0 * corrected / n_flip
+        return out

@@ -9,6 +9,7 @@ refused.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -24,6 +25,7 @@ from study.tracking import Tracker, metric_items
 from study.trial import load_checkpoint, run_trial, save_checkpoint
 
 SPEC_FILE = "lossbench_spec.json"
+ARTIFACT_PREFIX = "artifact:"
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -49,8 +51,10 @@ def trial_label(overrides: Mapping[str, Any]) -> str:
 
     def short(value: Any) -> str:
         if isinstance(value, Mapping):
-            params = ",".join(f"{k}={v}" for k, v in value.items() if k != "name")
-            return f"{value.get('name', '')}({params})" if params else str(value.get("name"))
+            head_key = "name" if "name" in value else "kind" if "kind" in value else None
+            head = str(value[head_key]) if head_key else ""
+            params = ",".join(f"{k}={v}" for k, v in value.items() if k != head_key)
+            return f"{head}({params})" if params else head
         return str(value)
 
     return ",".join(f"{k}={short(v)}" for k, v in overrides.items())
@@ -71,10 +75,18 @@ def _trainable(config: dict[str, Any], base: TrialConfig) -> None:
         with checkpoint.as_directory() as folder:
             state = load_checkpoint(str(Path(folder) / CHECKPOINT_FILE))
 
-    def report(metrics: dict[str, float], trial_state: dict[str, Any]) -> None:
+    def report(
+        metrics: dict[str, float], trial_state: dict[str, Any], artifacts: dict[str, bytes]
+    ) -> None:
+        # Files travel to the driver inside the result (base64): workers never need access to
+        # the tracking store, and a file is logged by the driver together with its epoch.
+        result: dict[str, Any] = dict(metrics)
+        result.update(
+            {ARTIFACT_PREFIX + k: base64.b64encode(v).decode() for k, v in artifacts.items()}
+        )
         with tempfile.TemporaryDirectory(prefix="lossbench-ckpt-") as folder:
             save_checkpoint(trial_state, str(Path(folder) / CHECKPOINT_FILE))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
 
     run_trial(cfg, report, state)
 
@@ -132,6 +144,10 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         if step <= self._last_step[trial.trial_id]:
             return  # re-sent after a retry: already logged
         self.tracker.log_metrics(run_id, metric_items(result), step)
+        for key, value in result.items():
+            if key.startswith(ARTIFACT_PREFIX):
+                name = key[len(ARTIFACT_PREFIX) :]
+                self.tracker.log_bytes(run_id, base64.b64decode(value), name)
         self._last_step[trial.trial_id] = step
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:

@@ -108,7 +108,7 @@ def spec_from_dict(
     base = TrialConfig.from_dict(_section(raw, "base"))
     if overrides:
         base = base.with_overrides(overrides)
-    base = base.with_overrides({"data.root": str(Path(base.data.root).expanduser().resolve())})
+    base = base.with_absolute_paths()
     grid = _grid(_section(raw, "grid"))
     spec = StudySpec(
         name=name,

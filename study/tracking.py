@@ -188,6 +188,15 @@ class Tracker:
         for i in range(0, len(items), 1000):
             self.client.log_batch(run_id, metrics=items[i : i + 1000])
 
+    def log_bytes(self, run_id: str, data: bytes, name: str) -> None:
+        """Store `data` as artifact `name` of the run."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="lossbench-art-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(data)
+            self.client.log_artifact(run_id, str(path))
+
     def last_step(self, run_id: str, key: str = "train_loss") -> int:
         history = self.client.get_metric_history(run_id, key)
         return max((int(m.step) for m in history), default=0)

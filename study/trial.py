@@ -10,25 +10,33 @@ metrics of an uninterrupted run: the only randomness after initialisation is one
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
-from study.augment import eval_batches, train_batches
+from study.attacks import adversarial_errors
+from study.augment import eval_batches, normalize, train_batches
 from study.config import TrialConfig
 from study.data import Dataset, Split, load_dataset
 from study.losses import create_loss
-from study.metrics import EvalAccumulator
+from study.metrics import EvalAccumulator, MemorizationAccumulator
 from study.models import create_model
 
 CHECKPOINT_FORMAT = 1
 
 
 class Reporter(Protocol):
-    def __call__(self, metrics: dict[str, float], state: dict[str, Any], /) -> None: ...
+    """Receives each epoch's metrics, the checkpoint state, and files to keep (name → bytes;
+    the flipped-label mask `noise_mask.npz` with the first epoch of a noisy trial)."""
+
+    def __call__(
+        self, metrics: dict[str, float], state: dict[str, Any], artifacts: dict[str, bytes], /
+    ) -> None: ...
 
 
 class TrialDiverged(RuntimeError):
@@ -76,8 +84,12 @@ def run_trial(
     if checkpoint is not None:
         start = _restore(checkpoint, cfg, model, optimizer, scheduler, gen, history)
 
+    artifacts = {}
+    if start == 0 and data.noise_mask is not None:
+        artifacts["noise_mask.npz"] = _mask_npz(data.noise_mask)
     metrics: dict[str, float] = {}
-    for epoch in range(start + 1, cfg.schedule.epochs + 1):
+    last = cfg.schedule.epochs
+    for epoch in range(start + 1, last + 1):
         lr = float(optimizer.param_groups[0]["lr"])
         train_loss = _train_epoch(model, loss_fn, optimizer, train, gen, mean, cfg)
         scheduler.step()
@@ -85,10 +97,20 @@ def run_trial(
         for split_name, split in evals.items():
             values = evaluate(model, split, mean, data.num_classes, cfg.eval.batch_size)
             metrics.update({f"{split_name}_{k}": v for k, v in values.items()})
+        if epoch % cfg.eval.train_every == 0 or epoch == last:
+            values = memorization(model, train, mean, cfg.eval.batch_size)
+            metrics.update({f"train_{k}": v for k, v in values.items()})
         for key, value in metrics.items():
             history.setdefault(key, []).append(value)
-        if epoch == cfg.schedule.epochs:
+        if epoch == last:
             metrics.update(final_metrics(history, cfg.eval.final_window, data))
+            if cfg.eval.adversarial:
+                test = evals["test"]
+                adv = adversarial_errors(
+                    model, test.images, test.labels, mean, cfg.eval.adv_images,
+                    cfg.eval.adv_seed, cfg.eval.batch_size,
+                )  # fmt: skip
+                metrics.update({f"final_{k}": v for k, v in adv.items()})
         state = {
             "format": CHECKPOINT_FORMAT,
             "config_hash": cfg.config_hash(),
@@ -99,8 +121,16 @@ def run_trial(
             "rng": gen.get_state(),
             "history": history,
         }
-        report(metrics, state)
+        report(metrics, state, artifacts)
+        artifacts = {}
     return metrics
+
+
+def _mask_npz(mask: np.ndarray) -> bytes:
+    """`flipped`: bool per sample of the full training split, in the dataset's order."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, flipped=mask.astype(bool))
+    return buf.getvalue()
 
 
 def final_metrics(
@@ -146,6 +176,20 @@ def _train_epoch(
     if not math.isfinite(value):
         raise TrialDiverged(f"training loss is {value} (lr={cfg.optim.lr}, loss={cfg.loss.name})")
     return value
+
+
+@torch.no_grad()
+def memorization(
+    model: nn.Module, train: Split, mean: torch.Tensor, batch_size: int
+) -> dict[str, float]:
+    """Clean accuracy and memorised / corrected shares of flipped labels (un-augmented)."""
+    model.eval()
+    acc = MemorizationAccumulator(mean.device)
+    clean = train.labels if train.clean_labels is None else train.clean_labels
+    for start in range(0, len(train), batch_size):
+        sl = slice(start, start + batch_size)
+        acc.update(model(normalize(train.images[sl], mean)), train.labels[sl], clean[sl])
+    return acc.compute()
 
 
 @torch.no_grad()

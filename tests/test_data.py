@@ -134,3 +134,15 @@ def test_writer_is_seeded(tmp_path: Path) -> None:
     a = write_fake_cifar100(tmp_path / "a", 50, 10, seed=5)
     b = write_fake_cifar100(tmp_path / "b", 50, 10, seed=5)
     assert (a / "train").read_bytes() == (b / "train").read_bytes()
+
+
+def test_validation_keeps_clean_labels_unless_asked(fake_cifar_root: Path) -> None:
+    data = DataConfig(root=str(fake_cifar_root), val_fraction=0.2)
+    clean = load_dataset(data)
+    noisy = load_dataset(data, NoiseConfig(kind="pairflip", rate=0.5, seed=0))
+    both = load_dataset(data, NoiseConfig(kind="pairflip", rate=0.5, seed=0, apply_to_val=True))
+    assert clean.val is not None and noisy.val is not None and both.val is not None
+    assert torch.equal(noisy.val.labels, clean.val.labels)  # same holdout, clean labels
+    assert not torch.equal(both.val.labels, clean.val.labels)
+    assert noisy.train.clean_labels is not None
+    assert torch.equal(noisy.train.clean_labels, clean.train.labels)

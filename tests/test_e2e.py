@@ -1,4 +1,4 @@
-"""A tiny study through `study run` with real Ray and real MLflow, then resumed."""
+"""A tiny noisy study through `study run` with real Ray and real MLflow, then resumed."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -34,7 +35,7 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     space = tmp_path / "tiny.yaml"
     raw = {
         "name": "tiny",
-        "base": tiny_dict(fake_cifar_root),
+        "base": tiny_dict(fake_cifar_root, noise={"kind": "symmetric", "rate": 0.4}),
         "grid": {"loss": [{"name": "ce"}, {"name": "lace"}], "seed": [0, 1]},
         "resources": {"cpu": 1},
     }
@@ -62,8 +63,11 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
         for key in PER_EPOCH:
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert sorted(steps) == [1, 2], key
+        assert run.data.metrics["noise_realized_rate"] == 0.4
+        assert "train_noisy_memorized" in run.data.metrics
         artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
         assert (artifacts / "trial_config.json").is_file()
+        assert np.load(artifacts / "noise_mask.npz")["flipped"].mean() == 0.4
         assert artifacts.is_relative_to(db.parent)
 
     # The same command again resumes the finished study: no new runs, no re-logged steps.

@@ -84,3 +84,16 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
 def test_spec_hash_tracks_content() -> None:
     a, b = spec_from_dict(_spec()), spec_from_dict(_spec(grid={"seed": [0, 2]}))
     assert a.spec_hash() == spec_from_dict(_spec()).spec_hash() != b.spec_hash()
+
+
+def test_noise_space_is_the_full_grid() -> None:
+    spec = load_spec(Path(__file__).parents[1] / "search_spaces" / "noise.yaml")
+    cfgs = spec.trial_configs()
+    assert len(cfgs) == 8 * 7 * 5
+    assert {(c.noise.kind, c.noise.rate) for c in cfgs} == {
+        ("none", 0.0), ("symmetric", 0.2), ("symmetric", 0.4), ("symmetric", 0.6),
+        ("symmetric", 0.8), ("asym_superclass", 0.2), ("asym_superclass", 0.4),
+    }  # fmt: skip
+    assert {c.noise.seed for c in cfgs} == {0}  # same noisy labels for every loss and seed
+    focal = [c for c in cfgs if c.loss.name == "focal"]
+    assert {c.loss.params["gamma"] for c in focal} == {2.0}

@@ -19,11 +19,15 @@ class Recorder:
     def __init__(self, crash_after: int | None = None) -> None:
         self.metrics: list[dict[str, float]] = []
         self.states: list[dict[str, Any]] = []
+        self.artifacts: dict[str, bytes] = {}
         self.crash_after = crash_after
 
-    def __call__(self, metrics: dict[str, float], state: dict[str, Any]) -> None:
+    def __call__(
+        self, metrics: dict[str, float], state: dict[str, Any], artifacts: dict[str, bytes]
+    ) -> None:
         self.metrics.append(dict(metrics))
         self.states.append(state)
+        self.artifacts.update(artifacts)
         if self.crash_after is not None and len(self.metrics) == self.crash_after:
             raise KeyboardInterrupt("simulated crash")
 
@@ -97,3 +101,49 @@ def test_seeds_differ(tiny_cfg: TrialConfig) -> None:
     run_trial(tiny_cfg, a)
     run_trial(tiny_cfg.with_overrides({"seed": 1}), b)
     assert a.metrics[-1]["train_loss"] != b.metrics[-1]["train_loss"]
+
+
+def test_noisy_trial_reports_mask_memorisation_and_clean_validation(
+    fake_cifar_root: Path,
+) -> None:
+    import io
+
+    import numpy as np
+
+    cfg = TrialConfig.from_dict(
+        tiny_dict(
+            fake_cifar_root,
+            noise={"kind": "symmetric", "rate": 0.4, "seed": 3},
+            data={"val_fraction": 0.2},
+            eval={"train_every": 1},
+        )
+    )
+    rec = Recorder()
+    final = run_trial(cfg, rec)
+    mask = np.load(io.BytesIO(rec.artifacts["noise_mask.npz"]))["flipped"]
+    assert mask.shape == (1000,) and mask.mean() == 0.4  # full training split, exact
+    assert 0.3 < final["noise_realized_rate"] < 0.5  # on the 800 kept for training
+    for m in rec.metrics:
+        assert {"train_clean_acc", "train_noisy_memorized", "train_noisy_corrected"} <= set(m)
+    assert "final_train_noisy_memorized" in final
+
+
+def test_memorisation_every_n_epochs_and_last(fake_cifar_root: Path) -> None:
+    cfg = TrialConfig.from_dict(
+        tiny_dict(fake_cifar_root, schedule={"epochs": 3}, eval={"train_every": 2})
+    )
+    rec = Recorder()
+    run_trial(cfg, rec)
+    assert ["train_clean_acc" in m for m in rec.metrics] == [False, True, True]
+    assert "noise_mask.npz" not in rec.artifacts  # no noise, no mask
+
+
+def test_adversarial_errors_at_the_end(fake_cifar_root: Path) -> None:
+    cfg = TrialConfig.from_dict(
+        tiny_dict(fake_cifar_root, eval={"adversarial": True, "adv_images": 50})
+    )
+    rec = Recorder()
+    final = run_trial(cfg, rec)
+    assert 0 <= final["final_fgsm_top1_error"] <= 100
+    assert 0 <= final["final_pgd_top1_error"] <= 100
+    assert "final_fgsm_top1_error" not in rec.metrics[0]
