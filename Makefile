@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/study run search_spaces/quickstart.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check study analysis tests
+	$(BIN)/ruff check study analysis tests benchmarks
 	$(BIN)/mypy
 
 test: lint

@@ -1,4 +1,4 @@
-"""The `study` command: `run`, `trial`, `bench`, `ui`.
+"""The `study` command: `run`, `trial`, `report`, `bench`, `ui`.
 
 Errors a user can cause end in one line on stderr and exit code 2, before anything is written.
 """
@@ -50,6 +50,20 @@ def _parser() -> argparse.ArgumentParser:
     trial.add_argument("--out", help="write the last epoch's metrics to this JSON file")
     _add_set(trial)
     trial.set_defaults(func=_cmd_trial)
+
+    report = sub.add_parser("report", help="statistics and a report of a study from MLflow")
+    report.add_argument("experiment", help="the study's name (its MLflow experiment)")
+    report.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
+    report.add_argument("--out", help="output folder (default: ./reports/EXPERIMENT)")
+    report.add_argument("--reference", default="ce", help="reference loss (default: ce)")
+    report.add_argument("--metric", default="final_paper_top5_error", help="metric compared")
+    report.add_argument("--alpha", type=float, default=0.05)
+    report.add_argument(
+        "--min-effect", type=float, default=0.5,
+        help="smallest gain of interest, metric units (default 0.5: the paper's top-5 gain)",
+    )  # fmt: skip
+    report.add_argument("--no-log", action="store_true", help="do not log it to the parent run")
+    report.set_defaults(func=_cmd_report)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument("target", choices=["losses"], help="what to benchmark")
@@ -208,6 +222,33 @@ def _cmd_trial(args: argparse.Namespace) -> int:
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from study.tracking import resolve_tracking_uri, sqlite_path
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
+    if not 0 < args.alpha < 1:
+        raise UserError(f"--alpha: invalid value {args.alpha} (allowed: in (0, 1))")
+    # The CLI is the one place where `study` reaches into `analysis` (reading runs only).
+    from analysis.report import ReportConfig, build_report, render_text
+
+    out = Path(args.out or Path("reports") / args.experiment).resolve()
+    cfg = ReportConfig(args.metric, args.reference, args.alpha, args.min_effect)
+    try:
+        files = build_report(uri, args.experiment, out, cfg, log=not args.no_log)
+    except (LookupError, ValueError, KeyError) as exc:
+        raise UserError(str(exc).strip("'\"")) from exc
+    import pandas as pd
+
+    table = pd.read_csv(out / "comparisons.csv")
+    keep = [c for c in table.columns if c not in ("pi_low", "pi_high", "note", "paired")]
+    print(render_text(table[keep]))
+    print(f"\nWrote {len(files)} files to {out} (open {out / 'report.html'})")
     return 0
 
 

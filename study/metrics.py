@@ -49,6 +49,15 @@ class EvalAccumulator:
         self.bin_conf.index_add_(0, bins, conf.double())
         self.bin_correct.index_add_(0, bins, correct1.double())
 
+    def reliability(self) -> dict[str, list[float]]:
+        """Per confidence bin: sample count, mean confidence, accuracy (a reliability diagram)."""
+        count = self.bin_count.clamp(min=1)
+        return {
+            "count": self.bin_count.tolist(),
+            "confidence": (self.bin_conf / count).tolist(),
+            "accuracy": (self.bin_correct / count).tolist(),
+        }
+
     def compute(self) -> dict[str, float]:
         n = self.count.clamp(min=1)
         ece = (self.bin_correct - self.bin_conf).abs().sum() / n

@@ -8,6 +8,7 @@ runs instead of duplicating them, and re-sent epochs (after a retry) are not log
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Mapping
@@ -131,7 +132,13 @@ class Tracker:
         run = self.client.create_run(
             experiment_id,
             run_name=study,
-            tags={ROLE_TAG: "parent", "study": study, "spec_hash": spec_hash, "git_sha": git_sha()},
+            tags={
+                ROLE_TAG: "parent",
+                "study": study,
+                "spec_hash": spec_hash,
+                "git_sha": git_sha(),
+                "grid_axes": json.dumps(list(spec.get("grid", {}))),
+            },
         )
         run_id = str(run.info.run_id)
         self.log_params(run_id, _flatten_spec(spec))

@@ -11,6 +11,7 @@ metrics of an uninterrupted run: the only randomness after initialisation is one
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -95,8 +96,10 @@ def run_trial(
         scheduler.step()
         metrics = {"epoch": float(epoch), "lr": lr, "train_loss": train_loss}
         for split_name, split in evals.items():
-            values = evaluate(model, split, mean, data.num_classes, cfg.eval.batch_size)
-            metrics.update({f"{split_name}_{k}": v for k, v in values.items()})
+            acc = evaluate(model, split, mean, data.num_classes, cfg.eval.batch_size)
+            metrics.update({f"{split_name}_{k}": v for k, v in acc.compute().items()})
+            if epoch == last and split_name == "test":
+                artifacts["reliability_test.json"] = json.dumps(acc.reliability()).encode()
         if epoch % cfg.eval.train_every == 0 or epoch == last:
             values = memorization(model, train, mean, cfg.eval.batch_size)
             metrics.update({f"train_{k}": v for k, v in values.items()})
@@ -195,12 +198,13 @@ def memorization(
 @torch.no_grad()
 def evaluate(
     model: nn.Module, split: Split, mean: torch.Tensor, num_classes: int, batch_size: int
-) -> dict[str, float]:
+) -> EvalAccumulator:
+    """One un-augmented pass over `split`; `.compute()` gives the metrics."""
     model.eval()
     acc = EvalAccumulator(num_classes, mean.device)
     for x, y in eval_batches(split.images, split.labels, batch_size, mean):
         acc.update(model(x), y)
-    return acc.compute()
+    return acc
 
 
 def _to_device(split: Split, device: torch.device) -> Split:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -76,3 +77,17 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert len(again) == 5
     run = children[0]
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
+
+    # The report reads the runs back from MLflow only.
+    out = tmp_path / "report"
+    cmd = [sys.executable, "-m", "study.cli", "report", "tiny", "--tracking-uri", f"sqlite:///{db}"]
+    proc = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(out / "comparisons.csv")
+    assert list(table["candidate"]) == ["lace"] and table["n_pairs"].tolist() == [2]
+    assert len(pd.read_parquet(out / "trials.parquet")) == 4
+    assert set(pd.read_parquet(out / "epochs.parquet")["step"]) == {1, 2}
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page and 'src="http' not in page  # self-contained
+    logged = client.list_artifacts(parents[0].info.run_id, "report")
+    assert {Path(a.path).name for a in logged} >= {"report.html", "comparisons.csv"}

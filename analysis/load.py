@@ -1,0 +1,144 @@
+"""MLflow → tidy pandas tables. Reads runs only: never imports Ray, never trains.
+
+* `trials`: one row per trial run — run id, status, the params cast to their types (dotted
+  keys), `loss_label` (the loss name with its hyperparameters), and every metric's last value.
+* `epochs`: one row per (run, metric, step) from the metric histories; a step logged twice
+  (a retried trial re-sending an epoch) keeps its latest value.
+* `cell_keys`: the study's grid axes other than the loss and the seed, read from the parent
+  run's `grid_axes` tag and expanded to the dotted params that vary across trials.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+ROLE_TAG = "lossbench.role"
+PAIRING_EXCLUDED = ("loss", "seed")
+
+
+@dataclass(frozen=True)
+class StudyRuns:
+    experiment: str
+    experiment_id: str
+    parent: dict[str, Any]  # run_id, tags, params of the study's parent run
+    trials: pd.DataFrame
+    epochs: pd.DataFrame
+    cell_keys: list[str]
+
+
+def cast_param(value: str) -> Any:
+    """MLflow stores params as strings: give them back their types."""
+    if value in ("True", "False"):
+        return value == "True"
+    if value == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def loss_label(params: dict[str, Any]) -> str:
+    """`focal(gamma=2.0)` from `loss.name` and the other `loss.*` params; `ce` alone."""
+    name = str(params.get("loss.name", "?"))
+    extra = sorted(
+        (k[5:], v) for k, v in params.items() if k.startswith("loss.") and k != "loss.name"
+    )
+    return f"{name}({','.join(f'{k}={v}' for k, v in extra)})" if extra else name
+
+
+def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> StudyRuns:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        known = ", ".join(e.name for e in client.search_experiments()) or "none"
+        raise LookupError(f"no experiment {experiment!r} at {tracking_uri} (known: {known})")
+    runs = client.search_runs([exp.experiment_id], max_results=50000)
+    parents = [r for r in runs if r.data.tags.get(ROLE_TAG) == "parent"]
+    if not parents:
+        raise LookupError(f"experiment {experiment!r} has no lossbench study (parent) run")
+    parent = max(parents, key=lambda r: r.info.start_time)  # the latest study of that name
+    children = [
+        r
+        for r in runs
+        if r.data.tags.get(ROLE_TAG) == "trial"
+        and r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    ]
+    trials = _trials_frame(children)
+    epochs = _epochs_frame(client, children) if with_epochs else pd.DataFrame()
+    axes = json.loads(parent.data.tags.get("grid_axes", "[]"))
+    return StudyRuns(
+        experiment=experiment,
+        experiment_id=str(exp.experiment_id),
+        parent={
+            "run_id": parent.info.run_id,
+            "tags": dict(parent.data.tags),
+            "params": dict(parent.data.params),
+        },
+        trials=trials,
+        epochs=epochs,
+        cell_keys=cell_keys(trials, axes),
+    )
+
+
+def cell_keys(trials: pd.DataFrame, axes: list[str]) -> list[str]:
+    """Dotted params that vary across trials and belong to a grid axis, minus loss and seed."""
+    if trials.empty:
+        return []
+    varying = [c for c in trials.columns if "." in c and trials[c].astype(str).nunique() > 1]
+    keys = []
+    for col in varying:
+        top = col.split(".")[0]
+        if top in PAIRING_EXCLUDED or col in PAIRING_EXCLUDED:
+            continue
+        if not axes or any(col == a or col.startswith(a + ".") for a in axes):
+            keys.append(col)
+    return keys
+
+
+def _trials_frame(runs: list[Any]) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        params = {k: cast_param(v) for k, v in run.data.params.items()}
+        row: dict[str, Any] = {
+            "run_id": run.info.run_id,
+            "run_name": run.info.run_name,
+            "status": run.info.status,
+            "ray_trial_id": run.data.tags.get("ray.trial_id"),
+            "loss_label": loss_label(params),
+            **params,
+            **run.data.metrics,
+        }
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame = frame.sort_values(["loss_label", "seed"], kind="stable").reset_index(drop=True)
+    return frame
+
+
+def _epochs_frame(client: Any, runs: list[Any]) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        for key in run.data.metrics:
+            if key.startswith("final_") or key == "noise_realized_rate":
+                continue
+            for m in client.get_metric_history(run.info.run_id, key):
+                rows.append((run.info.run_id, key, int(m.step), float(m.value), int(m.timestamp)))
+    frame = pd.DataFrame(rows, columns=["run_id", "metric", "step", "value", "timestamp"])
+    # a re-sent step (retry from a checkpoint) keeps its latest value
+    frame = frame.sort_values("timestamp").drop_duplicates(
+        ["run_id", "metric", "step"], keep="last"
+    )
+    return (
+        frame.drop(columns="timestamp")
+        .sort_values(["run_id", "metric", "step"])
+        .reset_index(drop=True)
+    )

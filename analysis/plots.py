@@ -1,0 +1,138 @@
+"""Report figures (matplotlib, Agg backend): each function returns a Figure or None when the
+study has nothing to show for it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+MAX_PANELS = 12
+
+
+def _cell_name(keys: Sequence[str], values: Sequence[object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)) or "all trials"
+
+
+def _cells(trials: pd.DataFrame, cell_keys: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    if not cell_keys:
+        return [("all trials", trials)]
+    out = []
+    for values, frame in trials.groupby(list(cell_keys), dropna=False):
+        vals = values if isinstance(values, tuple) else (values,)
+        out.append((_cell_name(cell_keys, vals), frame))
+    return out[:MAX_PANELS]
+
+
+def _grid(n: int) -> tuple[Figure, list[plt.Axes]]:
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def curves(
+    epochs: pd.DataFrame,
+    trials: pd.DataFrame,
+    cell_keys: Sequence[str],
+    metric: str = "test_top1_error",
+    accuracy: bool = True,
+) -> Figure | None:
+    """Per cell, per loss: mean ± std over seeds of a per-epoch metric (the paper's Figs. 1–2
+    show test accuracy, i.e. 100 − top-1 error)."""
+    data = epochs[epochs["metric"] == metric]
+    if data.empty:
+        return None
+    data = data.merge(trials[["run_id", "loss_label", *cell_keys]], on="run_id")
+    if accuracy:
+        data = data.assign(value=100.0 - data["value"])
+    cells = _cells(data, cell_keys)
+    fig, axes = _grid(len(cells))
+    for ax, (name, frame) in zip(axes, cells, strict=True):
+        for loss, sub in frame.groupby("loss_label"):
+            stat = sub.groupby("step")["value"].agg(["mean", "std", "count"])
+            ax.plot(stat.index, stat["mean"], label=f"{loss} (n={int(stat['count'].max())})")
+            spread = stat["std"].fillna(0)
+            ax.fill_between(stat.index, stat["mean"] - spread, stat["mean"] + spread, alpha=0.2)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy (%)" if accuracy else metric)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def forest(comparisons: pd.DataFrame, cell_keys: Sequence[str], metric: str) -> Figure | None:
+    """Paired gain (positive = candidate better) with its 95 % CI, one row per candidate × cell."""
+    if comparisons.empty:
+        return None
+    rows = comparisons.reset_index(drop=True)
+    labels = [
+        f"{r['candidate']} | {_cell_name(cell_keys, [r[k] for k in cell_keys])}"
+        for _, r in rows.iterrows()
+    ]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    colors = {"gain": "tab:green", "loss": "tab:red"}
+    for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
+        color = colors.get(r["verdict"], "tab:gray")
+        ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=color)
+        ax.plot([r["gain"]], [yi], "o", color=color)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel(f"paired gain in {metric} (95 % BCa CI; > 0: candidate better)")
+    fig.tight_layout()
+    return fig
+
+
+def gain_vs_rate(comparisons: pd.DataFrame) -> Figure | None:
+    """Gain against noise rate per candidate (one line per noise kind)."""
+    if "noise.rate" not in comparisons or comparisons["noise.rate"].nunique() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    group_cols = ["candidate", "noise.kind"] if "noise.kind" in comparisons else ["candidate"]
+    for key, frame in comparisons.groupby(group_cols):
+        frame = frame.sort_values("noise.rate")
+        label = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+        ax.errorbar(
+            frame["noise.rate"], frame["gain"],
+            yerr=[frame["gain"] - frame["ci_low"], frame["ci_high"] - frame["gain"]],
+            marker="o", capsize=3, label=label,
+        )  # fmt: skip
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("noise rate")
+    ax.set_ylabel("paired gain (95 % CI)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def reliability(bins: Mapping[str, Mapping[str, np.ndarray]]) -> Figure | None:
+    """Reliability diagram per loss (test set, last epoch, pooled over trials): accuracy against
+    mean confidence per bin, marker size ∝ samples in the bin."""
+    if not bins:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="black", linewidth=0.8, linestyle="--")
+    for loss, b in sorted(bins.items()):
+        count = np.asarray(b["count"], float)
+        keep = count > 0
+        ax.plot(
+            np.asarray(b["confidence"])[keep], np.asarray(b["accuracy"])[keep], marker="o",
+            markersize=3, label=f"{loss} (n={int(count.sum())})",
+        )  # fmt: skip
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
