@@ -1,7 +1,8 @@
 """MLflow → tidy pandas tables. Reads runs only: never imports Ray, never trains.
 
-* `trials`: one row per trial run — run id, status, the params cast to their types (dotted
-  keys), `loss_label` (the loss name with its hyperparameters), and every metric's last value.
+* `trials`: one row per trial run — run id, status, stage (`main`, or `tune` / `evaluate` of a
+  tune-then-evaluate study), the params cast to their types (dotted keys), `loss_label` (the
+  loss name with its hyperparameters), and every metric's last value.
 * `epochs`: one row per (run, metric, step) from the metric histories; a step logged twice
   (a retried trial re-sending an epoch) keeps its latest value.
 * `cell_keys`: the study's grid axes other than the loss and the seed, read from the parent
@@ -113,6 +114,8 @@ def _trials_frame(runs: list[Any]) -> pd.DataFrame:
             "run_name": run.info.run_name,
             "status": run.info.status,
             "ray_trial_id": run.data.tags.get("ray.trial_id"),
+            "stage": run.data.tags.get("stage", "main"),  # main | tune | evaluate
+            "cell": run.data.tags.get("cell", ""),
             "loss_label": loss_label(params),
             **params,
             **run.data.metrics,

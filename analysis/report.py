@@ -26,12 +26,41 @@ from analysis.stats import compare_losses, gain_model, paired_differences, repli
 
 @dataclass(frozen=True)
 class ReportConfig:
-    metric: str = "final_paper_top5_error"
-    reference: str = "ce"
+    """None = the study's own `analysis` section (recorded on its parent run), else the
+    defaults: final_paper_top5_error, reference ce, smallest gain of interest 0.5."""
+
+    metric: str | None = None
+    reference: str | None = None
     alpha: float = 0.05
-    min_effect: float = 0.5
+    min_effect: float | None = None
     seed: int = 0
     n_resamples: int = 9999
+
+    def resolved(self, parent_params: dict[str, str]) -> Settings:
+        def pick(value: object, key: str, default: object) -> str:
+            chosen = value if value is not None else parent_params.get(f"analysis.{key}", default)
+            return str(chosen)
+
+        return Settings(
+            metric=pick(self.metric, "metric", "final_paper_top5_error"),
+            reference=pick(self.reference, "reference", "ce"),
+            alpha=self.alpha,
+            min_effect=float(pick(self.min_effect, "min_effect", 0.5)),
+            seed=self.seed,
+            n_resamples=self.n_resamples,
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A `ReportConfig` with every choice made."""
+
+    metric: str
+    reference: str
+    alpha: float
+    min_effect: float
+    seed: int
+    n_resamples: int
 
 
 @dataclass
@@ -49,28 +78,37 @@ def build_report(
 ) -> list[Path]:
     """Load the study, compute the statistics, write every output; returns the files written."""
     study = load_study(tracking_uri, experiment)
+    settings = cfg.resolved(study.parent["params"])
+    trials = study.trials
+    # the tuning stage of a tune-then-evaluate study is never compared (it saw the holdout)
     finished = (
-        study.trials[study.trials["status"] == "FINISHED"]
-        if not study.trials.empty
-        else study.trials
+        trials[(trials["status"] == "FINISHED") & (trials["stage"] != "tune")]
+        if not trials.empty
+        else trials
     )
-    if finished.empty or cfg.metric not in finished:
+    if finished.empty or settings.metric not in finished:
         raise ValueError(
-            f"experiment {experiment!r} has no finished trial with metric {cfg.metric!r}"
+            f"experiment {experiment!r} has no finished trial with metric {settings.metric!r}"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     comparisons = compare_losses(
-        finished, cfg.metric, cfg.reference, study.cell_keys, alpha=cfg.alpha, seed=cfg.seed,
-        min_effect=cfg.min_effect, n_resamples=cfg.n_resamples,
-    )  # fmt: skip
-    sections = _sections(study, finished, comparisons, cfg, out_dir, tracking_uri)
+        finished,
+        settings.metric,
+        settings.reference,
+        study.cell_keys,
+        alpha=settings.alpha,
+        seed=settings.seed,
+        min_effect=settings.min_effect,
+        n_resamples=settings.n_resamples,
+    )
+    sections = _sections(study, finished, comparisons, settings, out_dir, tracking_uri)
     files = [
         _write_table(comparisons, out_dir / "comparisons.csv"),
         _write_parquet(study.trials, out_dir / "trials.parquet"),
         _write_parquet(study.epochs, out_dir / "epochs.parquet"),
     ]
     files += [out_dir / s.figure for s in sections if s.figure]
-    header = _header(study, finished, cfg)
+    header = _header(study, finished, settings)
     (out_dir / "report.md").write_text(_markdown(header, sections))
     (out_dir / "report.html").write_text(_html(header, sections, experiment))
     files += [out_dir / "report.md", out_dir / "report.html"]
@@ -83,7 +121,7 @@ def build_report(
     return files
 
 
-def _header(study: StudyRuns, finished: pd.DataFrame, cfg: ReportConfig) -> list[str]:
+def _header(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> list[str]:
     n_all, n_ok = len(study.trials), len(finished)
     seeds = sorted(finished["seed"].unique().tolist()) if "seed" in finished else []
     return [
@@ -117,7 +155,7 @@ def _sections(
     study: StudyRuns,
     finished: pd.DataFrame,
     comparisons: pd.DataFrame,
-    cfg: ReportConfig,
+    cfg: Settings,
     out_dir: Path,
     tracking_uri: str,
 ) -> list[Section]:

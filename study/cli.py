@@ -1,4 +1,4 @@
-"""The `study` command: `run`, `trial`, `report`, `bench`, `ui`.
+"""The `study` command: `run`, `resume`, `plan`, `status`, `trial`, `report`, `bench`, `ui`.
 
 Errors a user can cause end in one line on stderr and exit code 2, before anything is written.
 """
@@ -44,6 +44,25 @@ def _parser() -> argparse.ArgumentParser:
     _add_set(run)
     run.set_defaults(func=_cmd_run)
 
+    resume = sub.add_parser("resume", help="finish an interrupted study from its storage")
+    resume.add_argument("name", help="the study's name")
+    resume.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
+    resume.add_argument("--storage", default="runs", help="Tune storage folder (default: ./runs)")
+    resume.add_argument("--address", help="join an existing Ray cluster (e.g. auto, HOST:PORT)")
+    resume.set_defaults(func=_cmd_resume)
+
+    plan = sub.add_parser("plan", help="stages, trials and estimated cost, without running")
+    plan.add_argument("space", help="study YAML")
+    plan.add_argument("--images-per-second", type=float, help="measured throughput per trial")
+    _add_set(plan)
+    plan.set_defaults(func=_cmd_plan)
+
+    status = sub.add_parser("status", help="per-trial state and per-stage progress of a study")
+    status.add_argument("name", help="the study's name")
+    status.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
+    status.add_argument("--storage", default="runs", help="Tune storage folder (default: ./runs)")
+    status.set_defaults(func=_cmd_status)
+
     trial = sub.add_parser("trial", help="one trial in-process (no Ray), progress per epoch")
     trial.add_argument("config", help="trial config YAML (or a study YAML: its base is used)")
     trial.add_argument("--checkpoint-dir", help="checkpoint every epoch here; resume if present")
@@ -55,12 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("experiment", help="the study's name (its MLflow experiment)")
     report.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
     report.add_argument("--out", help="output folder (default: ./reports/EXPERIMENT)")
-    report.add_argument("--reference", default="ce", help="reference loss (default: ce)")
-    report.add_argument("--metric", default="final_paper_top5_error", help="metric compared")
+    report.add_argument("--reference", help="reference loss (default: the study's, else ce)")
+    report.add_argument(
+        "--metric", help="metric compared (default: the study's, else final_paper_top5_error)"
+    )
     report.add_argument("--alpha", type=float, default=0.05)
     report.add_argument(
-        "--min-effect", type=float, default=0.5,
-        help="smallest gain of interest, metric units (default 0.5: the paper's top-5 gain)",
+        "--min-effect", type=float,
+        help="smallest gain of interest in metric units (default: the study's, else 0.5)",
     )  # fmt: skip
     report.add_argument("--no-log", action="store_true", help="do not log it to the parent run")
     report.set_defaults(func=_cmd_report)
@@ -103,34 +124,98 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from study.data import preflight
     from study.spaces import load_spec
+
+    return _launch(load_spec(args.space, parse_sets(args.set)), args)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from study.runner import load_stored_spec
+
+    return _launch(load_stored_spec(Path(args.storage), args.name), args)
+
+
+def _launch(spec: Any, args: argparse.Namespace) -> int:
+    from study.data import preflight
+    from study.runner import run_study
     from study.tracking import resolve_tracking_uri
 
-    spec = load_spec(args.space, parse_sets(args.set))
     for cfg in {(c.data, c.noise): c for c in spec.trial_configs()}.values():
-        preflight(cfg)  # each distinct data + noise setting once
+        preflight(cfg)  # each distinct data + noise setting once, before anything is written
     uri = resolve_tracking_uri(args.tracking_uri)
-    storage = Path(args.storage).resolve()
-
-    from study.runner import run_study
-
-    outcome = run_study(spec, uri, storage, args.address)
-    _print_summary(outcome.final, list(spec.grid))
-    print(
-        f"\nStudy {outcome.name!r}: {outcome.finished}/{outcome.n_trials} trials finished"
-        f", {outcome.errored} errored. Tune storage: {outcome.storage / outcome.name}"
+    outcome = run_study(spec, uri, Path(args.storage), args.address)
+    _print_summary(outcome.final, [k for k in spec.grid if k != "seed"])
+    counts = ", ".join(
+        f"{stage}: {outcome.finished.get(stage, 0)}/{n} finished"
+        + (f", {outcome.errored[stage]} errored" if outcome.errored.get(stage) else "")
+        for stage, n in outcome.expected.items()
     )
+    print(f"\nStudy {outcome.name!r}: {counts}. Tune storage: {outcome.storage / outcome.name}")
     ui_cmd = f"{_self_command()} ui"
     if args.tracking_uri is not None:
         ui_cmd += f" --tracking-uri {uri}"
     print(
         f"Next: run `{ui_cmd}` and open http://127.0.0.1:5000, "
-        f"experiment {outcome.name!r} (tracking URI {uri})."
+        f"experiment {outcome.name!r} (tracking URI {uri}); "
+        f"`{_self_command()} report {outcome.name}` for the statistics."
     )
     if not outcome.complete:
         print("The study is not complete: run the same command again to resume it.")
         return 1
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from study.spaces import load_spec
+    from study.stages import ASSUMED_IMAGES_PER_SECOND, first_stage, plan_table
+
+    spec = load_spec(args.space, parse_sets(args.set))
+    rate = args.images_per_second or spec.resources.images_per_second
+    print(f"Study {spec.name!r} ({spec.source}): {spec.description.strip()}")
+    axes = ", ".join(f"{k} ({len(v)})" for k, v in spec.grid.items()) or "none"
+    print(f"Grid axes: {axes}; cells: {len(spec.trial_overrides())}")
+    if spec.search is not None:
+        s = spec.search
+        print(
+            f"Search: {s.sampler} (seed {s.sampler_seed}) over {', '.join(s.params)}"
+            f"{' + per-loss ' + ', '.join(s.per_loss) if s.per_loss else ''}; "
+            f"{s.num_samples} samples per cell; objective {s.mode} {s.metric}; "
+            f"scheduler {spec.scheduler.name}; concurrency "
+            f"{spec.resources.max_concurrent_trials or '1 (Ray default for Optuna)'}"
+        )
+        print(f"Experiments in stage 1: {len(first_stage(spec))}")
+    print(f"Resources per trial: {spec.resources.cpu:g} CPU, {spec.resources.gpu:g} GPU")
+    note = (
+        "" if rate else f" (assumed {ASSUMED_IMAGES_PER_SECOND:g}; set resources.images_per_second)"
+    )
+    print(f"Throughput: {rate or ASSUMED_IMAGES_PER_SECOND:g} images/s per trial{note}")
+    heads = ("trials", "epochs", "images", "GPU-hours", "CPU-hours")
+    print(
+        "\n"
+        + f"{'stage':10s} "
+        + " ".join(f"{h:>{w}s}" for h, w in zip(heads, (7, 10, 14, 10, 10), strict=True))
+    )
+    total = 0.0
+    for row in plan_table(spec, rate):
+        epochs = ",".join(str(e) for e in row["epochs_per_trial"])
+        bound = (
+            " (upper bound: ASHA)"
+            if row["stage"] == "tune" and spec.scheduler.name == "asha"
+            else ""
+        )
+        print(
+            f"{row['stage']:10s} {row['trials']:7d} {epochs:>10s} {row['images']:14.3g} "
+            f"{row['gpu_hours']:10.2f} {row['cpu_hours']:10.2f}{bound}"
+        )
+        total += row["gpu_hours"]
+    print(f"{'total':10s} {'':7s} {'':10s} {'':14s} {total:10.2f}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from study.status import study_status
+
+    print(study_status(args.name, Path(args.storage), args.tracking_uri))
     return 0
 
 
@@ -153,7 +238,7 @@ def _self_command() -> str:
 
 def _print_summary(final: list[dict[str, Any]], axes: list[str]) -> None:
     """Mean ± std over seeds of the final test errors, per grid cell (all axes but the seed)."""
-    from study.runner import trial_label
+    from study.stages import trial_label
 
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in final:
@@ -238,7 +323,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import ReportConfig, build_report, render_text
 
     out = Path(args.out or Path("reports") / args.experiment).resolve()
-    cfg = ReportConfig(args.metric, args.reference, args.alpha, args.min_effect)
+    cfg = ReportConfig(
+        metric=args.metric, reference=args.reference, alpha=args.alpha, min_effect=args.min_effect
+    )
     try:
         files = build_report(uri, args.experiment, out, cfg, log=not args.no_log)
     except (LookupError, ValueError, KeyError) as exc:

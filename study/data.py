@@ -198,14 +198,18 @@ Loader = Callable[[DataConfig], tuple[Split, Split, int]]
 class DatasetSource:
     load: Loader
     has_coarse: bool = False  # superclass labels, needed by superclass noise
+    n_train: int = 0  # full split sizes, for `study plan` (no data is read to plan)
+    n_test: int = 0
 
 
 DATASETS: Registry[DatasetSource] = Registry("dataset")
 
 
-def _dataset(name: str, has_coarse: bool = False) -> Callable[[Loader], Loader]:
+def _dataset(
+    name: str, n_train: int, n_test: int, has_coarse: bool = False
+) -> Callable[[Loader], Loader]:
     def decorator(fn: Loader) -> Loader:
-        DATASETS.register(name)(DatasetSource(fn, has_coarse))
+        DATASETS.register(name)(DatasetSource(fn, has_coarse, n_train, n_test))
         return fn
 
     return decorator
@@ -323,7 +327,7 @@ def ensure_available(cfg: DataConfig) -> None:
         _ensure_files(cfg, *_CIFAR_FILES[cfg.name])
 
 
-@_dataset("cifar100", has_coarse=True)
+@_dataset("cifar100", 50_000, 10_000, has_coarse=True)
 def _load_cifar100(cfg: DataConfig) -> tuple[Split, Split, int]:
     base = _ensure_files(cfg, *_CIFAR_FILES["cifar100"])
     splits = []
@@ -339,7 +343,7 @@ def _load_cifar100(cfg: DataConfig) -> tuple[Split, Split, int]:
     return splits[0], splits[1], 100
 
 
-@_dataset("cifar10")
+@_dataset("cifar10", 50_000, 10_000)
 def _load_cifar10(cfg: DataConfig) -> tuple[Split, Split, int]:
     base = _ensure_files(cfg, *_CIFAR_FILES["cifar10"])
     batches = [f"data_batch_{i}" for i in range(1, 6)]
@@ -353,7 +357,7 @@ def _load_cifar10(cfg: DataConfig) -> tuple[Split, Split, int]:
     return read(batches), read(["test_batch"]), 10
 
 
-@_dataset("digits")
+@_dataset("digits", 1_347, 450)
 def _load_digits(cfg: DataConfig) -> tuple[Split, Split, int]:
     """scikit-learn's bundled 8×8 digits (1,797 real images, offline), a fixed stratified
     75/25 train/test split (seed 0, independent of the trial seed)."""

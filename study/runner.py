@@ -1,16 +1,17 @@
-"""Build, run and resume a study's Ray Tune `Tuner`.
+"""Build, run and resume a study's Ray Tune experiments (see `study.stages`).
 
 One trial = one call of `study.trial.run_trial` inside a Tune function trainable; every epoch
 it reports metrics with a checkpoint, so a crashed trial retries from its last epoch. MLflow is
-written only from the driver, by `TrackingCallback`. Storage: `<storage>/<study name>`; running
-the same study again resumes it (`Tuner.restore`), a different spec under the same name is
-refused.
+written only from the driver, by `TrackingCallback`. Running the same study again resumes it
+(`Tuner.restore` of every experiment, then the next stage); a different spec under the same
+name is refused.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -20,13 +21,22 @@ from typing import Any
 
 from study.config import TrialConfig
 from study.errors import UserError
-from study.spaces import StudySpec
+from study.searchers import build_scheduler, build_search, sampler_settings
+from study.spaces import StudySpec, spec_from_dict
+from study.stages import (
+    TunerPlan,
+    evaluate_stage,
+    expected_trials,
+    first_stage,
+    trial_label,
+)
 from study.tracking import Tracker, metric_items
 from study.trial import load_checkpoint, run_trial, save_checkpoint
 
 SPEC_FILE = "lossbench_spec.json"
-ARTIFACT_PREFIX = "artifact:"
+BEST_FILE = "stage1_best.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+ARTIFACT_PREFIX = "artifact:"
 
 
 @dataclass(frozen=True)
@@ -36,39 +46,32 @@ class StudyOutcome:
     parent_run_id: str
     tracking_uri: str
     storage: Path
-    n_trials: int
-    finished: int
-    errored: int
-    final: list[dict[str, Any]] = field(default_factory=list)  # per trial: overrides + finals
+    expected: dict[str, int]  # trials per stage
+    finished: dict[str, int]
+    errored: dict[str, int]
+    final: list[dict[str, Any]] = field(default_factory=list)  # compared stage: overrides+finals
 
     @property
     def complete(self) -> bool:
-        return self.finished == self.n_trials
+        return all(self.finished.get(s, 0) == n for s, n in self.expected.items())
 
 
-def trial_label(overrides: Mapping[str, Any]) -> str:
-    """Readable trial name, e.g. `loss=lace,seed=1` or `loss=focal(gamma=2.0),seed=0`."""
-
-    def short(value: Any) -> str:
-        if isinstance(value, Mapping):
-            head_key = "name" if "name" in value else "kind" if "kind" in value else None
-            head = str(value[head_key]) if head_key else ""
-            params = ",".join(f"{k}={v}" for k, v in value.items() if k != head_key)
-            return f"{head}({params})" if params else head
-        return str(value)
-
-    return ",".join(f"{k}={short(v)}" for k, v in overrides.items())
+def trial_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's overrides: the fixed grid point plus the searcher's suggestions."""
+    out = dict(config.get("overrides", {}))
+    out.update({k: v for k, v in config.items() if k != "overrides"})
+    return out
 
 
 def _trial_name(trial: Any) -> str:
-    return f"{trial_label(trial.config['overrides'])}_{trial.trial_id}"
+    return f"{trial_label(trial_overrides(trial.config))}_{trial.trial_id}"
 
 
 def _trainable(config: dict[str, Any], base: TrialConfig) -> None:
     """Tune function trainable: resume from Tune's checkpoint if any, report every epoch."""
     from ray import tune
 
-    cfg = base.with_overrides(config["overrides"])
+    cfg = base.with_overrides(trial_overrides(config))
     state = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -101,33 +104,43 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     """Driver-side MLflow logging: one child run per Ray trial, found again by trial id."""
 
     def __init__(
-        self, tracker: Tracker, experiment_id: str, parent_id: str, study: str, base: TrialConfig
+        self,
+        tracker: Tracker,
+        experiment_id: str,
+        parent_id: str,
+        study: str,
+        plan: TunerPlan,
     ) -> None:
         self.tracker = tracker
         self.experiment_id = experiment_id
         self.parent_id = parent_id
         self.study = study
-        self.base = base
+        self.base = plan.base
+        self.tags = {"stage": plan.stage, "cell": trial_label(plan.cell)}
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
+        self._final: dict[str, bool] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles the run config; run ids are looked up again after a restore.
         state = dict(self.__dict__)
-        state["_runs"], state["_last_step"] = {}, {}
+        state["_runs"], state["_last_step"], state["_final"] = {}, {}, {}
         return state
 
     def _run_id(self, trial: Any) -> str:
         if trial.trial_id not in self._runs:
-            cfg = self.base.with_overrides(trial.config["overrides"])
+            overrides = trial_overrides(trial.config)
             run_id = self.tracker.trial_run(
                 self.experiment_id,
                 self.parent_id,
                 self.study,
                 trial.trial_id,
-                _trial_name(trial),
-                cfg,
-                {"trial_label": trial_label(trial.config["overrides"])},
+                # a search trial's name shows its cell too (the cell is in its base config)
+                f"{self.tags['cell']} | {_trial_name(trial)}"
+                if self.tags["cell"]
+                else _trial_name(trial),
+                self.base.with_overrides(overrides),
+                {**self.tags, "trial_label": trial_label(overrides)},
             )
             self._runs[trial.trial_id] = run_id
             self._last_step[trial.trial_id] = self.tracker.last_step(run_id)
@@ -141,6 +154,7 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     ) -> None:
         run_id = self._run_id(trial)
         step = int(result.get("epoch", 0))
+        self._final[trial.trial_id] = "final_paper_top5_error" in result
         if step <= self._last_step[trial.trial_id]:
             return  # re-sent after a retry: already logged
         self.tracker.log_metrics(run_id, metric_items(result), step)
@@ -151,7 +165,10 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         self._last_step[trial.trial_id] = step
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.tracker.set_status(self._run_id(trial), "FINISHED")
+        run_id = self._run_id(trial)
+        if not self._final.get(trial.trial_id, True):
+            self.tracker.set_tags(run_id, {"early_stopped": "true"})  # stopped by ASHA
+        self.tracker.set_status(run_id, "FINISHED")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.tracker.set_status(self._run_id(trial), "FAILED")
@@ -163,104 +180,187 @@ def run_study(
     storage: Path,
     address: str | None = None,
 ) -> StudyOutcome:
-    """Run (or resume) `spec` to completion under Ray Tune, tracking it in MLflow."""
-    from ray import tune
-
+    """Run (or resume) every stage of `spec` under Ray Tune, tracking it in MLflow."""
     storage = storage.resolve()
-    exp_path = storage / spec.name
-    _check_same_spec(exp_path, spec)
+    folder = storage / spec.name
+    _check_same_spec(folder, spec)
 
     tracker = Tracker(tracking_uri)
     experiment_id = tracker.experiment_id(spec.name)
     parent_id = tracker.parent_run(experiment_id, spec.name, spec.spec_hash(), spec.to_dict())
+    if spec.search is not None:
+        tracker.set_tags(parent_id, {"sampler": json.dumps(sampler_settings(spec.search))})
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / SPEC_FILE).write_text(json.dumps(_stored(spec), indent=2, default=str))
 
     _init_ray(address)
-    trainable = tune.with_resources(
-        tune.with_parameters(_trainable, base=spec.base),
-        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
-    )
-    if tune.Tuner.can_restore(str(exp_path)):
-        tuner = tune.Tuner.restore(
-            str(exp_path), trainable, resume_unfinished=True, resume_errored=True
-        )
-    else:
-        exp_path.mkdir(parents=True, exist_ok=True)
-        (exp_path / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=2, default=str))
-        callback = TrackingCallback(tracker, experiment_id, parent_id, spec.name, spec.base)
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"overrides": tune.grid_search(spec.trial_overrides())},
-            tune_config=tune.TuneConfig(
-                max_concurrent_trials=spec.resources.max_concurrent_trials,
-                trial_name_creator=_trial_name,
-                trial_dirname_creator=_trial_name,
-            ),
-            run_config=tune.RunConfig(
-                name=spec.name,
-                storage_path=str(storage),
-                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                callbacks=[callback],
-                verbose=1,
-            ),
-        )
-    grid = tuner.fit()
-    return _settle(spec, tracker, experiment_id, parent_id, storage, grid)
+    expected = expected_trials(spec)
+
+    def run(plan: TunerPlan) -> Any:
+        return _run_plan(plan, spec, storage, tracker, experiment_id, parent_id)
+
+    grids = [run(plan) for plan in first_stage(spec)]
+    done = _settle(tracker, experiment_id, spec.name, expected, parent_id, final=False)
+    if spec.evaluate is not None and done.finished.get("tune") == expected["tune"]:
+        best = _best_of_stage1(spec, grids, folder)
+        grids = [run(evaluate_stage(spec, best))]
+    final = [
+        {**trial_overrides(r.config or {}), **metric_items(r.metrics or {})}
+        for grid in grids
+        for r in grid
+        if r.error is None and "final_paper_top5_error" in (r.metrics or {})
+    ]
+    outcome = _settle(tracker, experiment_id, spec.name, expected, parent_id, final=True)
+    return StudyOutcome(
+        spec.name, experiment_id, parent_id, tracking_uri, storage, expected, outcome.finished,
+        outcome.errored, final,
+    )  # fmt: skip
 
 
-def _settle(
+def _run_plan(
+    plan: TunerPlan,
     spec: StudySpec,
+    storage: Path,
     tracker: Tracker,
     experiment_id: str,
     parent_id: str,
-    storage: Path,
-    grid: Any,
-) -> StudyOutcome:
-    """Mark interrupted runs KILLED and the parent FINISHED / FAILED / KILLED."""
-    finished = errored = 0
-    final: list[dict[str, Any]] = []
-    for result in grid:
-        metrics = result.metrics or {}
-        if result.error is not None:
-            errored += 1
-        elif "final_paper_top5_error" in metrics:
-            finished += 1
-            overrides = (result.config or {}).get("overrides", {})
-            final.append({**overrides, **metric_items(metrics)})
-    for run in tracker.find_runs(experiment_id, lossbench__role="trial", study=spec.name):
+) -> Any:
+    from ray import tune
+
+    # A plain study is the Tune experiment `<storage>/<name>`; stages live inside that folder.
+    storage_path, name = (storage, spec.name) if not plan.key else (storage / spec.name, plan.key)
+    path = storage_path / name
+    trainable = tune.with_resources(
+        tune.with_parameters(_trainable, base=plan.base),
+        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+    )
+    if tune.Tuner.can_restore(str(path)):
+        tuner = tune.Tuner.restore(
+            str(path), trainable, resume_unfinished=True, resume_errored=True
+        )
+        return tuner.fit()
+    search = spec.search if plan.stage == "tune" else None
+    # Early stopping only where it cannot bias the comparison: the search, or a plain study
+    # that asks for it. The evaluate stage is always FIFO at full budget.
+    asha = spec.scheduler.name == "asha" and plan.stage != "evaluate"
+    metric = search.metric if search else (spec.scheduler.metric if asha else None)
+    mode = search.mode if search else "min"
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"overrides": tune.grid_search(list(plan.grid))} if plan.grid else {},
+        tune_config=tune.TuneConfig(
+            search_alg=build_search(search, plan.base) if search else None,
+            scheduler=(
+                build_scheduler(spec.scheduler, plan.base.schedule.epochs, metric, mode)
+                if asha
+                else None
+            ),
+            num_samples=search.num_samples if search else 1,
+            max_concurrent_trials=spec.resources.max_concurrent_trials,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(storage_path),
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[TrackingCallback(tracker, experiment_id, parent_id, spec.name, plan)],
+            verbose=1,
+        ),
+    )
+    return tuner.fit()
+
+
+def _best_of_stage1(spec: StudySpec, grids: list[Any], folder: Path) -> list[dict[str, Any]]:
+    """Each cell's best searched values by the last reported search metric. Written once to
+    `stage1_best.json` and read back on every restart: the record of the decision, so that a
+    restored ResultGrid (whose order is not stable) cannot change the winners."""
+    assert spec.search is not None
+    path = folder / BEST_FILE
+    if path.is_file():
+        stored: list[dict[str, Any]] = json.loads(path.read_text())
+        return stored
+    sign = 1.0 if spec.search.mode == "min" else -1.0
+    keys_per_plan = [list(spec.search.params_for(p.base.loss.name)) for p in first_stage(spec)]
+    best = []
+    for grid, keys in zip(grids, keys_per_plan, strict=True):
+        scored = []
+        for result in grid:
+            value = (result.metrics or {}).get(spec.search.metric)
+            if result.error is None and isinstance(value, int | float) and math.isfinite(value):
+                config = trial_overrides(result.config or {})
+                chosen = {k: config[k] for k in keys}
+                # ties (common on tiny data) are broken by the values themselves: deterministic
+                scored.append((sign * float(value), json.dumps(chosen, sort_keys=True), chosen))
+        if not scored:
+            raise UserError(f"stage 1: no trial reported {spec.search.metric!r}")
+        best.append(min(scored, key=lambda item: item[:2])[2])
+    path.write_text(json.dumps(best, indent=2))
+    return best
+
+
+@dataclass(frozen=True)
+class _Counts:
+    finished: dict[str, int]
+    errored: dict[str, int]
+
+
+def _settle(
+    tracker: Tracker,
+    experiment_id: str,
+    study: str,
+    expected: dict[str, int],
+    parent_id: str,
+    final: bool,
+) -> _Counts:
+    """Count child runs per stage; runs left RUNNING (an interrupted fit) become KILLED, and at
+    the end the parent becomes FINISHED, FAILED or KILLED."""
+    finished: dict[str, int] = dict.fromkeys(expected, 0)
+    errored: dict[str, int] = dict.fromkeys(expected, 0)
+    for run in tracker.find_runs(experiment_id, lossbench__role="trial", study=study):
+        if run.data.tags.get("mlflow.parentRunId") != parent_id:
+            continue
+        stage = run.data.tags.get("stage", "main")
         if run.info.status == "RUNNING":
             tracker.set_status(run.info.run_id, "KILLED")
-    n_trials = len(spec.trial_overrides())
-    if finished == n_trials:
-        status = "FINISHED"
-    elif errored:
-        status = "FAILED"
-    else:
-        status = "KILLED"
-    tracker.set_status(parent_id, status)
-    return StudyOutcome(
-        spec.name,
-        experiment_id,
-        parent_id,
-        tracker.uri,
-        storage,
-        n_trials,
-        finished,
-        errored,
-        final,
-    )
+        elif run.info.status == "FINISHED":
+            finished[stage] = finished.get(stage, 0) + 1
+        elif run.info.status == "FAILED":
+            errored[stage] = errored.get(stage, 0) + 1
+    if final:
+        if all(finished.get(s, 0) == n for s, n in expected.items()):
+            status = "FINISHED"
+        elif any(errored.values()):
+            status = "FAILED"
+        else:
+            status = "KILLED"
+        tracker.set_status(parent_id, status)
+    return _Counts(finished, errored)
 
 
-def _check_same_spec(exp_path: Path, spec: StudySpec) -> None:
-    stored = exp_path / SPEC_FILE
+def _stored(spec: StudySpec) -> dict[str, Any]:
+    return {"spec": spec.to_dict(), "raw": spec.raw, "overrides": spec.overrides}
+
+
+def load_stored_spec(storage: Path, name: str) -> StudySpec:
+    """The spec a study was started with (for `study resume` and `study status`)."""
+    path = storage.resolve() / name / SPEC_FILE
+    if not path.is_file():
+        raise UserError(f"name: no study {name!r} in {storage.resolve()} (no {SPEC_FILE})")
+    stored = json.loads(path.read_text())
+    return spec_from_dict(stored["raw"], stored["overrides"], source=str(path))
+
+
+def _check_same_spec(folder: Path, spec: StudySpec) -> None:
+    stored = folder / SPEC_FILE
     if not stored.is_file():
         return
-    previous = json.loads(stored.read_text())
-    if json.dumps(previous, sort_keys=True) != json.dumps(
-        json.loads(json.dumps(spec.to_dict(), default=str)), sort_keys=True
-    ):
+    previous = json.loads(stored.read_text()).get("spec")
+    current = json.loads(json.dumps(spec.to_dict(), default=str))
+    if json.dumps(previous, sort_keys=True) != json.dumps(current, sort_keys=True):
         raise UserError(
-            f"name: study {spec.name!r} already exists in {exp_path} with a different spec; "
+            f"name: study {spec.name!r} already exists in {folder} with a different spec; "
             f"rename the study or remove that folder (re-running the same spec resumes it)"
         )
 

@@ -17,6 +17,7 @@ key, the value and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -29,8 +30,21 @@ import yaml
 
 from study.config import TrialConfig
 from study.errors import ConfigError, UserError
+from study.search_spec import (
+    AnalysisSpec,
+    EvaluateSpec,
+    SchedulerSpec,
+    SearchSpec,
+    parse_analysis,
+    parse_evaluate,
+    parse_scheduler,
+    parse_search,
+)
 
-SECTIONS = ("name", "description", "base", "grid", "resources", "failure")
+SECTIONS = (
+    "name", "description", "base", "grid", "search", "scheduler", "evaluate", "resources",
+    "failure", "analysis",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class Resources:
     cpu: float = 1.0
     gpu: float = 0.0  # fractional GPUs share one device (e.g. 0.25: four trials per GPU)
     max_concurrent_trials: int | None = None
+    images_per_second: float | None = None  # per trial at this share, for `study plan`
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,12 @@ class StudySpec:
     resources: Resources = field(default_factory=Resources)
     max_failures: int = 2
     source: str = "<dict>"
+    search: SearchSpec | None = None
+    scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
+    evaluate: EvaluateSpec | None = None
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def trial_overrides(self) -> list[dict[str, Any]]:
         """The crossed grid, one override mapping per trial, in a stable order."""
@@ -70,8 +91,13 @@ class StudySpec:
                 "cpu": self.resources.cpu,
                 "gpu": self.resources.gpu,
                 "max_concurrent_trials": self.resources.max_concurrent_trials,
+                "images_per_second": self.resources.images_per_second,
             },
             "failure": {"max_failures": self.max_failures},
+            "search": None if self.search is None else dataclasses.asdict(self.search),
+            "scheduler": dataclasses.asdict(self.scheduler),
+            "evaluate": None if self.evaluate is None else dataclasses.asdict(self.evaluate),
+            "analysis": dataclasses.asdict(self.analysis),
         }
 
     def spec_hash(self) -> str:
@@ -85,13 +111,36 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> S
     if not path.is_file():
         raise UserError(f"{path}: no such study file")
     try:
+        return spec_from_dict(read_yaml(path), overrides, source=str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
+    """Read a study YAML, resolving `extends: other.yaml` (relative to this file): the other
+    file is read first and this one is merged over it (mappings merge, anything else
+    replaces), so a smoke variant is a few lines over its full study."""
+    try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: malformed YAML: {exc}".replace("\n", " ")) from exc
-    try:
-        return spec_from_dict(raw, overrides, source=str(path))
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict) or "extends" not in raw:
+        return raw
+    parent = (path.parent / str(raw.pop("extends"))).resolve()
+    if parent in seen or parent == path.resolve():
+        raise ConfigError(f"{path}: extends: circular reference to {parent}")
+    if not parent.is_file():
+        raise ConfigError(f"{path}: extends: no such file {parent}")
+    return _merge(read_yaml(parent, (*seen, path.resolve())), raw)
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = dict(base)
+        for key, value in over.items():
+            merged[key] = _merge(base[key], value) if key in base else value
+        return merged
+    return over
 
 
 def spec_from_dict(
@@ -119,12 +168,22 @@ def spec_from_dict(
         max_failures=_failure(_section(raw, "failure")),
         source=source,
     )
+    cells = []
     for point in spec.trial_overrides():
         try:
-            base.with_overrides(point)
+            cells.append(base.with_overrides(point))
         except ConfigError as exc:
             raise ConfigError(f"grid point {point}: {exc}") from exc
-    return spec
+    search = parse_search(_section(raw, "search"), base, cells) if raw.get("search") else None
+    return dataclasses.replace(
+        spec,
+        search=search,
+        scheduler=parse_scheduler(_section(raw, "scheduler"), search, cells),
+        evaluate=parse_evaluate(_section(raw, "evaluate"), search, base),
+        analysis=parse_analysis(_section(raw, "analysis")),
+        raw=dict(raw),
+        overrides=dict(overrides or {}),
+    )
 
 
 def _section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -144,7 +203,7 @@ def _grid(raw: Mapping[str, Any]) -> dict[str, list[Any]]:
 
 
 def _resources(raw: Mapping[str, Any]) -> Resources:
-    allowed = ("cpu", "gpu", "max_concurrent_trials")
+    allowed = ("cpu", "gpu", "max_concurrent_trials", "images_per_second")
     for key in raw:
         if key not in allowed:
             raise ConfigError(f"resources.{key}: unknown key (allowed: {', '.join(allowed)})")
@@ -160,7 +219,12 @@ def _resources(raw: Mapping[str, Any]) -> Resources:
         raise ConfigError(
             f"resources.max_concurrent_trials: invalid value {limit!r} (allowed: null or >= 1)"
         )
-    return Resources(float(cpu), float(gpu), limit)
+    ips = raw.get("images_per_second")
+    if ips is not None and (isinstance(ips, bool) or not isinstance(ips, int | float) or ips <= 0):
+        raise ConfigError(
+            f"resources.images_per_second: invalid value {ips!r} (allowed: null or > 0)"
+        )
+    return Resources(float(cpu), float(gpu), limit, None if ips is None else float(ips))
 
 
 def _failure(raw: Mapping[str, Any]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     space.write_text(yaml.safe_dump(raw))
     db, storage = tmp_path / "track" / "t.db", tmp_path / "store"
     proc = _study(tmp_path, space, db, storage)
-    assert "4/4 trials finished" in proc.stdout
+    assert "main: 4/4 finished" in proc.stdout
 
     client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("tiny")
@@ -71,6 +72,14 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
         assert np.load(artifacts / "noise_mask.npz")["flipped"].mean() == 0.4
         assert artifacts.is_relative_to(db.parent)
 
+    status = subprocess.run(
+        [sys.executable, "-m", "study.cli", "status", "tiny", "--storage", str(storage),
+         "--tracking-uri", f"sqlite:///{db}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr[-2000:]
+    assert "is complete" in status.stdout and status.stdout.count("TERMINATED") == 4
+
     # The same command again resumes the finished study: no new runs, no re-logged steps.
     _study(tmp_path, space, db, storage)
     again = client.search_runs([exp.experiment_id])
@@ -91,3 +100,56 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert "data:image/png;base64," in page and 'src="http' not in page  # self-contained
     logged = client.list_artifacts(parents[0].info.run_id, "report")
     assert {Path(a.path).name for a in logged} >= {"report.html", "comparisons.csv"}
+
+
+def test_tune_then_evaluate_runs_both_stages(tmp_path: Path, fake_cifar_root: Path) -> None:
+    """Stage 1: an Optuna search per loss (3 samples, 2 at a time) whose first trial is the
+    paper's point; stage 2: each loss's best configuration with 2 fresh seeds."""
+    root = Path(__file__).parents[1] / "search_spaces" / "smoke"
+    space = tmp_path / "tte.yaml"
+    space.write_text(
+        f"extends: {root / 'tune_then_evaluate_smoke.yaml'}\n"
+        f"base: {{data: {{root: {fake_cifar_root}}}}}\n"
+    )
+    db, storage = tmp_path / "t.db", tmp_path / "store"
+    proc = _study(tmp_path, space, db, storage)
+    assert "tune: 6/6 finished, evaluate: 4/4 finished" in proc.stdout
+
+    client = MlflowClient(f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("tune_then_evaluate_smoke")
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    parents = [r for r in runs if r.data.tags.get("lossbench.role") == "parent"]
+    assert len(parents) == 1 and "sampler" in parents[0].data.tags
+    trials = [r for r in runs if r.data.tags.get("lossbench.role") == "trial"]
+    tune = [r for r in trials if r.data.tags["stage"] == "tune"]
+    evaluate = [r for r in trials if r.data.tags["stage"] == "evaluate"]
+    assert len(tune) == 6 and len(evaluate) == 4
+    assert all(r.info.status == "FINISHED" for r in trials)
+
+    best = json.loads((storage / "tune_then_evaluate_smoke" / "stage1_best.json").read_text())
+    for loss, chosen in zip(("ce", "focal"), best, strict=True):
+        cell = [r for r in tune if r.data.params["loss.name"] == loss]
+        assert len(cell) == 3
+        # the paper's point is evaluated (first suggestion: tests/test_searchers.py)
+        points = {
+            (r.data.params["optim.lr"], r.data.params["optim.weight_decay"],
+             r.data.params["optim.momentum"])
+            for r in cell
+        }  # fmt: skip
+        assert ("0.1", "0.0005", "0.9") in points
+        best_val = min(r.data.metrics["val_top1_error"] for r in cell)
+        winners = [r for r in cell if r.data.metrics["val_top1_error"] == best_val]
+        assert any(
+            all(float(r.data.params[k]) == pytest.approx(v) for k, v in chosen.items())
+            for r in winners
+        )
+        stage2 = [r for r in evaluate if r.data.params["loss.name"] == loss]
+        assert sorted(r.data.params["seed"] for r in stage2) == ["1", "2"]
+        for run in stage2:
+            assert run.data.params["data.val_fraction"] == "0.0"  # full training split
+            for key, value in chosen.items():
+                assert float(run.data.params[key]) == pytest.approx(value)
+
+    # A restart picks up where it was: nothing re-run, nothing duplicated, same winners.
+    _study(tmp_path, space, db, storage)
+    assert len(client.search_runs([exp.experiment_id])) == 11

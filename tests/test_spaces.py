@@ -8,7 +8,7 @@ import yaml
 from study.errors import ConfigError, UserError
 from study.spaces import load_spec, spec_from_dict
 
-SPACES = sorted((Path(__file__).parents[1] / "search_spaces").glob("*.yaml"))
+SPACES = sorted((Path(__file__).parents[1] / "search_spaces").rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", SPACES, ids=[p.stem for p in SPACES])
@@ -97,3 +97,92 @@ def test_noise_space_is_the_full_grid() -> None:
     assert {c.noise.seed for c in cfgs} == {0}  # same noisy labels for every loss and seed
     focal = [c for c in cfgs if c.loss.name == "focal"]
     assert {c.loss.params["gamma"] for c in focal} == {2.0}
+
+
+@pytest.mark.parametrize("path", SPACES, ids=[p.stem for p in SPACES])
+def test_shipped_spaces_plan(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from study.cli import main
+
+    assert main(["plan", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "GPU-hours" in out and "total" in out
+
+
+def test_smoke_variants_extend_their_full_space() -> None:
+    root = Path(__file__).parents[1] / "search_spaces"
+    full, smoke = load_spec(root / "noise.yaml"), load_spec(root / "smoke" / "noise_smoke.yaml")
+    assert smoke.base.optim == full.base.optim and smoke.base.model.width == 4
+    assert smoke.base.schedule.epochs == 2 and len(smoke.trial_overrides()) == 12
+
+
+def test_tune_then_evaluate_space() -> None:
+    spec = load_spec(Path(__file__).parents[1] / "search_spaces" / "tune_then_evaluate.yaml")
+    assert spec.search is not None and spec.evaluate is not None
+    assert spec.search.metric.startswith("val_") and spec.base.data.val_fraction > 0
+    lr = spec.search.params["optim.lr"]
+    assert (lr.type, lr.low, lr.high) == ("logfloat", 0.01, 0.5)
+    assert spec.search.params_for("focal")["loss.gamma"].high == 5.0
+    assert spec.scheduler.name == "asha" and spec.evaluate.overrides == {"data.val_fraction": 0.0}
+
+
+def _search_spec(**search: object) -> dict:
+    raw = _spec(base={"data": {"name": "digits", "val_fraction": 0.2}})
+    raw["search"] = {"params": {"optim.lr": {"type": "logfloat", "low": 0.01, "high": 0.5}}}
+    raw["search"].update(search)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (_search_spec(metric="test_top1_error"), "search.metric: invalid value 'test_top1_error'"),
+        (_search_spec(metric="final_test_top5_error"), "search.metric"),
+        (_search_spec(num_samples="many"), "search.num_samples: invalid value 'many'"),
+        (_search_spec(colour=1), "search.colour: unknown key"),
+        (_search_spec(per_loss={"nope": {}}), "search.per_loss.nope: unknown loss"),
+        (
+            _search_spec(params={"optim.lr": {"type": "float", "low": 0.5, "high": 0.1}}),
+            "search.params.optim.lr: low 0.5 must be below high 0.1",
+        ),
+        (
+            _search_spec(params={"optim.lr": {"type": "float", "low": -1.0, "high": 0.1}}),
+            "search.params.optim.lr: optim.lr: invalid value -1.0",
+        ),
+        (
+            _search_spec(params={"optim.lrr": {"type": "float", "low": 0.0, "high": 0.1}}),
+            "unknown key",
+        ),
+        (_search_spec(sampler={"name": "grid"}), "search.sampler.name: invalid value 'grid'"),
+        (
+            {**_spec(), "scheduler": {"name": "asha", "metric": "test_top1_error"}},
+            "scheduler.metric",
+        ),
+        ({**_spec(), "scheduler": {"name": "hyperband"}}, "scheduler.name"),
+        ({**_spec(), "evaluate": {"seeds": [1]}}, "evaluate: needs a search section"),
+        ({**_search_spec(), "evaluate": {"seeds": []}}, "evaluate.seeds"),
+        ({**_spec(), "analysis": {"metric": "final_val_top1_error"}}, "analysis.metric"),
+    ],
+)
+def test_malformed_search_sections_name_the_key(raw: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.").replace("(", r"\(")):
+        spec_from_dict(raw)
+
+
+def test_search_needs_a_validation_holdout() -> None:
+    raw = _search_spec()
+    raw["base"] = {"data": {"name": "digits"}}
+    with pytest.raises(ConfigError, match=r"val_fraction > 0"):
+        spec_from_dict(raw)
+
+
+def test_extends_merges_over_the_parent(tmp_path: Path) -> None:
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(_spec(grid={"seed": [0, 1, 2]})))
+    (tmp_path / "small.yaml").write_text(
+        "extends: full.yaml\nname: small\nbase: {optim: {lr: 0.05}}\ngrid: {seed: [0]}\n"
+    )
+    spec = load_spec(tmp_path / "small.yaml")
+    assert spec.name == "small" and spec.base.optim.lr == 0.05
+    assert spec.base.data.name == "digits" and spec.trial_overrides() == [{"seed": 0}]
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\nname: loop\n")
+    with pytest.raises(ConfigError, match="circular"):
+        load_spec(tmp_path / "loop.yaml")

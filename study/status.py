@@ -1,0 +1,82 @@
+"""`study status NAME`: per-trial state and per-stage progress, from the Tune storage (the
+spec the study was started with and each experiment's trial states) and MLflow (runs)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from study.runner import load_stored_spec
+from study.stages import expected_trials, first_stage
+from study.tracking import Tracker, resolve_tracking_uri
+
+
+def tune_trials(storage: Path, name: str, keys: list[str]) -> list[dict[str, Any]]:
+    """Trial states of each Tune experiment of the study that exists in storage. Reading the
+    experiment state unpickles it: only for the study's own (trusted) storage."""
+    from ray.tune import ExperimentAnalysis
+
+    rows = []
+    for key in keys:
+        path = storage / name / key if key else storage / name
+        if not any(path.glob("experiment_state-*.json")):
+            continue
+        for trial in ExperimentAnalysis(str(path)).trials:
+            epoch = (trial.last_result or {}).get("epoch")
+            rows.append({"trial_id": trial.trial_id, "tune_status": trial.status, "epoch": epoch})
+    return rows
+
+
+def study_status(name: str, storage: Path, tracking_uri: str | None) -> str:
+    storage = storage.resolve()
+    spec = load_stored_spec(storage, name)
+    expected = expected_trials(spec)
+    keys = [p.key for p in first_stage(spec)] + (["evaluate"] if spec.evaluate else [])
+    tune_rows = {r["trial_id"]: r for r in tune_trials(storage, name, keys)}
+
+    tracker = Tracker(resolve_tracking_uri(tracking_uri))
+    exp = tracker.client.get_experiment_by_name(name)
+    runs: list[Any] = []
+    parent_status = "not tracked"
+    if exp is not None:
+        parents = tracker.find_runs(exp.experiment_id, lossbench__role="parent", study=name)
+        parents = [p for p in parents if p.data.tags.get("spec_hash") == spec.spec_hash()]
+        if parents:
+            parent = parents[0]
+            parent_status = parent.info.status
+            runs = [
+                r
+                for r in tracker.find_runs(exp.experiment_id, lossbench__role="trial", study=name)
+                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+            ]
+    lines = [f"Study {name!r} (storage {storage / name}); parent run: {parent_status}"]
+    lines.append(f"{'stage':10s} {'expected':>8s} {'finished':>8s} {'running':>8s} "
+                 f"{'killed':>7s} {'errored':>7s} {'pending':>7s}")  # fmt: skip
+    complete = True
+    for stage, n in expected.items():
+        mine = [r for r in runs if r.data.tags.get("stage", "main") == stage]
+        counts = Counter(r.info.status for r in mine)
+        pending = max(0, n - len(mine))
+        complete &= counts["FINISHED"] == n
+        lines.append(
+            f"{stage:10s} {n:8d} {counts['FINISHED']:8d} {counts['RUNNING']:8d} "
+            f"{counts['KILLED']:7d} {counts['FAILED']:7d} {pending:7d}"
+        )
+    lines.append("")
+    for run in sorted(runs, key=lambda r: (r.data.tags.get("stage", ""), r.info.run_name or "")):
+        tid = run.data.tags.get("ray.trial_id", "")
+        tune = tune_rows.get(tid, {})
+        epoch = tune.get("epoch")
+        epochs = f"epoch {int(epoch)}" if epoch is not None else "no epoch yet"
+        lines.append(
+            f"  {run.data.tags.get('stage', 'main'):9s} {run.info.status:9s} "
+            f"{tune.get('tune_status', '?'):11s} {epochs:12s} {run.info.run_name}"
+        )
+    verdict = (
+        "complete"
+        if complete
+        else f"NOT complete: resume with `study resume {name}` (or run the same YAML again)"
+    )
+    lines.append(f"\nStudy {name!r} is {verdict}.")
+    return "\n".join(lines)
