@@ -61,6 +61,47 @@ def train_batches(
         yield normalize(x, mean), labels[idx]
 
 
+def reference_batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    gen: torch.Generator,
+    mean: torch.Tensor,
+    padding: int,
+    flip: bool,
+    device: torch.device,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The classic pipeline, image by image on the CPU, then a float32 copy to `device`.
+
+    Draws exactly what `train_batches` draws from a CPU `gen` (the permutation, then per batch
+    B row offsets, B column offsets and B flip coins), so both paths see identical batches.
+    """
+    order = torch.randperm(len(labels), generator=gen)
+    cpu_mean = mean.cpu()
+    for start in range(0, len(labels), batch_size):
+        idx = order[start : start + batch_size]
+        b = len(idx)
+        dy = dx = coins = None
+        if padding > 0:
+            dy = torch.randint(0, 2 * padding + 1, (b,), generator=gen)
+            dx = torch.randint(0, 2 * padding + 1, (b,), generator=gen)
+        if flip:
+            coins = torch.rand(b, generator=gen) < 0.5
+        crops = []
+        for j, i in enumerate(idx.tolist()):
+            img = images[i]
+            if padding > 0:
+                assert dy is not None and dx is not None
+                h, w = img.shape[1:]
+                padded = F.pad(img, (padding, padding, padding, padding))
+                img = padded[:, int(dy[j]) : int(dy[j]) + h, int(dx[j]) : int(dx[j]) + w]
+            if coins is not None and bool(coins[j]):
+                img = img.flip(2)
+            crops.append(img)
+        x = normalize(torch.stack(crops), cpu_mean)
+        yield x.to(device), labels[idx].to(device)
+
+
 def eval_batches(
     images: torch.Tensor, labels: torch.Tensor, batch_size: int, mean: torch.Tensor
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

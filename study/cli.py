@@ -87,9 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_cmd_report)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("target", choices=["losses"], help="what to benchmark")
+    bench.add_argument("target", choices=["losses", "train"], help="what to benchmark")
     bench.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     bench.add_argument("--repeats", type=int, default=50, help="interleaved rounds (>= 1)")
+    bench.add_argument("--quick", action="store_true", help="train: small model and data")
     bench.set_defaults(func=_cmd_bench)
 
     ui = sub.add_parser("ui", help="the MLflow UI on 127.0.0.1 for the tracking DB")
@@ -348,6 +349,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--repeats: invalid value {args.repeats} (allowed: >= 1)")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device: {args.device!r} requested but no CUDA device is available")
+    if args.target == "train":
+        from study.bench import bench_train
+
+        for line in bench_train(args.device, args.quick):
+            print(line, flush=True)
+        return 0
     rows = bench_losses(args.device, repeats=args.repeats)
     print_loss_table(rows, args.device, args.repeats)
     return 0

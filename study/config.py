@@ -114,6 +114,30 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class PerfConfig:
+    """How a trial runs, not what it computes (see docs/performance.md).
+
+    path: `fast` keeps the data on the device as uint8 and augments whole batches there from a
+    generator on that device; `reference` is the classic pipeline: per-image crop and flip on
+    the CPU, float32 batches copied to the device. Both draw the same crops and flips from the
+    same (CPU) generator. `auto` = fast. amp: `auto` = bf16 autocast on CUDA, none on the CPU.
+    channels_last: `auto` = on CUDA. compile: wrap the model in torch.compile.
+    """
+
+    path: str = "auto"
+    amp: str = "auto"
+    channels_last: str = "auto"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.path in ("auto", "fast", "reference"), "perf.path", self.path,
+               "auto, fast, reference")  # fmt: skip
+        _check(self.amp in ("auto", "bf16", "off"), "perf.amp", self.amp, "auto, bf16, off")
+        _check(self.channels_last in ("auto", "on", "off"), "perf.channels_last",
+               self.channels_last, "auto, on, off")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class TrialConfig:
     data: DataConfig = field(default_factory=DataConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -122,6 +146,7 @@ class TrialConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    perf: PerfConfig = field(default_factory=PerfConfig)
     seed: int = 0  # model init, data order and augmentation
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 

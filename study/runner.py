@@ -67,9 +67,15 @@ def _trial_name(trial: Any) -> str:
     return f"{trial_label(trial_overrides(trial.config))}_{trial.trial_id}"
 
 
-def _trainable(config: dict[str, Any], base: TrialConfig) -> None:
+def _trainable(config: dict[str, Any], base: TrialConfig, gpu_share: float = 0.0) -> None:
     """Tune function trainable: resume from Tune's checkpoint if any, report every epoch."""
+    import torch
     from ray import tune
+
+    if 0 < gpu_share < 1 and torch.cuda.is_available():
+        # Packed trials: Ray shares the device but does not police memory; cap this process's
+        # caching allocator at its share so that one trial cannot starve the others.
+        torch.cuda.set_per_process_memory_fraction(gpu_share)
 
     cfg = base.with_overrides(trial_overrides(config))
     state = None
@@ -231,7 +237,7 @@ def _run_plan(
     storage_path, name = (storage, spec.name) if not plan.key else (storage / spec.name, plan.key)
     path = storage_path / name
     trainable = tune.with_resources(
-        tune.with_parameters(_trainable, base=plan.base),
+        tune.with_parameters(_trainable, base=plan.base, gpu_share=spec.resources.gpu),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
     if tune.Tuner.can_restore(str(path)):

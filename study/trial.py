@@ -21,12 +21,13 @@ import torch
 from torch import nn
 
 from study.attacks import adversarial_errors
-from study.augment import eval_batches, normalize, train_batches
+from study.augment import eval_batches, normalize
 from study.config import TrialConfig
 from study.data import Dataset, Split, load_dataset
 from study.losses import create_loss
 from study.metrics import EvalAccumulator, MemorizationAccumulator
 from study.models import create_model
+from study.runtime import Runtime
 
 CHECKPOINT_FORMAT = 1
 
@@ -44,30 +45,28 @@ class TrialDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def run_trial(
     cfg: TrialConfig, report: Reporter, checkpoint: Mapping[str, Any] | None = None
 ) -> dict[str, float]:
     """Train `cfg` to its last epoch, reporting every epoch; returns the last report."""
-    device = resolve_device(cfg.device)
+    rt = Runtime.from_config(cfg)
     data = load_dataset(cfg.data, cfg.noise)
-    mean = data.mean_image().to(device)
-    train = _to_device(data.train, device)
-    evals = {"test": _to_device(data.test, device)}
+    mean = data.mean_image().to(rt.device)
+    train = _to_device(data.train, rt.data_device)
+    evals = {"test": _to_device(data.test, rt.device)}
     if data.val is not None:
-        evals["val"] = _to_device(data.val, device)
+        evals["val"] = _to_device(data.val, rt.device)
 
     # Model init uses the global RNG; fork it so that no state leaks to other trials.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        model = create_model(
-            cfg.model.name, data.num_classes, cfg.model.width, int(train.images.shape[1])
-        ).to(device)
+        model = rt.prepare(
+            create_model(
+                cfg.model.name, data.num_classes, cfg.model.width, int(train.images.shape[1])
+            )
+        )
+    # compiled or not, `model` holds the parameters and the checkpointed state
+    net: nn.Module = torch.compile(model) if cfg.perf.compile else model  # type: ignore[assignment]
     loss_fn = create_loss(cfg.loss.name, **dict(cfg.loss.params))
     optimizer = torch.optim.SGD(
         model.parameters(),
@@ -79,7 +78,7 @@ def run_trial(
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=cfg.schedule.step_size, gamma=cfg.schedule.gamma
     )
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = rt.generator(cfg.seed)
     history: dict[str, list[float]] = {}
     start = 0
     if checkpoint is not None:
@@ -92,16 +91,16 @@ def run_trial(
     last = cfg.schedule.epochs
     for epoch in range(start + 1, last + 1):
         lr = float(optimizer.param_groups[0]["lr"])
-        train_loss = _train_epoch(model, loss_fn, optimizer, train, gen, mean, cfg)
+        train_loss = _train_epoch(rt, net, loss_fn, optimizer, train, gen, mean, cfg)
         scheduler.step()
         metrics = {"epoch": float(epoch), "lr": lr, "train_loss": train_loss}
         for split_name, split in evals.items():
-            acc = evaluate(model, split, mean, data.num_classes, cfg.eval.batch_size)
+            acc = evaluate(rt, net, split, mean, data.num_classes, cfg.eval.batch_size)
             metrics.update({f"{split_name}_{k}": v for k, v in acc.compute().items()})
             if epoch == last and split_name == "test":
                 artifacts["reliability_test.json"] = json.dumps(acc.reliability()).encode()
         if epoch % cfg.eval.train_every == 0 or epoch == last:
-            values = memorization(model, train, mean, cfg.eval.batch_size)
+            values = memorization(rt, net, train, mean, cfg.eval.batch_size)
             metrics.update({f"train_{k}": v for k, v in values.items()})
         for key, value in metrics.items():
             history.setdefault(key, []).append(value)
@@ -122,6 +121,7 @@ def run_trial(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": gen.get_state(),
+            "rng_device": gen.device.type,
             "history": history,
         }
         report(metrics, state, artifacts)
@@ -150,6 +150,7 @@ def final_metrics(
 
 
 def _train_epoch(
+    rt: Runtime,
     model: nn.Module,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -159,8 +160,8 @@ def _train_epoch(
     cfg: TrialConfig,
 ) -> float:
     model.train()
-    total = torch.zeros((), dtype=torch.float64, device=mean.device)
-    batches = train_batches(
+    total = torch.zeros((), dtype=torch.float64, device=rt.device)
+    batches = rt.batches(
         train.images,
         train.labels,
         cfg.schedule.batch_size,
@@ -170,7 +171,8 @@ def _train_epoch(
         cfg.data.flip,
     )
     for x, y in batches:
-        loss = loss_fn(model(x), y)
+        with rt.autocast():
+            loss = loss_fn(rt.forward(model, x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -183,27 +185,33 @@ def _train_epoch(
 
 @torch.no_grad()
 def memorization(
-    model: nn.Module, train: Split, mean: torch.Tensor, batch_size: int
+    rt: Runtime, model: nn.Module, train: Split, mean: torch.Tensor, batch_size: int
 ) -> dict[str, float]:
     """Clean accuracy and memorised / corrected shares of flipped labels (un-augmented)."""
     model.eval()
-    acc = MemorizationAccumulator(mean.device)
+    acc = MemorizationAccumulator(rt.device)
     clean = train.labels if train.clean_labels is None else train.clean_labels
     for start in range(0, len(train), batch_size):
         sl = slice(start, start + batch_size)
-        acc.update(model(normalize(train.images[sl], mean)), train.labels[sl], clean[sl])
+        x = normalize(train.images[sl].to(rt.device), mean)
+        acc.update(rt.forward(model, x), train.labels[sl].to(rt.device), clean[sl].to(rt.device))
     return acc.compute()
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, split: Split, mean: torch.Tensor, num_classes: int, batch_size: int
+    rt: Runtime,
+    model: nn.Module,
+    split: Split,
+    mean: torch.Tensor,
+    num_classes: int,
+    batch_size: int,
 ) -> EvalAccumulator:
     """One un-augmented pass over `split`; `.compute()` gives the metrics."""
     model.eval()
-    acc = EvalAccumulator(num_classes, mean.device)
+    acc = EvalAccumulator(num_classes, rt.device)
     for x, y in eval_batches(split.images, split.labels, batch_size, mean):
-        acc.update(model(x), y)
+        acc.update(rt.forward(model, x), y)
     return acc
 
 
@@ -233,6 +241,11 @@ def _restore(
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    if state.get("rng_device", "cpu") != gen.device.type:
+        raise ValueError(
+            f"checkpoint drew its batches on {state.get('rng_device')}, this run on "
+            f"{gen.device.type}: resume it on the same kind of device (or set device/perf.path)"
+        )
     gen.set_state(state["rng"])
     history.update({k: list(v) for k, v in state["history"].items()})
     return int(state["epoch"])
