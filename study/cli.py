@@ -93,6 +93,19 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="train: small model and data")
     bench.set_defaults(func=_cmd_bench)
 
+    server = sub.add_parser("server", help="an MLflow tracking server for a cluster's trials")
+    server.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=5000)
+    server.add_argument(
+        "--backend-store-uri", help="sqlite:///ABS.db or postgresql://... (default ./mlflow.db)"
+    )
+    server.add_argument(
+        "--artifacts-destination",
+        default="mlartifacts",
+        help="artifact root (default ./mlartifacts)",
+    )
+    server.set_defaults(func=_cmd_server)
+
     ui = sub.add_parser("ui", help="the MLflow UI on 127.0.0.1 for the tracking DB")
     ui.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
     ui.add_argument("--host", default="127.0.0.1")
@@ -143,7 +156,10 @@ def _launch(spec: Any, args: argparse.Namespace) -> int:
 
     for cfg in {(c.data, c.noise): c for c in spec.trial_configs()}.values():
         preflight(cfg)  # each distinct data + noise setting once, before anything is written
+    from study.server import check_tracking
+
     uri = resolve_tracking_uri(args.tracking_uri)
+    check_tracking(uri)
     outcome = run_study(spec, uri, Path(args.storage), args.address)
     _print_summary(outcome.final, [k for k in spec.grid if k != "seed"])
     counts = ", ".join(
@@ -358,6 +374,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     rows = bench_losses(args.device, repeats=args.repeats)
     print_loss_table(rows, args.device, args.repeats)
     return 0
+
+
+def _cmd_server(args: argparse.Namespace) -> int:
+    from study.server import server_command, server_env
+    from study.tracking import resolve_tracking_uri
+
+    backend = resolve_tracking_uri(args.backend_store_uri)
+    artifacts = str(Path(args.artifacts_destination).resolve())
+    print(f"MLflow tracking server on http://{args.host}:{args.port} ({backend})", flush=True)
+    cmd = server_command(args.host, args.port, backend, artifacts)
+    os.execve(sys.executable, cmd, server_env())  # replaces this process: stop it by its PID
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ runs instead of duplicating them, and re-sent epochs (after a retry) are not log
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from study.config import TrialConfig
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "mlflow.db"
 ROLE_TAG = "lossbench.role"
@@ -78,6 +81,49 @@ def metric_items(result: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
+RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30, 30, 30)  # about 3 minutes in all
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A tracking error worth retrying: the store is unreachable, restarting or locked — not a
+    bad request (which would fail again)."""
+    text = f"{type(exc).__name__}: {exc}"
+    markers = (
+        "Connection refused", "Max retries exceeded", "ConnectionError", "RemoteDisconnected",
+        "TEMPORARILY_UNAVAILABLE", "database is locked", "Read timed out", "502", "503", "504",
+    )  # fmt: skip
+    return isinstance(exc, ConnectionError | TimeoutError) or any(m in text for m in markers)
+
+
+class RetryingClient:
+    """An `MlflowClient` whose calls are retried with backoff on transient errors, so that a
+    tracking server that goes away and comes back fails no trial and loses no metric."""
+
+    def __init__(self, client: Any, delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+        self._client = client
+        self._delays = delays
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            for delay in (*self._delays, None):
+                try:
+                    return attr(*args, **kwargs)
+                except Exception as exc:
+                    if delay is None or not is_transient(exc):
+                        raise
+                    logger.warning(
+                        "tracking call %s failed (%s); retrying in %ss", name, exc, delay
+                    )
+                    time.sleep(delay)
+            raise AssertionError("unreachable")
+
+        return call
+
+
 class Tracker:
     """Thin typed wrapper over `MlflowClient` for one tracking URI."""
 
@@ -96,7 +142,7 @@ class Tracker:
             db = sqlite_path(self.uri)
             if db is not None:
                 db.parent.mkdir(parents=True, exist_ok=True)
-            self._client = MlflowClient(tracking_uri=self.uri)
+            self._client = RetryingClient(MlflowClient(tracking_uri=self.uri))
         return self._client
 
     # --- experiments and runs ---------------------------------------------------------------

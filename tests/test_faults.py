@@ -1,0 +1,139 @@
+"""Faults with real Ray and a real MLflow server: a trial SIGKILLed mid-study, the tracking
+server restarted mid-study, the driver SIGKILLed and the study resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from study.config import TrialConfig
+from study.server import start_server, stop_server, wait_healthy
+
+from .conftest import tiny_dict
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _trial_pids() -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "ray::ImplicitFunc" in line]
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise TimeoutError(what)
+
+
+def _space(tmp_path: Path, root: Path, name: str, epochs: int) -> tuple[Path, dict[str, Any]]:
+    base = tiny_dict(root, schedule={"epochs": epochs, "step_size": 2})
+    raw = {
+        "name": name,
+        "base": base,
+        "grid": {"loss": [{"name": "ce"}, {"name": "lace"}], "seed": [0]},
+        "resources": {"cpu": 1},
+        "failure": {"max_failures": 2},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path, base
+
+
+def _steps(client: MlflowClient, run_id: str, key: str = "train_loss") -> list[int]:
+    return [m.step for m in client.get_metric_history(run_id, key)]
+
+
+def test_killed_trial_and_restarted_server(tmp_path: Path, fake_cifar_root: Path) -> None:
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    server = start_server(port, db, str(tmp_path / "art"), log=tmp_path / "server.log")
+    driver = None
+    try:
+        wait_healthy(uri)
+        space, base = _space(tmp_path, fake_cifar_root, "faults", epochs=6)
+        cmd = [sys.executable, "-m", "study.cli", "run", str(space), "--tracking-uri", uri]
+        driver = subprocess.Popen(
+            [*cmd, "--storage", str(tmp_path / "store")], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+        client = MlflowClient(uri)
+
+        def first_epoch_logged() -> bool:
+            exp = client.get_experiment_by_name("faults")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            return any(r.data.metrics.get("train_loss") for r in runs)
+
+        _wait(first_epoch_logged, 180, "no epoch logged")
+        victims = _trial_pids()
+        assert victims, "no trial process found"
+        os.kill(victims[0], signal.SIGKILL)  # a trial dies mid-epoch
+        stop_server(server)  # ... and the tracking server goes away
+        time.sleep(4)
+        server = start_server(port, db, str(tmp_path / "art"), log=tmp_path / "server.log")
+        wait_healthy(uri)
+        out, _ = driver.communicate(timeout=420)
+        assert driver.returncode == 0, out[-4000:]
+    finally:
+        if driver is not None and driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        stop_server(server)
+
+    # Checked against the server's database directly: one run per trial, no step twice.
+    client = MlflowClient(db)
+    exp = client.get_experiment_by_name("faults")
+    runs = client.search_runs([exp.experiment_id])
+    trials = [r for r in runs if r.data.tags.get("lossbench.role") == "trial"]
+    assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
+    for run in trials:
+        for key in ("train_loss", "test_top1_error", "lr"):
+            assert _steps(client, run.info.run_id, key) == [1, 2, 3, 4, 5, 6], key
+    # The retried trial ends exactly where an uninterrupted one does (Ray gives a 1-CPU trial
+    # one thread: so does the reference run).
+    for run in trials:
+        loss = run.data.tags["loss"]
+        ref_cfg = tmp_path / f"ref_{loss}.yaml"
+        cfg = TrialConfig.from_dict({**base, "loss": {"name": loss}, "seed": 0})
+        ref_cfg.write_text(yaml.safe_dump(cfg.to_dict()))
+        ref_out = tmp_path / f"ref_{loss}.json"
+        subprocess.run(
+            [sys.executable, "-m", "study.cli", "trial", str(ref_cfg), "--out", str(ref_out)],
+            check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        ref = json.loads(ref_out.read_text())
+        assert run.data.metrics["final_paper_top5_error"] == ref["final_paper_top5_error"]
+        assert run.data.metrics["final_train_loss"] == ref["final_train_loss"]
+
+
+def test_unreachable_tracking_server_is_a_clear_error(
+    tmp_path: Path, fake_cifar_root: Path
+) -> None:
+    space, _ = _space(tmp_path, fake_cifar_root, "noserver", epochs=1)
+    port = _free_port()
+    proc = subprocess.run(
+        [sys.executable, "-m", "study.cli", "run", str(space), "--tracking-uri",
+         f"http://127.0.0.1:{port}", "--storage", str(tmp_path / "store")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "does not answer" in proc.stderr
+    assert not (tmp_path / "store").exists()
