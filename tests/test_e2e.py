@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +23,20 @@ TAGS = ("study", "loss", "seed", "lr", "noise_kind", "noise_rate", "ray.trial_id
         "config_hash", "mlflow.parentRunId")  # fmt: skip
 
 
+SECRETS = {
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-K7MDENG-bPxRfiCYSECRET1",
+    "MLFLOW_TRACKING_PASSWORD": "hunter2-tracking-SECRET2",
+    "RAY_AUTH_TOKEN": "tok-3f9a1c-SECRET3",
+}
+
+
 def _study(tmp_path: Path, space: Path, db: Path, storage: Path) -> subprocess.CompletedProcess:
     work = tmp_path / "cwd"
     work.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "study.cli", "run", str(space)]
     cmd += ["--tracking-uri", f"sqlite:///{db}", "--storage", str(storage)]
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, **SECRETS}  # none of these may reach MLflow or the logs
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert list(work.iterdir()) == []  # everything went where the flags said
     return proc
@@ -86,6 +95,24 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert len(again) == 5
     run = children[0]
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
+
+    # No secret from the environment reached MLflow (params, tags, artifacts) or the output.
+    texts = [proc.stdout, proc.stderr]
+    for run in [*parents, *children]:
+        texts += [json.dumps(run.data.params), json.dumps(run.data.tags)]
+    texts += [
+        p.read_text(errors="ignore")
+        for p in db.parent.rglob("*")
+        if p.is_file() and p.suffix != ".db"
+    ]
+    texts.append(db.read_bytes().decode(errors="ignore"))
+    texts += [
+        p.read_text(errors="ignore")
+        for p in storage.rglob("*")
+        if p.is_file() and p.suffix in (".json", ".csv", ".yaml", ".log", ".txt")
+    ]
+    for secret in SECRETS.values():
+        assert not any(secret in text for text in texts), secret
 
     # The report reads the runs back from MLflow only.
     out = tmp_path / "report"

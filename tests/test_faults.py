@@ -137,3 +137,66 @@ def test_unreachable_tracking_server_is_a_clear_error(
     )  # fmt: skip
     assert proc.returncode == 2 and "does not answer" in proc.stderr
     assert not (tmp_path / "store").exists()
+
+
+def test_interrupted_and_killed_driver_then_resume(tmp_path: Path, fake_cifar_root: Path) -> None:
+    space, _ = _space(tmp_path, fake_cifar_root, "driver", epochs=6)
+    db, storage = tmp_path / "t.db", tmp_path / "store"
+    flags = ["--tracking-uri", f"sqlite:///{db}", "--storage", str(storage)]
+    client = MlflowClient(f"sqlite:///{db}")
+
+    def trial_runs() -> list[Any]:
+        exp = client.get_experiment_by_name("driver")
+        runs = client.search_runs([exp.experiment_id]) if exp else []
+        return [r for r in runs if r.data.tags.get("lossbench.role") == "trial"]
+
+    def launch(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "study.cli", *args, *flags], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+
+    def status() -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "study.cli", "status", "driver", *flags],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    # 1. Ctrl-C: Tune stops, the study is marked as not complete.
+    driver = launch("run", str(space))
+    try:
+        _wait(lambda: any(r.data.metrics.get("train_loss") for r in trial_runs()), 180, "epoch")
+        driver.send_signal(signal.SIGINT)
+        out, _ = driver.communicate(timeout=180)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode != 0 and "not complete" in out, out[-3000:]
+    assert "NOT complete" in status()
+
+    # 2. The driver is SIGKILLed mid-study (with the local Ray it started).
+    driver = launch("resume", "driver")
+    try:
+        _wait(
+            lambda: any(len(_steps(client, r.info.run_id)) >= 2 for r in trial_runs()), 180, "epoch"
+        )
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(60)
+    assert "NOT complete" in status()
+
+    # 3. `study resume` finishes it: same parent, every trial once, every epoch once.
+    driver = launch("resume", "driver")
+    out, _ = driver.communicate(timeout=420)
+    assert driver.returncode == 0, out[-4000:]
+    exp = client.get_experiment_by_name("driver")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("lossbench.role") == "parent"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    trials = trial_runs()
+    assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
+    for run in trials:
+        assert _steps(client, run.info.run_id) == [1, 2, 3, 4, 5, 6]
+    assert "is complete" in status()
