@@ -87,7 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_cmd_report)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("target", choices=["losses", "train"], help="what to benchmark")
+    bench.add_argument(
+        "target", choices=["losses", "train", "scheduling"], help="what to benchmark"
+    )
+    bench.add_argument("--trials", type=int, default=200, help="scheduling: trials (>= 1)")
     bench.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     bench.add_argument("--repeats", type=int, default=50, help="interleaved rounds (>= 1)")
     bench.add_argument("--quick", action="store_true", help="train: small model and data")
@@ -365,6 +368,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--repeats: invalid value {args.repeats} (allowed: >= 1)")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device: {args.device!r} requested but no CUDA device is available")
+    if args.target == "scheduling":
+        from study.bench import bench_scheduling
+
+        if args.trials < 1:
+            raise UserError(f"--trials: invalid value {args.trials} (allowed: >= 1)")
+        for line in bench_scheduling(args.trials):
+            print(line, flush=True)
+        return 0
     if args.target == "train":
         from study.bench import bench_train
 

@@ -37,6 +37,7 @@ SPEC_FILE = "lossbench_spec.json"
 BEST_FILE = "stage1_best.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 ARTIFACT_PREFIX = "artifact:"
+NODE_KEY = "lossbench_node_id"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,10 @@ def _trainable(config: dict[str, Any], base: TrialConfig, gpu_share: float = 0.0
         # caching allocator at its share so that one trial cannot starve the others.
         torch.cuda.set_per_process_memory_fraction(gpu_share)
 
+    import ray
+
     cfg = base.with_overrides(trial_overrides(config))
+    node_id = ray.get_runtime_context().get_node_id()
     state = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -90,6 +94,7 @@ def _trainable(config: dict[str, Any], base: TrialConfig, gpu_share: float = 0.0
         # Files travel to the driver inside the result (base64): workers never need access to
         # the tracking store, and a file is logged by the driver together with its epoch.
         result: dict[str, Any] = dict(metrics)
+        result[NODE_KEY] = node_id  # where this epoch ran (tagged on the run by the driver)
         result.update(
             {ARTIFACT_PREFIX + k: base64.b64encode(v).decode() for k, v in artifacts.items()}
         )
@@ -126,11 +131,12 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
         self._final: dict[str, bool] = {}
+        self._nodes: dict[str, str] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles the run config; run ids are looked up again after a restore.
         state = dict(self.__dict__)
-        state["_runs"], state["_last_step"], state["_final"] = {}, {}, {}
+        state["_runs"], state["_last_step"], state["_final"], state["_nodes"] = {}, {}, {}, {}
         return state
 
     def _run_id(self, trial: Any) -> str:
@@ -163,6 +169,12 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         self._final[trial.trial_id] = "final_paper_top5_error" in result
         if step <= self._last_step[trial.trial_id]:
             return  # re-sent after a retry: already logged
+        node = result.get(NODE_KEY)
+        if node and self._nodes.get(trial.trial_id) != node:  # first epoch, or moved by a retry
+            seen = self.tracker.client.get_run(run_id).data.tags.get("ray.node_history", "")
+            history = ",".join(dict.fromkeys([*filter(None, seen.split(",")), str(node)]))
+            self.tracker.set_tags(run_id, {"ray.node_id": str(node), "ray.node_history": history})
+            self._nodes[trial.trial_id] = str(node)
         self.tracker.log_metrics(run_id, metric_items(result), step)
         for key, value in result.items():
             if key.startswith(ARTIFACT_PREFIX):
@@ -263,6 +275,9 @@ def _run_plan(
             ),
             num_samples=search.num_samples if search else 1,
             max_concurrent_trials=spec.resources.max_concurrent_trials,
+            # a finished trial's worker process runs the next trial: imports and data caches
+            # stay warm (the trainable keeps no state between calls)
+            reuse_actors=True,
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
         ),
