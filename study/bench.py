@@ -270,6 +270,7 @@ def bench_scheduling(n_trials: int = 200) -> list[str]:
 
     from study.runner import run_study
     from study.spaces import spec_from_dict
+    from study.storage import Storage
     from study.tracking import Tracker
     from study.trial import run_trial
 
@@ -291,7 +292,7 @@ def bench_scheduling(n_trials: int = 200) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as folder:
         uri = f"sqlite:///{Path(folder) / 'mlflow.db'}"
         start = time.perf_counter()
-        outcome = run_study(spec, uri, Path(folder) / "runs")
+        outcome = run_study(spec, uri, Storage.of(Path(folder) / "runs"))
         wall = time.perf_counter() - start
         tracker = Tracker(uri)
         runs = tracker.find_runs(outcome.experiment_id, lossbench__role="trial")

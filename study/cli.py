@@ -39,7 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run (or resume) a study from a search-space YAML")
     run.add_argument("space", help="study YAML, e.g. search_spaces/quickstart.yaml")
     run.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
-    run.add_argument("--storage", default="runs", help="Tune storage folder (default: ./runs)")
+    run.add_argument(
+        "--storage",
+        default="runs",
+        help="Tune storage: a folder or s3://bucket/prefix (default: ./runs)",
+    )
     run.add_argument("--address", help="join an existing Ray cluster (e.g. auto, HOST:PORT)")
     _add_set(run)
     run.set_defaults(func=_cmd_run)
@@ -47,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="finish an interrupted study from its storage")
     resume.add_argument("name", help="the study's name")
     resume.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
-    resume.add_argument("--storage", default="runs", help="Tune storage folder (default: ./runs)")
+    resume.add_argument(
+        "--storage",
+        default="runs",
+        help="Tune storage: a folder or s3://bucket/prefix (default: ./runs)",
+    )
     resume.add_argument("--address", help="join an existing Ray cluster (e.g. auto, HOST:PORT)")
     resume.set_defaults(func=_cmd_resume)
 
@@ -60,7 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="per-trial state and per-stage progress of a study")
     status.add_argument("name", help="the study's name")
     status.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
-    status.add_argument("--storage", default="runs", help="Tune storage folder (default: ./runs)")
+    status.add_argument(
+        "--storage",
+        default="runs",
+        help="Tune storage: a folder or s3://bucket/prefix (default: ./runs)",
+    )
     status.set_defaults(func=_cmd_status)
 
     trial = sub.add_parser("trial", help="one trial in-process (no Ray), progress per epoch")
@@ -148,8 +160,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_resume(args: argparse.Namespace) -> int:
     from study.runner import load_stored_spec
+    from study.storage import Storage
 
-    return _launch(load_stored_spec(Path(args.storage), args.name), args)
+    return _launch(load_stored_spec(Storage.of(args.storage), args.name), args)
 
 
 def _launch(spec: Any, args: argparse.Namespace) -> int:
@@ -163,14 +176,17 @@ def _launch(spec: Any, args: argparse.Namespace) -> int:
 
     uri = resolve_tracking_uri(args.tracking_uri)
     check_tracking(uri)
-    outcome = run_study(spec, uri, Path(args.storage), args.address)
+    from study.storage import Storage
+
+    outcome = run_study(spec, uri, Storage.of(args.storage), args.address)
     _print_summary(outcome.final, [k for k in spec.grid if k != "seed"])
     counts = ", ".join(
         f"{stage}: {outcome.finished.get(stage, 0)}/{n} finished"
         + (f", {outcome.errored[stage]} errored" if outcome.errored.get(stage) else "")
         for stage, n in outcome.expected.items()
     )
-    print(f"\nStudy {outcome.name!r}: {counts}. Tune storage: {outcome.storage / outcome.name}")
+    where = outcome.storage.uri(outcome.name)
+    print(f"\nStudy {outcome.name!r}: {counts}. Tune storage: {where}")
     ui_cmd = f"{_self_command()} ui"
     if args.tracking_uri is not None:
         ui_cmd += f" --tracking-uri {uri}"
@@ -234,8 +250,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from study.status import study_status
+    from study.storage import Storage
 
-    print(study_status(args.name, Path(args.storage), args.tracking_uri))
+    print(study_status(args.name, Storage.of(args.storage), args.tracking_uri))
     return 0
 
 

@@ -30,6 +30,7 @@ from study.stages import (
     first_stage,
     trial_label,
 )
+from study.storage import Storage
 from study.tracking import Tracker, metric_items
 from study.trial import load_checkpoint, run_trial, save_checkpoint
 
@@ -46,7 +47,7 @@ class StudyOutcome:
     experiment_id: str
     parent_run_id: str
     tracking_uri: str
-    storage: Path
+    storage: Storage
     expected: dict[str, int]  # trials per stage
     finished: dict[str, int]
     errored: dict[str, int]
@@ -195,21 +196,18 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
 def run_study(
     spec: StudySpec,
     tracking_uri: str,
-    storage: Path,
+    storage: Storage,
     address: str | None = None,
 ) -> StudyOutcome:
     """Run (or resume) every stage of `spec` under Ray Tune, tracking it in MLflow."""
-    storage = storage.resolve()
-    folder = storage / spec.name
-    _check_same_spec(folder, spec)
+    _check_same_spec(storage, spec)
 
     tracker = Tracker(tracking_uri)
     experiment_id = tracker.experiment_id(spec.name)
     parent_id = tracker.parent_run(experiment_id, spec.name, spec.spec_hash(), spec.to_dict())
     if spec.search is not None:
         tracker.set_tags(parent_id, {"sampler": json.dumps(sampler_settings(spec.search))})
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / SPEC_FILE).write_text(json.dumps(_stored(spec), indent=2, default=str))
+    storage.write_text(json.dumps(_stored(spec), indent=2, default=str), spec.name, SPEC_FILE)
 
     _init_ray(address)
     expected = expected_trials(spec)
@@ -220,7 +218,7 @@ def run_study(
     grids = [run(plan) for plan in first_stage(spec)]
     done = _settle(tracker, experiment_id, spec.name, expected, parent_id, final=False)
     if spec.evaluate is not None and done.finished.get("tune") == expected["tune"]:
-        best = _best_of_stage1(spec, grids, folder)
+        best = _best_of_stage1(spec, grids, storage)
         grids = [run(evaluate_stage(spec, best))]
     final = [
         {**trial_overrides(r.config or {}), **metric_items(r.metrics or {})}
@@ -238,7 +236,7 @@ def run_study(
 def _run_plan(
     plan: TunerPlan,
     spec: StudySpec,
-    storage: Path,
+    storage: Storage,
     tracker: Tracker,
     experiment_id: str,
     parent_id: str,
@@ -246,16 +244,16 @@ def _run_plan(
     from ray import tune
 
     # A plain study is the Tune experiment `<storage>/<name>`; stages live inside that folder.
-    storage_path, name = (storage, spec.name) if not plan.key else (storage / spec.name, plan.key)
-    path = storage_path / name
+    storage_path, name = (
+        (storage.uri(), spec.name) if not plan.key else (storage.uri(spec.name), plan.key)
+    )
+    path = f"{storage_path}/{name}"
     trainable = tune.with_resources(
         tune.with_parameters(_trainable, base=plan.base, gpu_share=spec.resources.gpu),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
-    if tune.Tuner.can_restore(str(path)):
-        tuner = tune.Tuner.restore(
-            str(path), trainable, resume_unfinished=True, resume_errored=True
-        )
+    if tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
         return tuner.fit()
     search = spec.search if plan.stage == "tune" else None
     # Early stopping only where it cannot bias the comparison: the search, or a plain study
@@ -283,7 +281,7 @@ def _run_plan(
         ),
         run_config=tune.RunConfig(
             name=name,
-            storage_path=str(storage_path),
+            storage_path=storage_path,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=[TrackingCallback(tracker, experiment_id, parent_id, spec.name, plan)],
@@ -293,14 +291,13 @@ def _run_plan(
     return tuner.fit()
 
 
-def _best_of_stage1(spec: StudySpec, grids: list[Any], folder: Path) -> list[dict[str, Any]]:
+def _best_of_stage1(spec: StudySpec, grids: list[Any], storage: Storage) -> list[dict[str, Any]]:
     """Each cell's best searched values by the last reported search metric. Written once to
     `stage1_best.json` and read back on every restart: the record of the decision, so that a
     restored ResultGrid (whose order is not stable) cannot change the winners."""
     assert spec.search is not None
-    path = folder / BEST_FILE
-    if path.is_file():
-        stored: list[dict[str, Any]] = json.loads(path.read_text())
+    if storage.exists(spec.name, BEST_FILE):
+        stored: list[dict[str, Any]] = json.loads(storage.read_text(spec.name, BEST_FILE))
         return stored
     sign = 1.0 if spec.search.mode == "min" else -1.0
     keys_per_plan = [list(spec.search.params_for(p.base.loss.name)) for p in first_stage(spec)]
@@ -317,7 +314,7 @@ def _best_of_stage1(spec: StudySpec, grids: list[Any], folder: Path) -> list[dic
         if not scored:
             raise UserError(f"stage 1: no trial reported {spec.search.metric!r}")
         best.append(min(scored, key=lambda item: item[:2])[2])
-    path.write_text(json.dumps(best, indent=2))
+    storage.write_text(json.dumps(best, indent=2), spec.name, BEST_FILE)
     return best
 
 
@@ -364,24 +361,23 @@ def _stored(spec: StudySpec) -> dict[str, Any]:
     return {"spec": spec.to_dict(), "raw": spec.raw, "overrides": spec.overrides}
 
 
-def load_stored_spec(storage: Path, name: str) -> StudySpec:
+def load_stored_spec(storage: Storage, name: str) -> StudySpec:
     """The spec a study was started with (for `study resume` and `study status`)."""
-    path = storage.resolve() / name / SPEC_FILE
-    if not path.is_file():
-        raise UserError(f"name: no study {name!r} in {storage.resolve()} (no {SPEC_FILE})")
-    stored = json.loads(path.read_text())
-    return spec_from_dict(stored["raw"], stored["overrides"], source=str(path))
+    if not storage.exists(name, SPEC_FILE):
+        raise UserError(f"name: no study {name!r} in {storage} (no {SPEC_FILE})")
+    stored = json.loads(storage.read_text(name, SPEC_FILE))
+    return spec_from_dict(stored["raw"], stored["overrides"], source=storage.uri(name, SPEC_FILE))
 
 
-def _check_same_spec(folder: Path, spec: StudySpec) -> None:
-    stored = folder / SPEC_FILE
-    if not stored.is_file():
+def _check_same_spec(storage: Storage, spec: StudySpec) -> None:
+    if not storage.exists(spec.name, SPEC_FILE):
         return
-    previous = json.loads(stored.read_text()).get("spec")
+    previous = json.loads(storage.read_text(spec.name, SPEC_FILE)).get("spec")
     current = json.loads(json.dumps(spec.to_dict(), default=str))
     if json.dumps(previous, sort_keys=True) != json.dumps(current, sort_keys=True):
         raise UserError(
-            f"name: study {spec.name!r} already exists in {folder} with a different spec; "
+            f"name: study {spec.name!r} already exists in {storage.uri(spec.name)} with a "
+            f"different spec; "
             f"rename the study or remove that folder (re-running the same spec resumes it)"
         )
 

@@ -9,27 +9,31 @@ from typing import Any
 
 from study.runner import load_stored_spec
 from study.stages import expected_trials, first_stage
+from study.storage import Storage
 from study.tracking import Tracker, resolve_tracking_uri
 
 
-def tune_trials(storage: Path, name: str, keys: list[str]) -> list[dict[str, Any]]:
+def tune_trials(storage: Storage, name: str, keys: list[str]) -> list[dict[str, Any]]:
     """Trial states of each Tune experiment of the study that exists in storage. Reading the
     experiment state unpickles it: only for the study's own (trusted) storage."""
     from ray.tune import ExperimentAnalysis
 
     rows = []
     for key in keys:
-        path = storage / name / key if key else storage / name
-        if not any(path.glob("experiment_state-*.json")):
+        parts = (name, key) if key else (name,)
+        if not storage.is_remote and not any(Path(storage.uri(*parts)).glob("experiment_state-*")):
             continue
-        for trial in ExperimentAnalysis(str(path)).trials:
+        try:
+            analysis = ExperimentAnalysis(storage.uri(*parts))
+        except (ValueError, FileNotFoundError):  # an experiment that never started
+            continue
+        for trial in analysis.trials:
             epoch = (trial.last_result or {}).get("epoch")
             rows.append({"trial_id": trial.trial_id, "tune_status": trial.status, "epoch": epoch})
     return rows
 
 
-def study_status(name: str, storage: Path, tracking_uri: str | None) -> str:
-    storage = storage.resolve()
+def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
     spec = load_stored_spec(storage, name)
     expected = expected_trials(spec)
     keys = [p.key for p in first_stage(spec)] + (["evaluate"] if spec.evaluate else [])
@@ -50,7 +54,7 @@ def study_status(name: str, storage: Path, tracking_uri: str | None) -> str:
                 for r in tracker.find_runs(exp.experiment_id, lossbench__role="trial", study=name)
                 if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
             ]
-    lines = [f"Study {name!r} (storage {storage / name}); parent run: {parent_status}"]
+    lines = [f"Study {name!r} (storage {storage.uri(name)}); parent run: {parent_status}"]
     lines.append(f"{'stage':10s} {'expected':>8s} {'finished':>8s} {'running':>8s} "
                  f"{'killed':>7s} {'errored':>7s} {'pending':>7s}")  # fmt: skip
     complete = True
