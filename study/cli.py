@@ -38,25 +38,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run (or resume) a study from a search-space YAML")
     run.add_argument("space", help="study YAML, e.g. search_spaces/quickstart.yaml")
-    run.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
-    run.add_argument(
-        "--storage",
-        default="runs",
-        help="Tune storage: a folder or s3://bucket/prefix (default: ./runs)",
-    )
-    run.add_argument("--address", help="join an existing Ray cluster (e.g. auto, HOST:PORT)")
+    _add_location(run, address=True)
     _add_set(run)
     run.set_defaults(func=_cmd_run)
 
     resume = sub.add_parser("resume", help="finish an interrupted study from its storage")
     resume.add_argument("name", help="the study's name")
-    resume.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
-    resume.add_argument(
-        "--storage",
-        default="runs",
-        help="Tune storage: a folder or s3://bucket/prefix (default: ./runs)",
-    )
-    resume.add_argument("--address", help="join an existing Ray cluster (e.g. auto, HOST:PORT)")
+    _add_location(resume, address=True)
     resume.set_defaults(func=_cmd_resume)
 
     plan = sub.add_parser("plan", help="stages, trials and estimated cost, without running")
@@ -67,12 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="per-trial state and per-stage progress of a study")
     status.add_argument("name", help="the study's name")
-    status.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
-    status.add_argument(
-        "--storage",
-        default="runs",
-        help="Tune storage: a folder or s3://bucket/prefix (default: ./runs)",
-    )
+    _add_location(status, address=False)
     status.set_defaults(func=_cmd_status)
 
     trial = sub.add_parser("trial", help="one trial in-process (no Ray), progress per epoch")
@@ -127,6 +110,18 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=_cmd_ui)
     return parser
+
+
+def _add_location(p: argparse.ArgumentParser, address: bool) -> None:
+    """Where a study's runs are tracked and stored (and which Ray cluster runs it)."""
+    p.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
+    p.add_argument(
+        "--storage",
+        default="runs",
+        help="Tune storage: a folder or s3://bucket/prefix (default: ./runs)",
+    )
+    if address:
+        p.add_argument("--address", help="join an existing Ray cluster (e.g. auto, HOST:PORT)")
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -35,3 +36,10 @@ def tiny_dict(root: Path, **sections: Any) -> dict[str, Any]:
 @pytest.fixture
 def tiny_cfg(fake_cifar_root: Path) -> TrialConfig:
     return TrialConfig.from_dict(tiny_dict(fake_cifar_root))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for servers a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,11 @@ from mlflow.tracking import MlflowClient
 
 from study.server import start_server, stop_server, wait_healthy
 
+from .conftest import free_port as _free_port
 from .conftest import tiny_dict
 
 pytestmark = pytest.mark.e2e
 RAY = str(Path(sys.executable).parent / "ray")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
