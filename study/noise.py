@@ -17,9 +17,21 @@ import numpy as np
 from study.errors import ConfigError, UserError
 from study.registry import Registry
 
-NoiseFn = Callable[
-    [np.ndarray, float, np.random.Generator, "np.ndarray | None", int, "str | None"], np.ndarray
-]
+
+@dataclass(frozen=True)
+class Draw:
+    """One noise draw's inputs: labels (int64, a copy the rule may modify), rate, the seeded
+    generator, coarse labels where the dataset has them, number of classes, file path."""
+
+    labels: np.ndarray
+    rate: float
+    rng: np.random.Generator
+    coarse: np.ndarray | None
+    k: int
+    path: str | None
+
+
+NoiseFn = Callable[[Draw], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,8 @@ def make_noisy_labels(
     labels = np.asarray(labels, dtype=np.int64)
     rng = np.random.default_rng(seed)
     fn = NOISE_MODELS.get(kind, "noise.kind").fn
-    return np.asarray(fn(labels.copy(), rate, rng, coarse_labels, num_classes, path), np.int64)
+    draw = Draw(labels.copy(), rate, rng, coarse_labels, num_classes, path)
+    return np.asarray(fn(draw), np.int64)
 
 
 def realized_rate(clean: np.ndarray, noisy: np.ndarray) -> float:
@@ -91,141 +104,90 @@ def realized_rate(clean: np.ndarray, noisy: np.ndarray) -> float:
 
 
 @_noise("none")
-def _none(
-    labels: np.ndarray,
-    rate: float,
-    rng: np.random.Generator,
-    coarse: np.ndarray | None,
-    k: int,
-    path: str | None,
-) -> np.ndarray:
+def _none(d: Draw) -> np.ndarray:
     """Labels unchanged."""
-    return labels
+    return d.labels
 
 
 @_noise("symmetric")
-def _symmetric(
-    labels: np.ndarray,
-    rate: float,
-    rng: np.random.Generator,
-    coarse: np.ndarray | None,
-    k: int,
-    path: str | None,
-) -> np.ndarray:
+def _symmetric(d: Draw) -> np.ndarray:
     """APL / SCE convention: exactly ⌊rate·n_c⌋ samples of each class c, drawn without
     replacement, get a label uniform over the other K−1 classes (realised rate = nominal rate
     on balanced data)."""
-    noisy = labels.copy()
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        flip = rng.choice(members, size=int(np.floor(rate * len(members))), replace=False)
-        draw = rng.integers(0, k - 1, size=len(flip))  # uniform over K−1: skip c itself
+    noisy = d.labels.copy()
+    for c in np.unique(d.labels):
+        members = np.flatnonzero(d.labels == c)
+        flip = d.rng.choice(members, size=int(np.floor(d.rate * len(members))), replace=False)
+        draw = d.rng.integers(0, d.k - 1, size=len(flip))  # uniform over K−1: skip c itself
         noisy[flip] = draw + (draw >= c)
     return noisy
 
 
 @_noise("symmetric_incl")
-def _symmetric_incl(
-    labels: np.ndarray,
-    rate: float,
-    rng: np.random.Generator,
-    coarse: np.ndarray | None,
-    k: int,
-    path: str | None,
-) -> np.ndarray:
+def _symmetric_incl(d: Draw) -> np.ndarray:
     """DivideMix convention: each sample with probability `rate` gets a label uniform over all
     K classes, its own included (realised rate ≈ rate·(1 − 1/K))."""
-    hit = rng.random(len(labels)) < rate
-    draw = rng.integers(0, k, size=len(labels))
-    return np.where(hit, draw, labels)
+    hit = d.rng.random(len(d.labels)) < d.rate
+    draw = d.rng.integers(0, d.k, size=len(d.labels))
+    return np.where(hit, draw, d.labels)
 
 
-def _flip_with_map(
-    labels: np.ndarray, rate: float, rng: np.random.Generator, target: np.ndarray
-) -> np.ndarray:
+def _flip_with_map(d: Draw, target: np.ndarray) -> np.ndarray:
     """With probability `rate`, class c → target[c]."""
-    hit = rng.random(len(labels)) < rate
-    return np.where(hit, target[labels], labels)
+    hit = d.rng.random(len(d.labels)) < d.rate
+    return np.where(hit, target[d.labels], d.labels)
 
 
 @_noise("asym_superclass", needs_coarse=True)
-def _asym_superclass(
-    labels: np.ndarray,
-    rate: float,
-    rng: np.random.Generator,
-    coarse: np.ndarray | None,
-    k: int,
-    path: str | None,
-) -> np.ndarray:
+def _asym_superclass(d: Draw) -> np.ndarray:
     """With probability `rate`, a sample's class flips to the next fine class (by index,
     circularly) of its own *real* CIFAR-100 superclass, read from the coarse labels."""
-    assert coarse is not None  # guaranteed by check_noise
-    coarse = np.asarray(coarse, dtype=np.int64)
-    target = np.arange(k)
+    assert d.coarse is not None  # guaranteed by check_noise
+    coarse = np.asarray(d.coarse, dtype=np.int64)
+    target = np.arange(d.k)
     for s in np.unique(coarse):
-        members = np.unique(labels[coarse == s])
-        if np.any(np.isin(members, labels[coarse != s])):
+        members = np.unique(d.labels[coarse == s])
+        if np.any(np.isin(members, d.labels[coarse != s])):
             raise UserError("noise.kind: a fine class appears under two superclasses")
         target[members] = np.roll(members, -1)  # members are sorted: next index, circularly
-    return _flip_with_map(labels, rate, rng, target)
+    return _flip_with_map(d, target)
 
 
 @_noise("asym_block")
-def _asym_block(
-    labels: np.ndarray,
-    rate: float,
-    rng: np.random.Generator,
-    coarse: np.ndarray | None,
-    k: int,
-    path: str | None,
-) -> np.ndarray:
+def _asym_block(d: Draw) -> np.ndarray:
     """The convention of the public SCE / APL code: with probability `rate`, class c flips to
     the next class inside its block of 5 consecutive indices, circularly (4 → 0, 9 → 5, ...).
 
     Those blocks are NOT CIFAR-100's real superclasses (see `asym_superclass`); this kind is
     kept only for comparability with published numbers.
     """
-    c = np.arange(k)
+    c = np.arange(d.k)
     target = 5 * (c // 5) + (c % 5 + 1) % 5
-    target = np.where(target < k, target, 5 * (c // 5))  # a last, partial block wraps too
-    return _flip_with_map(labels, rate, rng, target)
+    target = np.where(target < d.k, target, 5 * (c // 5))  # a last, partial block wraps too
+    return _flip_with_map(d, target)
 
 
 @_noise("pairflip")
-def _pairflip(
-    labels: np.ndarray,
-    rate: float,
-    rng: np.random.Generator,
-    coarse: np.ndarray | None,
-    k: int,
-    path: str | None,
-) -> np.ndarray:
+def _pairflip(d: Draw) -> np.ndarray:
     """With probability `rate`, c → (c + 1) mod K (Han et al. 2018, Co-teaching)."""
-    return _flip_with_map(labels, rate, rng, (np.arange(k) + 1) % k)
+    return _flip_with_map(d, (np.arange(d.k) + 1) % d.k)
 
 
 @_noise("human", needs_path=True)
-def _human(
-    labels: np.ndarray,
-    rate: float,
-    rng: np.random.Generator,
-    coarse: np.ndarray | None,
-    k: int,
-    path: str | None,
-) -> np.ndarray:
+def _human(d: Draw) -> np.ndarray:
     """CIFAR-100N's human labels (Wei et al. 2022): `noisy_label` of `CIFAR-100_human.pt`
     (about 40.2 % noise), in torchvision's training order. `rate` must be 0."""
-    assert path is not None  # guaranteed by check_noise
-    human = load_human_labels(path)
+    assert d.path is not None  # guaranteed by check_noise
+    human = load_human_labels(d.path)
     noisy, clean = human["noisy_label"], human.get("clean_label")
-    if len(noisy) != len(labels):
+    if len(noisy) != len(d.labels):
         raise UserError(
-            f"noise.path: {path} has {len(noisy)} labels, the training split has {len(labels)}"
+            f"noise.path: {d.path} has {len(noisy)} labels, the training split has {len(d.labels)}"
         )
-    if clean is not None and not np.array_equal(clean, labels):
-        raise UserError(f"noise.path: clean_label in {path} does not match the training labels")
-    if noisy.min() < 0 or noisy.max() >= k:
-        raise UserError(f"noise.path: labels in {path} are outside [0, {k})")
+    if clean is not None and not np.array_equal(clean, d.labels):
+        raise UserError(f"noise.path: clean_label in {d.path} does not match the training labels")
+    if noisy.min() < 0 or noisy.max() >= d.k:
+        raise UserError(f"noise.path: labels in {d.path} are outside [0, {d.k})")
     return noisy
 
 
