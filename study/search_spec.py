@@ -28,8 +28,6 @@ from study.config import TrialConfig
 from study.errors import ConfigError
 
 DISTRIBUTIONS = ("float", "logfloat", "int", "categorical")
-SAMPLERS = ("tpe", "random")
-SCHEDULERS = ("fifo", "asha")
 
 
 @dataclass(frozen=True)
@@ -151,9 +149,13 @@ def parse_search(raw: Mapping[str, Any], base: TrialConfig, cells: list[TrialCon
     sampler_raw = raw.get("sampler") or {}
     _keys(sampler_raw, "search.sampler", ("name", "seed", "multivariate", "constant_liar"))
     sampler = sampler_raw.get("name", "tpe")
+    # the registries in study.searchers are the one list of names (imported here: it imports us)
+    from study.searchers import SAMPLERS
+
     if sampler not in SAMPLERS:
         raise ConfigError(
-            f"search.sampler.name: invalid value {sampler!r} (allowed: {', '.join(SAMPLERS)})"
+            f"search.sampler.name: invalid value {sampler!r} "
+            f"(allowed: {', '.join(SAMPLERS.names())})"
         )
     metric = raw.get("metric", "val_top1_error")
     if not isinstance(metric, str) or not metric.startswith("val_"):
@@ -203,9 +205,11 @@ def parse_scheduler(
 ) -> SchedulerSpec:
     _keys(raw, "scheduler", ("name", "grace_period", "reduction_factor", "max_t", "metric"))
     name = raw.get("name", "fifo")
+    from study.searchers import SCHEDULERS
+
     if name not in SCHEDULERS:
         raise ConfigError(
-            f"scheduler.name: invalid value {name!r} (allowed: {', '.join(SCHEDULERS)})"
+            f"scheduler.name: invalid value {name!r} (allowed: {', '.join(SCHEDULERS.names())})"
         )
     spec = SchedulerSpec(
         name=name,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from study.config import TrialConfig
+from study.config import TrialConfig, flatten
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class Tracker:
             },
         )
         run_id = str(run.info.run_id)
-        self.log_params(run_id, _flatten_spec(spec))
+        self.log_params(run_id, flatten(spec))
         self.client.log_dict(run_id, dict(spec), "study_spec.json")
         return run_id
 
@@ -229,7 +229,8 @@ class Tracker:
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)) for k, v in params.items()]
+        # MLflow keeps at most 6000 characters of a param value
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
         for i in range(0, len(items), 100):  # MLflow accepts at most 100 params per batch
             self.client.log_batch(run_id, params=items[i : i + 100])
 
@@ -261,13 +262,3 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
-
-
-def _flatten_spec(spec: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in spec.items():
-        if isinstance(value, Mapping) and value:
-            out.update(_flatten_spec(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = str(value)[:6000]
-    return out
