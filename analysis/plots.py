@@ -72,25 +72,48 @@ def curves(
     return fig
 
 
-def forest(comparisons: pd.DataFrame, cell_keys: Sequence[str], metric: str) -> Figure | None:
-    """Paired gain (positive = candidate better) with its 95 % CI, one row per candidate × cell."""
+def forest(
+    comparisons: pd.DataFrame,
+    cell_keys: Sequence[str],
+    metric: str,
+    meta: pd.DataFrame | None = None,
+) -> Figure | None:
+    """Paired gain (positive = candidate better) with its CI, one row per candidate × cell;
+    with `meta` (from `analysis.stats.meta_analysis`), each candidate's cells are followed by
+    its pooled gain as a diamond spanning the pooled CI, and the prediction interval as a
+    thin line through it."""
     if comparisons.empty:
         return None
-    rows = comparisons.reset_index(drop=True)
-    labels = [
-        f"{r['candidate']} | {_cell_name(cell_keys, [r[k] for k in cell_keys])}"
-        for _, r in rows.iterrows()
-    ]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
-    y = np.arange(len(rows))[::-1]
+    rows = comparisons.sort_values("candidate", kind="stable").reset_index(drop=True)
+    pooled = {} if meta is None else {r["candidate"]: r for _, r in meta.iterrows()}
+    items: list[tuple[str, str, pd.Series]] = []  # (kind, label, row)
+    for cand, frame in rows.groupby("candidate", sort=True):
+        for _, r in frame.iterrows():
+            cell = _cell_name(cell_keys, [r[k] for k in cell_keys])
+            items.append(("cell", f"{cand} | {cell}", r))
+        if cand in pooled and math.isfinite(pooled[cand]["gain"]):
+            k = int(pooled[cand]["k_cells"])
+            items.append(("pooled", f"{cand} | pooled over {k} cells", pooled[cand]))
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(items) + 1.4))
+    y = np.arange(len(items))[::-1]
     colors = {"gain": "tab:green", "loss": "tab:red"}
-    for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
-        color = colors.get(r["verdict"], "tab:gray")
-        ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=color)
-        ax.plot([r["gain"]], [yi], "o", color=color)
+    for yi, (kind, _, r) in zip(y, items, strict=True):
+        if kind == "cell":
+            color = colors.get(r["verdict"], "tab:gray")
+            ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=color)
+            ax.plot([r["gain"]], [yi], "o", color=color)
+            continue
+        if math.isfinite(r["pred_low"]):
+            ax.plot([r["pred_low"], r["pred_high"]], [yi, yi], color="tab:blue", linewidth=0.8)
+        xs = [r["ci_low"], r["gain"], r["ci_high"], r["gain"]]
+        ax.fill(xs, [yi, yi + 0.3, yi, yi - 0.3], color="tab:blue")
     ax.axvline(0.0, color="black", linewidth=0.8)
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel(f"paired gain in {metric} (95 % BCa CI; > 0: candidate better)")
+    ax.set_yticks(y, [label for _, label, _ in items], fontsize=7)
+    method = str(rows["ci_method"].iloc[0]) if "ci_method" in rows else "t"
+    ax.set_xlabel(
+        f"paired gain in {metric} (95 % CI, {method}; > 0: candidate better); "
+        "diamond: pooled, line: prediction interval"
+    )
     fig.tight_layout()
     return fig
 

@@ -21,7 +21,15 @@ import pandas as pd
 
 from analysis import plots
 from analysis.load import StudyRuns, load_study
-from analysis.stats import compare_losses, gain_model, paired_differences, replication
+from analysis.stats import (
+    META_METHOD,
+    compare_losses,
+    gain_model,
+    meta_analysis,
+    paired_differences,
+    replication,
+)
+from analysis.targets import epoch_curve, never_reached, time_to_target
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class ReportConfig:
     min_effect: float | None = None
     seed: int = 0
     n_resamples: int = 9999
+    ci_method: str = "t"
 
     def resolved(self, parent_params: dict[str, str]) -> Settings:
         def pick(value: object, key: str, default: object) -> str:
@@ -48,6 +57,7 @@ class ReportConfig:
             min_effect=float(pick(self.min_effect, "min_effect", 0.5)),
             seed=self.seed,
             n_resamples=self.n_resamples,
+            ci_method=self.ci_method,
         )
 
 
@@ -61,6 +71,7 @@ class Settings:
     min_effect: float
     seed: int
     n_resamples: int
+    ci_method: str
 
 
 @dataclass
@@ -100,10 +111,13 @@ def build_report(
         seed=settings.seed,
         min_effect=settings.min_effect,
         n_resamples=settings.n_resamples,
+        ci_method=settings.ci_method,
     )
-    sections = _sections(study, finished, comparisons, settings, out_dir, tracking_uri)
+    meta = meta_analysis(comparisons, settings.alpha)
+    sections = _sections(study, finished, comparisons, meta, settings, out_dir, tracking_uri)
     files = [
         _write_table(comparisons, out_dir / "comparisons.csv"),
+        _write_table(meta, out_dir / "meta_analysis.csv"),
         _write_parquet(study.trials, out_dir / "trials.parquet"),
         _write_parquet(study.epochs, out_dir / "epochs.parquet"),
     ]
@@ -133,8 +147,9 @@ def _header(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> list[str
         f"Metric: `{cfg.metric}`; reference loss: `{cfg.reference}`. Gain = reference − "
         f"candidate for errors, NLL, ECE and Brier (positive: the candidate is better).",
         "Tests: pairs are the candidate and the reference at the same cell and seed (same init, "
-        "batches and noisy labels). Mean paired gain with a 95 % BCa bootstrap CI "
-        f"(scipy.stats.bootstrap, {cfg.n_resamples} resamples, seed {cfg.seed}); paired t-test "
+        "batches and noisy labels). Mean paired gain with a 95 % "
+        + _ci_text(cfg)
+        + "; paired t-test "
         "(`p_t`); Wilcoxon signed-rank (`p_wilcoxon`, exact: with 5 pairs its smallest "
         "two-sided p is 0.0625, so it cannot reach 0.05 at n = 5); Holm (family-wise) and "
         "Benjamini–Hochberg (screening) corrections of `p_t` over every row "
@@ -144,28 +159,50 @@ def _header(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> list[str
         f"Verdict: `gain`/`loss` when p_holm < {cfg.alpha} and the CI excludes 0; otherwise "
         f"`no detectable difference` if mde ≤ {cfg.min_effect} (the smallest gain of interest, "
         "in the metric's units; 0.5 = the paper's claimed top-5 gain), else `underpowered`. "
-        "Rows with unmatched seeds use Welch's t-test and say so in `note`. Caution: BCa "
-        "intervals undercover at small n (82 % at n = 5, 88 % at n = 10 for a nominal 95 % in "
-        "1,000 simulated normal studies, benchmarks/stats_calibration.py); the verdict rests "
-        "on the Holm-corrected t-test, whose false-positive rate measured 5.1 %.",
+        "Rows with unmatched seeds use Welch's t-test and say so in `note`. Validity: see "
+        "docs/analysis.md (the t interval covers 95 % at n = 3–10 for normal differences; "
+        "heavy-tailed or skewed differences are discussed there).",
     ]
+
+
+def _ci_text(cfg: Settings) -> str:
+    if cfg.ci_method == "t":
+        return "paired t confidence interval (`ci_method` t; Welch's for unmatched rows)"
+    return (
+        f"{cfg.ci_method} bootstrap CI (scipy.stats.bootstrap, {cfg.n_resamples} resamples, "
+        f"seed {cfg.seed}; bootstrap intervals undercover at 5–10 pairs, see docs/analysis.md)"
+    )
 
 
 def _sections(
     study: StudyRuns,
     finished: pd.DataFrame,
     comparisons: pd.DataFrame,
+    meta: pd.DataFrame,
     cfg: Settings,
     out_dir: Path,
     tracking_uri: str,
 ) -> list[Section]:
     keys = study.cell_keys
+    forest = _figure(out_dir, 1, plots.forest(comparisons, keys, cfg.metric, meta))
     sections = [
         Section(
-            "Verdicts",
+            "Across cells: does the gain hold beyond one setting?",
+            f"Per candidate, over its {', '.join(keys) or 'single'} cell(s): {META_METHOD} "
+            "(statsmodels combine_effects) of the per-cell mean gains; `tau2` between-cell "
+            "variance of the true gain, `i2` its share of the spread; `pred_low`..`pred_high`: "
+            "95 % prediction interval of the gain in a new cell (Higgins et al. 2009, k ≥ 3); "
+            "`share_cells_ci_above_0`: cells whose own CI is above 0; `prob_improvement`: "
+            "share of all pairs where the candidate wins, with a Wilson interval. The figure: "
+            "every cell, then each candidate's pooled gain (diamond) and prediction interval.",
+            _round(meta),
+            *forest,
+        ),
+        Section(
+            "Verdicts per cell",
             f"n = number of matched pairs per row; {len(comparisons)} rows.",
             _round(comparisons),
-        )
+        ),
     ]
     summary = (
         finished.groupby(["loss_label", *keys], dropna=False)[cfg.metric]
@@ -197,13 +234,13 @@ def _sections(
                 _round(replication(finished)),
             )
         )
+    sections += _time_to_target(study, finished, cfg, out_dir)
     memorised = plots.curves(study.epochs, finished, keys, "train_noisy_memorized", accuracy=False)
     figures = [
         (
             "Test accuracy per epoch (mean ± std over seeds)",
             plots.curves(study.epochs, finished, keys),
         ),
-        ("Paired gains with 95 % CIs", plots.forest(comparisons, keys, cfg.metric)),
         ("Gain against noise rate", plots.gain_vs_rate(comparisons)),
         ("Memorisation of flipped labels (share predicted as the noisy label)", memorised),
         (
@@ -212,15 +249,51 @@ def _sections(
         ),
     ]
     for i, (title, fig) in enumerate(figures):
-        if fig is None:
-            continue
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plots.plt.close(fig)
-        name = f"figure_{i + 1}.png"
-        (out_dir / name).write_bytes(buf.getvalue())
-        sections.append(Section(title, figure=name, figure_png=buf.getvalue()))
+        name, png = _figure(out_dir, i + 2, fig)
+        if name:
+            sections.append(Section(title, figure=name, figure_png=png))
     return sections
+
+
+def _figure(out_dir: Path, index: int, fig: plots.Figure | None) -> tuple[str | None, bytes]:
+    """Save `fig` as `figure_<index>.png`: (file name, PNG bytes), or (None, b"") for none."""
+    if fig is None:
+        return None, b""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plots.plt.close(fig)
+    name = f"figure_{index}.png"
+    (out_dir / name).write_bytes(buf.getvalue())
+    return name, buf.getvalue()
+
+
+def _time_to_target(
+    study: StudyRuns, finished: pd.DataFrame, cfg: Settings, out_dir: Path
+) -> list[Section]:
+    """Epochs to reach the reference's median final value, compared like any metric."""
+    curve = epoch_curve(cfg.metric)
+    if study.epochs.empty or curve not in set(study.epochs["metric"]):
+        return []
+    keys = study.cell_keys
+    reached = time_to_target(study.epochs, finished, cfg.metric, cfg.reference, keys)
+    if reached["target"].isna().all():
+        return []
+    rows = compare_losses(
+        reached, "epochs_to_target", cfg.reference, keys, alpha=cfg.alpha, seed=cfg.seed,
+        min_effect=1.0, higher_better=False, ci_method=cfg.ci_method,
+    )  # fmt: skip
+    _write_table(rows, out_dir / "time_to_target.csv")
+    text = (
+        f"Epochs until `{curve}` first reaches the target: per cell, the median final "
+        f"`{cfg.metric}` of `{cfg.reference}` (MLCommons AlgoPerf's time-to-target). A trial "
+        "that never reaches it counts as budget + 1 epochs (right-censored, conservative for "
+        "the loss that misses more often; counts below). Gain = epochs saved by the candidate; "
+        "`no detectable difference` means the study could detect a 1-epoch difference."
+    )
+    return [
+        Section("Time to target", text, _round(rows)),
+        Section("Time to target: never reached", "", _round(never_reached(reached, keys))),
+    ]
 
 
 def _bins(tracking_uri: str, finished: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:

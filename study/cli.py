@@ -17,18 +17,26 @@ from typing import Any
 import yaml
 
 from study.errors import UserError
+from study.signals import terminate_like_interrupt
 
 EXIT_USER_ERROR = 2
+
+
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    terminate_like_interrupt()
     try:
         code: int = args.func(args)
     except UserError as exc:
         print(f"study: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("\nstudy: interrupted; what finished is kept (see `study status`)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return code
 
 
@@ -67,7 +75,11 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="statistics and a report of a study from MLflow")
     report.add_argument("experiment", help="the study's name (its MLflow experiment)")
-    report.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
+    report.add_argument(
+        "--tracking-uri",
+        help="MLflow URI (default: the one recorded in --storage, else sqlite:///$PWD/mlflow.db)",
+    )
+    report.add_argument("--storage", help="read the tracking URI from this study storage")
     report.add_argument("--out", help="output folder (default: ./reports/EXPERIMENT)")
     report.add_argument("--reference", help="reference loss (default: the study's, else ce)")
     report.add_argument(
@@ -77,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--min-effect", type=float,
         help="smallest gain of interest in metric units (default: the study's, else 0.5)",
+    )  # fmt: skip
+    report.add_argument(
+        "--ci-method", choices=["t", "bca", "percentile"], default="t",
+        help="CI of the mean gain: paired t (default; nominal at small n) or a bootstrap",
     )  # fmt: skip
     report.add_argument("--no-log", action="store_true", help="do not log it to the parent run")
     report.set_defaults(func=_cmd_report)
@@ -114,7 +130,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_location(p: argparse.ArgumentParser, address: bool) -> None:
     """Where a study's runs are tracked and stored (and which Ray cluster runs it)."""
-    p.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow URI (default: the URI recorded when the study started; for a new study "
+        "sqlite:///$PWD/mlflow.db)",
+    )
     p.add_argument(
         "--storage",
         default="runs",
@@ -148,32 +168,47 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from study.record import has_record, load_record
     from study.spaces import load_spec
+    from study.storage import Storage
 
-    return _launch(load_spec(args.space, parse_sets(args.set)), args)
+    spec = load_spec(args.space, parse_sets(args.set))
+    storage = Storage.of(args.storage)
+    stored_uri = None
+    if args.tracking_uri is None and has_record(storage, spec.name):
+        stored_uri = load_record(storage, spec.name).tracking_uri or None  # a resume
+    return _launch(spec, storage, stored_uri, args)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from study.runner import load_stored_spec
+    from study.record import load_record
     from study.storage import Storage
 
-    return _launch(load_stored_spec(Storage.of(args.storage), args.name), args)
+    storage = Storage.of(args.storage)
+    record = load_record(storage, args.name)
+    return _launch(record.spec, storage, record.tracking_uri or None, args)
 
 
-def _launch(spec: Any, args: argparse.Namespace) -> int:
+def _tracking_uri(args: argparse.Namespace, stored: str | None) -> str:
+    """--tracking-uri when given, else the study's recorded one, else ./mlflow.db."""
+    from study.tracking import resolve_tracking_uri
+
+    if args.tracking_uri is None and stored:
+        return stored
+    return resolve_tracking_uri(args.tracking_uri)
+
+
+def _launch(spec: Any, storage: Any, stored_uri: str | None, args: argparse.Namespace) -> int:
     from study.data import preflight
     from study.runner import run_study
-    from study.tracking import resolve_tracking_uri
 
     for cfg in {(c.data, c.noise): c for c in spec.trial_configs()}.values():
         preflight(cfg)  # each distinct data + noise setting once, before anything is written
     from study.server import check_tracking
 
-    uri = resolve_tracking_uri(args.tracking_uri)
+    uri = _tracking_uri(args, stored_uri)
     check_tracking(uri)
-    from study.storage import Storage
-
-    outcome = run_study(spec, uri, Storage.of(args.storage), args.address)
+    outcome = run_study(spec, uri, storage, args.address)
     _print_summary(outcome.final, [k for k in spec.grid if k != "seed"])
     counts = ", ".join(
         f"{stage}: {outcome.finished.get(stage, 0)}/{n} finished"
@@ -183,7 +218,7 @@ def _launch(spec: Any, args: argparse.Namespace) -> int:
     where = outcome.storage.uri(outcome.name)
     print(f"\nStudy {outcome.name!r}: {counts}. Tune storage: {where}")
     ui_cmd = f"{_self_command()} ui"
-    if args.tracking_uri is not None:
+    if uri != _tracking_uri(argparse.Namespace(tracking_uri=None), None):
         ui_cmd += f" --tracking-uri {uri}"
     print(
         f"Next: run `{ui_cmd}` and open http://127.0.0.1:5000, "
@@ -191,7 +226,10 @@ def _launch(spec: Any, args: argparse.Namespace) -> int:
         f"`{_self_command()} report {outcome.name}` for the statistics."
     )
     if not outcome.complete:
-        print("The study is not complete: run the same command again to resume it.")
+        print(
+            f"The study is not complete: `{_self_command()} resume {outcome.name} --storage "
+            f"{storage}` finishes it (from any directory)."
+        )
         return 1
     return 0
 
@@ -246,8 +284,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from study.status import study_status
     from study.storage import Storage
+    from study.tracking import resolve_tracking_uri
 
-    print(study_status(args.name, Storage.of(args.storage), args.tracking_uri))
+    given = resolve_tracking_uri(args.tracking_uri) if args.tracking_uri else None
+    print(study_status(args.name, Storage.of(args.storage), given))
     return 0
 
 
@@ -343,9 +383,15 @@ def _cmd_trial(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from study.tracking import resolve_tracking_uri, sqlite_path
+    from study.tracking import sqlite_path
 
-    uri = resolve_tracking_uri(args.tracking_uri)
+    stored = None
+    if args.storage is not None and args.tracking_uri is None:
+        from study.record import load_record
+        from study.storage import Storage
+
+        stored = load_record(Storage.of(args.storage), args.experiment).tracking_uri
+    uri = _tracking_uri(args, stored)
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
         raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
@@ -356,8 +402,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     out = Path(args.out or Path("reports") / args.experiment).resolve()
     cfg = ReportConfig(
-        metric=args.metric, reference=args.reference, alpha=args.alpha, min_effect=args.min_effect
-    )
+        metric=args.metric, reference=args.reference, alpha=args.alpha,
+        min_effect=args.min_effect, ci_method=args.ci_method,
+    )  # fmt: skip
     try:
         files = build_report(uri, args.experiment, out, cfg, log=not args.no_log)
     except (LookupError, ValueError, KeyError) as exc:
@@ -365,7 +412,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import pandas as pd
 
     table = pd.read_csv(out / "comparisons.csv")
+    meta = pd.read_csv(out / "meta_analysis.csv")
+    print("Pooled over cells (random effects):")
+    print(render_text(meta.drop(columns=["method"])))
     keep = [c for c in table.columns if c not in ("pi_low", "pi_high", "note", "paired")]
+    print("\nPer cell:")
     print(render_text(table[keep]))
     print(f"\nWrote {len(files)} files to {out} (open {out / 'report.html'})")
     return 0

@@ -44,13 +44,34 @@ class DataConfig:
             _check(value is None or value >= 1, f"data.{key}", value, "null or >= 1")
 
 
+NOISE_SEED_TRIAL = "trial"
+
+
 @dataclass(frozen=True)
 class NoiseConfig:
+    """Label noise. `seed`: the draw of flipped labels. `trial` (default) = the trial's `seed`,
+    so the replicates of a cell see independent draws (the draw-to-draw variance enters the
+    CI) while the pairs of a comparison (same seed, another loss) share theirs; an integer
+    fixes one draw for every seed."""
+
     kind: str = "none"
     rate: float = 0.0
-    seed: int = 0  # independent of the training seed: same noisy labels for every loss
+    seed: int | str = NOISE_SEED_TRIAL
     path: str | None = None  # labels file of kind `human` (CIFAR-100N's CIFAR-100_human.pt)
     apply_to_val: bool = False  # the validation holdout keeps clean labels by default
+
+    def __post_init__(self) -> None:
+        fixed = isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0
+        _check(fixed or self.seed == NOISE_SEED_TRIAL, "noise.seed", self.seed,
+               f"an integer >= 0, or {NOISE_SEED_TRIAL!r}")  # fmt: skip
+
+    def draw_seed(self, trial_seed: int) -> int:
+        """The seed the noisy labels are actually drawn with (recorded on the run)."""
+        return trial_seed if self.seed == NOISE_SEED_TRIAL else int(self.seed)
+
+    def for_trial(self, trial_seed: int) -> NoiseConfig:
+        """This config with `seed` resolved to the integer draw seed."""
+        return dataclasses.replace(self, seed=self.draw_seed(trial_seed))
 
 
 @dataclass(frozen=True)
@@ -147,8 +168,12 @@ class TrialConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     perf: PerfConfig = field(default_factory=PerfConfig)
-    seed: int = 0  # model init, data order and augmentation
+    seed: int = 0  # model init, data order and augmentation (and the noise draw by default)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+    @property
+    def noise_draw_seed(self) -> int:
+        return self.noise.draw_seed(self.seed)
 
     def __post_init__(self) -> None:
         # Registries are imported here, not at module level: they import this module.
@@ -270,7 +295,13 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if value is None and type(None) in options:
             return None
         inner = [o for o in options if o is not type(None)]
-        return _coerce(value, inner[0], key)
+        errors = []
+        for option in inner:  # the first type that accepts the value (int | str: 3 or "trial")
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as exc:
+                errors.append(str(exc).rsplit("(allowed: ", 1)[-1].rstrip(")"))
+        raise ConfigError(f"{key}: invalid value {value!r} (allowed: {' or '.join(errors)})")
     if hint is bool:
         if isinstance(value, bool):
             return value

@@ -222,12 +222,15 @@ def list_datasets() -> list[str]:
 def load_dataset(cfg: DataConfig, noise: NoiseConfig | None = None) -> Dataset:
     """Load by name, apply label noise to the whole training split (so image i gets the same
     noisy label whatever the subsample or holdout), then subsample and hold out a validation
-    split, which keeps its clean labels unless `noise.apply_to_val`."""
+    split, which keeps its clean labels unless `noise.apply_to_val`. A `noise.seed` of
+    `trial` must be resolved first (`NoiseConfig.for_trial`)."""
     train, test, num_classes = DATASETS.get(cfg.name, "data.name").load(cfg)
     mask = None
     if noise is not None and noise.kind != "none":
         clean = train.labels.numpy()
         coarse = None if train.coarse is None else train.coarse.numpy()
+        if not isinstance(noise.seed, int):
+            raise ValueError(f"noise.seed {noise.seed!r}: resolve it with NoiseConfig.for_trial")
         noisy = make_noisy_labels(
             noise.kind, clean, noise.rate, noise.seed, coarse, num_classes, noise.path
         )

@@ -1,9 +1,10 @@
 """Label-noise models by name.
 
 Entry point: `make_noisy_labels(kind, labels, rate, seed, coarse_labels=None, num_classes=100,
-path=None) -> int64 array`. Pure: the same arguments give the same labels, and the draw depends
-only on `noise.seed` (not the training seed), so losses compared at one seed see the same noisy
-labels. Noise is applied to the training split only (see `study.data.load_dataset`).
+path=None) -> int64 array`. Pure: the same arguments give the same labels. A trial draws with
+`NoiseConfig.draw_seed` (its own `seed` under the default `noise.seed: trial`), so losses
+compared at one seed see the same noisy labels and replicates see independent draws. Noise is
+applied to the training split only (see `study.data.load_dataset`).
 """
 
 from __future__ import annotations

@@ -13,16 +13,17 @@ import base64
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from study.config import TrialConfig
 from study.errors import UserError
+from study.record import StudyRecord, check_same_spec, has_record, load_record, new_record
+from study.record import save_record as save_study_record
 from study.searchers import build_scheduler, build_search, sampler_settings
-from study.spaces import StudySpec, spec_from_dict
+from study.signals import terminate_like_interrupt
+from study.spaces import StudySpec
 from study.stages import (
     TunerPlan,
     evaluate_stage,
@@ -32,11 +33,11 @@ from study.stages import (
 )
 from study.storage import Storage
 from study.tracking import Tracker, metric_items
-from study.trial import load_checkpoint, run_trial, save_checkpoint
+from study.trial import checkpoint_bytes, checkpoint_from_bytes, run_trial
 
-SPEC_FILE = "lossbench_spec.json"
 BEST_FILE = "stage1_best.json"
-CHECKPOINT_FILE = "checkpoint.pt"
+STATES_FOLDER = "trial_states"
+BACKLOG_KEY = "lossbench_backlog"  # earlier reports re-sent by a resumed trial (JSON list)
 ARTIFACT_PREFIX = "artifact:"
 NODE_KEY = "lossbench_node_id"
 
@@ -69,8 +70,20 @@ def _trial_name(trial: Any) -> str:
     return f"{trial_label(trial_overrides(trial.config))}_{trial.trial_id}"
 
 
-def _trainable(config: dict[str, Any], base: TrialConfig, gpu_share: float = 0.0) -> None:
-    """Tune function trainable: resume from Tune's checkpoint if any, report every epoch."""
+def _trainable(
+    config: dict[str, Any], base: TrialConfig, states: Storage, gpu_share: float = 0.0
+) -> None:
+    """Tune function trainable: resume from the trial's own state file if any, report every
+    epoch, then save the state (model, optimiser, RNG and every report sent so far).
+
+    The state file `<states>/<trial id>.pt`, in the study's shared storage, is the one source
+    of truth for resuming, and Tune keeps no checkpoint. Tune deletes an old checkpoint before
+    its experiment snapshot names the new one, so a driver killed in between left a trial that
+    pointed at a deleted checkpoint and could never resume; our file is replaced atomically
+    and is always the last epoch saved. On resume, every report sent before is sent again in
+    one result (the driver logs the epochs it lacks and skips the rest), so an epoch reported
+    just before a crash is never lost; epochs after the state are trained again (identically).
+    """
     import torch
     from ray import tune
 
@@ -83,11 +96,17 @@ def _trainable(config: dict[str, Any], base: TrialConfig, gpu_share: float = 0.0
 
     cfg = base.with_overrides(trial_overrides(config))
     node_id = ray.get_runtime_context().get_node_id()
-    state = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            state = load_checkpoint(str(Path(folder) / CHECKPOINT_FILE))
+    state_file = f"{tune.get_context().get_trial_id()}.pt"
+    state = (
+        checkpoint_from_bytes(states.read_bytes(state_file))
+        if states.exists(state_file)
+        else None
+    )
+    sent: list[dict[str, Any]] = list(state["reports"]) if state else []
+    if sent:
+        tune.report({**sent[-1], NODE_KEY: node_id, BACKLOG_KEY: json.dumps(sent[:-1])})
+    if state is not None and state.get("finished"):
+        return  # the driver died after the last epoch was saved: nothing left to train
 
     def report(
         metrics: dict[str, float], trial_state: dict[str, Any], artifacts: dict[str, bytes]
@@ -95,13 +114,17 @@ def _trainable(config: dict[str, Any], base: TrialConfig, gpu_share: float = 0.0
         # Files travel to the driver inside the result (base64): workers never need access to
         # the tracking store, and a file is logged by the driver together with its epoch.
         result: dict[str, Any] = dict(metrics)
-        result[NODE_KEY] = node_id  # where this epoch ran (tagged on the run by the driver)
         result.update(
             {ARTIFACT_PREFIX + k: base64.b64encode(v).decode() for k, v in artifacts.items()}
         )
-        with tempfile.TemporaryDirectory(prefix="lossbench-ckpt-") as folder:
-            save_checkpoint(trial_state, str(Path(folder) / CHECKPOINT_FILE))
-            tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
+        # where this epoch ran (tagged on the run by the driver)
+        tune.report({**result, NODE_KEY: node_id})
+        sent.append(result)
+        # Report, then save: a crash in between trains this epoch again and re-sends it.
+        # After the last epoch only the reports are kept (no tensors: ~1 % of the size).
+        last = int(metrics["epoch"]) == cfg.schedule.epochs
+        kept = {"reports": sent, "finished": True} if last else {**trial_state, "reports": sent}
+        states.write_bytes(checkpoint_bytes(kept), state_file)
 
     run_trial(cfg, report, state)
 
@@ -165,6 +188,11 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
+        for earlier in json.loads(result.get(BACKLOG_KEY, "[]")):
+            self._log(trial, {**earlier, NODE_KEY: result.get(NODE_KEY)})
+        self._log(trial, result)
+
+    def _log(self, trial: Any, result: dict[str, Any]) -> None:
         run_id = self._run_id(trial)
         step = int(result.get("epoch", 0))
         self._final[trial.trial_id] = "final_paper_top5_error" in result
@@ -200,14 +228,14 @@ def run_study(
     address: str | None = None,
 ) -> StudyOutcome:
     """Run (or resume) every stage of `spec` under Ray Tune, tracking it in MLflow."""
-    _check_same_spec(storage, spec)
+    check_same_spec(storage, spec)
 
     tracker = Tracker(tracking_uri)
     experiment_id = tracker.experiment_id(spec.name)
     parent_id = tracker.parent_run(experiment_id, spec.name, spec.spec_hash(), spec.to_dict())
     if spec.search is not None:
         tracker.set_tags(parent_id, {"sampler": json.dumps(sampler_settings(spec.search))})
-    storage.write_text(json.dumps(_stored(spec), indent=2, default=str), spec.name, SPEC_FILE)
+    _record_study(storage, spec, tracking_uri)
 
     _init_ray(address)
     expected = expected_trials(spec)
@@ -215,11 +243,16 @@ def run_study(
     def run(plan: TunerPlan) -> Any:
         return _run_plan(plan, spec, storage, tracker, experiment_id, parent_id)
 
-    grids = [run(plan) for plan in first_stage(spec)]
-    done = _settle(tracker, experiment_id, spec.name, expected, parent_id, final=False)
-    if spec.evaluate is not None and done.finished.get("tune") == expected["tune"]:
-        best = _best_of_stage1(spec, grids, storage)
-        grids = [run(evaluate_stage(spec, best))]
+    try:
+        grids = [run(plan) for plan in first_stage(spec)]
+        done = _settle(tracker, experiment_id, spec.name, expected, parent_id, final=False)
+        if spec.evaluate is not None and done.finished.get("tune") == expected["tune"]:
+            best = _best_of_stage1(spec, grids, storage)
+            grids = [run(evaluate_stage(spec, best))]
+    except KeyboardInterrupt:
+        # A second Ctrl-C (or SIGTERM) while Tune was stopping: leave no run RUNNING.
+        _settle(tracker, experiment_id, spec.name, expected, parent_id, final=True)
+        raise
     final = [
         {**trial_overrides(r.config or {}), **metric_items(r.metrics or {})}
         for grid in grids
@@ -248,8 +281,11 @@ def _run_plan(
         (storage.uri(), spec.name) if not plan.key else (storage.uri(spec.name), plan.key)
     )
     path = f"{storage_path}/{name}"
+    states = Storage(f"{path}/{STATES_FOLDER}")
     trainable = tune.with_resources(
-        tune.with_parameters(_trainable, base=plan.base, gpu_share=spec.resources.gpu),
+        tune.with_parameters(
+            _trainable, base=plan.base, states=states, gpu_share=spec.resources.gpu
+        ),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
     if tune.Tuner.can_restore(path):
@@ -283,7 +319,6 @@ def _run_plan(
             name=name,
             storage_path=storage_path,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=[TrackingCallback(tracker, experiment_id, parent_id, spec.name, plan)],
             verbose=1,
         ),
@@ -357,28 +392,16 @@ def _settle(
     return _Counts(finished, errored)
 
 
-def _stored(spec: StudySpec) -> dict[str, Any]:
-    return {"spec": spec.to_dict(), "raw": spec.raw, "overrides": spec.overrides}
-
-
-def load_stored_spec(storage: Storage, name: str) -> StudySpec:
-    """The spec a study was started with (for `study resume` and `study status`)."""
-    if not storage.exists(name, SPEC_FILE):
-        raise UserError(f"name: no study {name!r} in {storage} (no {SPEC_FILE})")
-    stored = json.loads(storage.read_text(name, SPEC_FILE))
-    return spec_from_dict(stored["raw"], stored["overrides"], source=storage.uri(name, SPEC_FILE))
-
-
-def _check_same_spec(storage: Storage, spec: StudySpec) -> None:
-    if not storage.exists(spec.name, SPEC_FILE):
+def _record_study(storage: Storage, spec: StudySpec, tracking_uri: str) -> None:
+    """Write the study record once; a resume that tracks elsewhere (a moved server) updates
+    only its tracking URI, so that `study status` finds the runs where they now are."""
+    if not has_record(storage, spec.name):
+        save_study_record(storage, new_record(spec, tracking_uri))
         return
-    previous = json.loads(storage.read_text(spec.name, SPEC_FILE)).get("spec")
-    current = json.loads(json.dumps(spec.to_dict(), default=str))
-    if json.dumps(previous, sort_keys=True) != json.dumps(current, sort_keys=True):
-        raise UserError(
-            f"name: study {spec.name!r} already exists in {storage.uri(spec.name)} with a "
-            f"different spec; "
-            f"rename the study or remove that folder (re-running the same spec resumes it)"
+    stored = load_record(storage, spec.name)
+    if stored.tracking_uri != tracking_uri:
+        save_study_record(
+            storage, StudyRecord(stored.spec, tracking_uri, stored.created, stored.git_sha)
         )
 
 
@@ -397,3 +420,4 @@ def _init_ray(address: str | None) -> None:
         ray.init(address=address, log_to_driver=True)
     else:
         ray.init(address="local", include_dashboard=False, log_to_driver=True)
+    terminate_like_interrupt()  # ray.init replaced our SIGTERM handler with one that exits

@@ -43,9 +43,10 @@ def _fifo(spec: SchedulerSpec, epochs: int, metric: str | None, mode: str) -> An
 def _asha(spec: SchedulerSpec, epochs: int, metric: str | None, mode: str) -> Any:
     from ray.tune.schedulers import ASHAScheduler
 
-    # one report per epoch, so training_iteration counts epochs (also across a resume)
+    # our `epoch`, not Tune's training_iteration: a resumed trial restarts Tune's count (it
+    # resumes from its own state file) and re-sends its last epoch once
     return ASHAScheduler(
-        time_attr="training_iteration",
+        time_attr="epoch",
         metric=metric,
         mode=mode,
         max_t=spec.max_t or epochs,

@@ -1,5 +1,6 @@
 """`study status NAME`: per-trial state and per-stage progress, from the Tune storage (the
-spec the study was started with and each experiment's trial states) and MLflow (runs)."""
+study record and each experiment's trial states) and MLflow (runs, at the record's tracking
+URI unless another is given). Read-only: it never creates a database, a folder or a file."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from study.runner import load_stored_spec
+from study.record import load_record
 from study.stages import expected_trials, first_stage
 from study.storage import Storage
-from study.tracking import Tracker, resolve_tracking_uri
+from study.tracking import Tracker, sqlite_path
 
 
 def tune_trials(storage: Storage, name: str, keys: list[str]) -> list[dict[str, Any]]:
@@ -34,15 +35,23 @@ def tune_trials(storage: Storage, name: str, keys: list[str]) -> list[dict[str, 
 
 
 def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
-    spec = load_stored_spec(storage, name)
+    """`tracking_uri`: None = the one recorded when the study started."""
+    record = load_record(storage, name)
+    spec = record.spec
     expected = expected_trials(spec)
     keys = [p.key for p in first_stage(spec)] + (["evaluate"] if spec.evaluate else [])
     tune_rows = {r["trial_id"]: r for r in tune_trials(storage, name, keys)}
 
-    tracker = Tracker(resolve_tracking_uri(tracking_uri))
-    exp = tracker.client.get_experiment_by_name(name)
+    uri = tracking_uri or record.tracking_uri
     runs: list[Any] = []
     parent_status = "not tracked"
+    db = sqlite_path(uri)
+    exp = None
+    if db is not None and not db.is_file():  # opening it would create an empty database
+        parent_status = f"not tracked (no tracking DB at {db})"
+    else:
+        tracker = Tracker(uri)
+        exp = tracker.client.get_experiment_by_name(name)
     if exp is not None:
         parents = tracker.find_runs(exp.experiment_id, lossbench__role="parent", study=name)
         parents = [p for p in parents if p.data.tags.get("spec_hash") == spec.spec_hash()]
@@ -54,7 +63,10 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
                 for r in tracker.find_runs(exp.experiment_id, lossbench__role="trial", study=name)
                 if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
             ]
-    lines = [f"Study {name!r} (storage {storage.uri(name)}); parent run: {parent_status}"]
+    lines = [
+        f"Study {name!r} (storage {storage.uri(name)}, tracking {uri}); "
+        f"parent run: {parent_status}"
+    ]
     lines.append(f"{'stage':10s} {'expected':>8s} {'finished':>8s} {'running':>8s} "
                  f"{'killed':>7s} {'errored':>7s} {'pending':>7s}")  # fmt: skip
     complete = True

@@ -4,6 +4,7 @@ all reach the same storage (Ray syncs checkpoints there, not to the head's disk)
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,11 +48,24 @@ class Storage:
             return bytes(stream.read()).decode()
 
     def write_text(self, text: str, *parts: str) -> None:
+        self.write_bytes(text.encode(), *parts)
+
+    def read_bytes(self, *parts: str) -> bytes:
+        fs, path = self._fs(*parts)
+        with fs.open_input_stream(path) as stream:  # type: ignore[attr-defined]
+            return bytes(stream.read())
+
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        """Atomic: a reader sees the old file or the new one, never a torn one (a local file
+        is written beside and renamed over; an object store publishes a PUT whole)."""
         fs, path = self._fs(*parts)
         parent = path.rsplit("/", 1)[0]
         fs.create_dir(parent, recursive=True)  # type: ignore[attr-defined]
-        with fs.open_output_stream(path) as stream:  # type: ignore[attr-defined]
-            stream.write(text.encode())
+        target = path if self.is_remote else f"{path}.tmp-{os.getpid()}"
+        with fs.open_output_stream(target) as stream:  # type: ignore[attr-defined]
+            stream.write(data)
+        if target != path:
+            fs.move(target, path)  # type: ignore[attr-defined]
 
     def __str__(self) -> str:
         return self.root

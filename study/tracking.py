@@ -216,6 +216,7 @@ class Tracker:
             "git_sha": git_sha(),
             "config_hash": cfg.config_hash(),
             **{tag: str(flat[key]) for tag, key in TRIAL_TAG_KEYS.items()},
+            "noise_draw_seed": str(cfg.noise_draw_seed),  # what `noise.seed: trial` resolved to
             **dict(extra_tags or {}),
         }
         run = self.client.create_run(experiment_id, run_name=trial_name, tags=tags)

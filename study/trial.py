@@ -50,7 +50,7 @@ def run_trial(
 ) -> dict[str, float]:
     """Train `cfg` to its last epoch, reporting every epoch; returns the last report."""
     rt = Runtime.from_config(cfg)
-    data = load_dataset(cfg.data, cfg.noise)
+    data = load_dataset(cfg.data, cfg.noise.for_trial(cfg.seed))
     mean = data.mean_image().to(rt.device)
     train = _to_device(data.train, rt.data_device)
     evals = {"test": _to_device(data.test, rt.device)}
@@ -258,4 +258,15 @@ def save_checkpoint(state: Mapping[str, Any], path: str) -> None:
 def load_checkpoint(path: str) -> dict[str, Any]:
     """Checkpoints hold only tensors and plain containers: load without unpickling code."""
     loaded: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return loaded
+
+
+def checkpoint_bytes(state: Mapping[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    torch.save(dict(state), buf)
+    return buf.getvalue()
+
+
+def checkpoint_from_bytes(data: bytes) -> dict[str, Any]:
+    loaded: dict[str, Any] = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     return loaded

@@ -44,6 +44,8 @@ def test_yaml_style_exponent_string_is_a_float() -> None:
         ({"loss": {"name": "ce", "gamma": 2}}, "loss.gamma: unknown parameter"),
         ({"data": {"name": "imagenet"}}, "unknown dataset 'imagenet'"),
         ({"noise": {"rate": 1.0}}, "noise.rate"),
+        ({"noise": {"seed": "each"}}, "noise.seed: invalid value 'each'"),
+        ({"noise": {"seed": -1}}, "noise.seed: invalid value -1"),
         ({"data": {"flip": "yes"}}, "data.flip"),
         ({"device": "tpu"}, "device"),
         ({"colour": 1}, "colour: unknown key"),
@@ -57,3 +59,11 @@ def test_bad_values_name_the_key(raw: dict, needle: str) -> None:
 def test_override_of_unknown_key_is_an_error() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         TrialConfig().with_overrides({"optimizer.lr": 0.1})
+
+
+def test_noise_seed_follows_the_trial_unless_fixed() -> None:
+    default = TrialConfig.from_dict({"seed": 3})
+    assert default.noise.seed == "trial" and default.noise_draw_seed == 3
+    fixed = TrialConfig.from_dict({"seed": 3, "noise": {"seed": 7}})
+    assert fixed.noise.seed == 7 and fixed.noise_draw_seed == 7
+    assert default.noise.for_trial(3).seed == 3

@@ -86,6 +86,24 @@ def test_noise_changes_train_labels_only(fake_cifar_root: Path) -> None:
     assert noisy.noise_realized_rate == 0.4  # exact: 4 of the 10 samples of each class
 
 
+def test_pairs_share_the_noise_draw_and_replicates_do_not(fake_cifar_root: Path) -> None:
+    from study.config import TrialConfig
+
+    def mask(loss: str, seed: int) -> np.ndarray:
+        cfg = TrialConfig.from_dict(
+            {"data": {"root": str(fake_cifar_root)}, "loss": {"name": loss}, "seed": seed,
+             "noise": {"kind": "symmetric", "rate": 0.4, "seed": "trial"}}
+        )  # fmt: skip
+        ds = load_dataset(cfg.data, cfg.noise.for_trial(cfg.seed))
+        assert ds.noise_mask is not None
+        return ds.noise_mask
+
+    assert np.array_equal(mask("ce", 1), mask("lace", 1))  # a pair: same flipped labels
+    assert not np.array_equal(mask("ce", 1), mask("ce", 2))  # replicates: independent draws
+    with pytest.raises(ValueError, match="for_trial"):
+        load_dataset(DataConfig(root=str(fake_cifar_root)), NoiseConfig(kind="symmetric", rate=0.4))
+
+
 def test_mean_image_is_per_pixel(fake_cifar_root: Path) -> None:
     ds = load_dataset(DataConfig(root=str(fake_cifar_root)))
     mean = ds.mean_image()

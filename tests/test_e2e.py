@@ -75,6 +75,8 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert sorted(steps) == [1, 2], key
         assert run.data.metrics["noise_realized_rate"] == 0.4
+        assert run.data.params["noise.seed"] == "trial"  # the draw follows the trial's seed
+        assert run.data.tags["noise_draw_seed"] == run.data.tags["seed"]
         assert "train_noisy_memorized" in run.data.metrics
         artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
         assert (artifacts / "trial_config.json").is_file()
@@ -125,6 +127,13 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert set(pd.read_parquet(out / "epochs.parquet")["step"]) == {1, 2}
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and 'src="http' not in page  # self-contained
+    # it opens with the pooled answer across cells, then the per-cell verdicts
+    assert page.index("Across cells") < page.index("Verdicts per cell") < page.index("Time to")
+    meta = pd.read_csv(out / "meta_analysis.csv")
+    assert list(meta["candidate"]) == ["lace"] and meta["k_cells"].tolist() == [1]
+    assert set(table["ci_method"]) == {"t"}
+    targets = pd.read_csv(out / "time_to_target.csv")
+    assert list(targets["candidate"]) == ["lace"] and targets["n_pairs"].tolist() == [2]
     logged = client.list_artifacts(parents[0].info.run_id, "report")
     assert {Path(a.path).name for a in logged} >= {"report.html", "comparisons.csv"}
 

@@ -1,5 +1,6 @@
 """Faults with real Ray and a real MLflow server: a trial SIGKILLed mid-study, the tracking
-server restarted mid-study, the driver SIGKILLed and the study resumed."""
+server restarted mid-study, the driver SIGTERMed and SIGKILLed and the study resumed and
+checked from another directory, a trial killed past `max_failures`, a second Ctrl-C."""
 
 from __future__ import annotations
 
@@ -102,19 +103,9 @@ def test_killed_trial_and_restarted_server(tmp_path: Path, fake_cifar_root: Path
     for run in trials:
         for key in ("train_loss", "test_top1_error", "lr"):
             assert _steps(client, run.info.run_id, key) == [1, 2, 3, 4, 5, 6], key
-    # The retried trial ends exactly where an uninterrupted one does (Ray gives a 1-CPU trial
-    # one thread: so does the reference run).
+    # The retried trial ends exactly where an uninterrupted one does.
     for run in trials:
-        loss = run.data.tags["loss"]
-        ref_cfg = tmp_path / f"ref_{loss}.yaml"
-        cfg = TrialConfig.from_dict({**base, "loss": {"name": loss}, "seed": 0})
-        ref_cfg.write_text(yaml.safe_dump(cfg.to_dict()))
-        ref_out = tmp_path / f"ref_{loss}.json"
-        subprocess.run(
-            [sys.executable, "-m", "study.cli", "trial", str(ref_cfg), "--out", str(ref_out)],
-            check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-        )  # fmt: skip
-        ref = json.loads(ref_out.read_text())
+        ref = _reference_finals(tmp_path, base, run.data.tags["loss"])
         assert run.data.metrics["final_paper_top5_error"] == ref["final_paper_top5_error"]
         assert run.data.metrics["final_train_loss"] == ref["final_train_loss"]
 
@@ -133,64 +124,164 @@ def test_unreachable_tracking_server_is_a_clear_error(
     assert not (tmp_path / "store").exists()
 
 
-def test_interrupted_and_killed_driver_then_resume(tmp_path: Path, fake_cifar_root: Path) -> None:
-    space, _ = _space(tmp_path, fake_cifar_root, "driver", epochs=6)
-    db, storage = tmp_path / "t.db", tmp_path / "store"
-    flags = ["--tracking-uri", f"sqlite:///{db}", "--storage", str(storage)]
-    client = MlflowClient(f"sqlite:///{db}")
+def _reference_finals(tmp_path: Path, base: dict[str, Any], loss: str) -> dict[str, float]:
+    """An uninterrupted `study trial` of one loss at seed 0 (one thread: Ray gives a 1-CPU
+    trial one thread too)."""
+    ref_cfg = tmp_path / f"ref_{loss}.yaml"
+    cfg = TrialConfig.from_dict({**base, "loss": {"name": loss}, "seed": 0})
+    ref_cfg.write_text(yaml.safe_dump(cfg.to_dict()))
+    ref_out = tmp_path / f"ref_{loss}.json"
+    subprocess.run(
+        [sys.executable, "-m", "study.cli", "trial", str(ref_cfg), "--out", str(ref_out)],
+        check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    return dict(json.loads(ref_out.read_text()))
 
-    def trial_runs() -> list[Any]:
-        exp = client.get_experiment_by_name("driver")
-        runs = client.search_runs([exp.experiment_id]) if exp else []
-        return [r for r in runs if r.data.tags.get("lossbench.role") == "trial"]
 
-    def launch(*args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "study.cli", *args, *flags], stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        )  # fmt: skip
+def _cli(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "study.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(60)
+    return out
+
+
+def _trial_runs(client: MlflowClient, name: str) -> list[Any]:
+    exp = client.get_experiment_by_name(name)
+    runs = client.search_runs([exp.experiment_id]) if exp else []
+    return [r for r in runs if r.data.tags.get("lossbench.role") == "trial"]
+
+
+def test_sigterm_then_killed_driver_then_resume_and_status_from_elsewhere(
+    tmp_path: Path, fake_cifar_root: Path
+) -> None:
+    """Started in directory A with relative paths (data root, storage, default tracking DB);
+    SIGTERMed (what a cluster scheduler sends); resumed from directory B, SIGKILLed there,
+    resumed again from B: complete, identical finals, nothing written in B."""
+    dir_a, dir_b = tmp_path / "a", tmp_path / "b"
+    dir_a.mkdir()
+    dir_b.mkdir()
+    (dir_a / "data").symlink_to(fake_cifar_root)
+    space, base = _space(dir_a, fake_cifar_root, "driver", epochs=6)
+    raw = yaml.safe_load(space.read_text())
+    raw["base"]["data"]["root"] = "./data"  # resolved against A when the study starts
+    space.write_text(yaml.safe_dump(raw))
+    client = MlflowClient(f"sqlite:///{dir_a / 'mlflow.db'}")
+    elsewhere = ["--storage", "../a/runs"]  # relative, from B, to the same storage
 
     def status() -> str:
         proc = subprocess.run(
-            [sys.executable, "-m", "study.cli", "status", "driver", *flags],
-            capture_output=True, text=True, timeout=120,
+            [sys.executable, "-m", "study.cli", "status", "driver", *elsewhere],
+            cwd=dir_b, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc.stdout
 
-    # 1. Ctrl-C: Tune stops, the study is marked as not complete.
-    driver = launch("run", str(space))
+    # 1. SIGTERM: Tune stops after a last checkpoint, the study is marked as not complete.
+    driver = _cli(dir_a, "run", "driver.yaml")
     try:
-        _wait(lambda: any(r.data.metrics.get("train_loss") for r in trial_runs()), 180, "epoch")
-        driver.send_signal(signal.SIGINT)
-        out, _ = driver.communicate(timeout=180)
+        _wait(lambda: any(r.data.metrics.get("train_loss") for r in _trial_runs(client, "driver")),
+              180, "epoch")  # fmt: skip
+        driver.send_signal(signal.SIGTERM)
     finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
+        out = _finish(driver, 180)
     assert driver.returncode != 0 and "not complete" in out, out[-3000:]
-    assert "NOT complete" in status()
+    assert "RUNNING" not in {r.info.status for r in _trial_runs(client, "driver")}
+    text = status()
+    assert "NOT complete" in text and str(dir_a / "mlflow.db") in text
 
-    # 2. The driver is SIGKILLed mid-study (with the local Ray it started).
-    driver = launch("resume", "driver")
+    # 2. `study resume` from B (the tracking URI comes from the record), SIGKILLed mid-study.
+    driver = _cli(dir_b, "resume", "driver", *elsewhere)
     try:
         _wait(
-            lambda: any(len(_steps(client, r.info.run_id)) >= 2 for r in trial_runs()), 180, "epoch"
-        )
+            lambda: any(
+                len(_steps(client, r.info.run_id)) >= 2 for r in _trial_runs(client, "driver")
+            ),
+            180, "epoch",
+        )  # fmt: skip
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(60)
     assert "NOT complete" in status()
 
-    # 3. `study resume` finishes it: same parent, every trial once, every epoch once.
-    driver = launch("resume", "driver")
-    out, _ = driver.communicate(timeout=420)
+    # 3. `study resume` from B finishes it: same parent, every trial once, every epoch once.
+    driver = _cli(dir_b, "resume", "driver", *elsewhere)
+    out = _finish(driver, 420)
     assert driver.returncode == 0, out[-4000:]
     exp = client.get_experiment_by_name("driver")
     runs = client.search_runs([exp.experiment_id])
     parents = [r for r in runs if r.data.tags.get("lossbench.role") == "parent"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    trials = trial_runs()
+    trials = _trial_runs(client, "driver")
     assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
     for run in trials:
         assert _steps(client, run.info.run_id) == [1, 2, 3, 4, 5, 6]
+        ref = _reference_finals(tmp_path, base, run.data.tags["loss"])
+        assert run.data.metrics["final_paper_top5_error"] == ref["final_paper_top5_error"]
+        assert run.data.metrics["final_train_loss"] == ref["final_train_loss"]
     assert "is complete" in status()
+    assert sorted(dir_b.rglob("*")) == []  # no database, folder or file created in B
+
+
+def test_trial_past_max_failures_and_double_interrupt_then_resume(
+    tmp_path: Path, fake_cifar_root: Path
+) -> None:
+    """A trial killed with max_failures 0 errors; `study resume` restarts it from its last
+    checkpoint; a second Ctrl-C during Tune's shutdown still leaves no run RUNNING; the last
+    resume finishes with one run per trial and every epoch once."""
+    space, _ = _space(tmp_path, fake_cifar_root, "errored", epochs=10)
+    raw = yaml.safe_load(space.read_text())
+    raw["failure"] = {"max_failures": 0}
+    space.write_text(yaml.safe_dump(raw))
+    db = tmp_path / "t.db"
+    flags = ["--tracking-uri", f"sqlite:///{db}", "--storage", str(tmp_path / "store")]
+    client = MlflowClient(f"sqlite:///{db}")
+
+    def most_steps() -> int:
+        return max((len(_steps(client, r.info.run_id)) for r in _trial_runs(client, "errored")),
+                   default=0)  # fmt: skip
+
+    # 1. One trial process dies: with no retries left, the trial errors and the study says so.
+    driver = _cli(tmp_path, "run", str(space), *flags)
+    try:
+        _wait(lambda: most_steps() >= 2, 180, "epoch")
+        victims = _trial_pids()
+        assert victims, "no trial process found"
+        os.kill(victims[0], signal.SIGKILL)
+    finally:
+        out = _finish(driver, 300)
+    assert driver.returncode == 1 and "not complete" in out, out[-3000:]
+    statuses = sorted(r.info.status for r in _trial_runs(client, "errored"))
+    assert statuses == ["FAILED", "FINISHED"], statuses
+    failed = next(r for r in _trial_runs(client, "errored") if r.info.status == "FAILED")
+    done_before = len(_steps(client, failed.info.run_id))
+
+    # 2. Resume, then Ctrl-C twice: the second lands while Tune is stopping.
+    driver = _cli(tmp_path, "resume", "errored", *flags)
+    try:
+        _wait(lambda: len(_steps(client, failed.info.run_id)) > done_before, 180, "resumed")
+        driver.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        driver.send_signal(signal.SIGINT)
+    finally:
+        out = _finish(driver, 180)
+    assert driver.returncode == 130 and "interrupted" in out, out[-3000:]
+    assert "RUNNING" not in {r.info.status for r in _trial_runs(client, "errored")}, out[-3000:]
+
+    # 3. The last resume finishes the study: one run per trial, every epoch once.
+    driver = _cli(tmp_path, "resume", "errored", *flags)
+    out = _finish(driver, 420)
+    assert driver.returncode == 0, out[-4000:]
+    trials = _trial_runs(client, "errored")
+    assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
+    for run in trials:
+        assert _steps(client, run.info.run_id) == list(range(1, 11))

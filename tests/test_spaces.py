@@ -94,7 +94,9 @@ def test_noise_space_is_the_full_grid() -> None:
         ("none", 0.0), ("symmetric", 0.2), ("symmetric", 0.4), ("symmetric", 0.6),
         ("symmetric", 0.8), ("asym_superclass", 0.2), ("asym_superclass", 0.4),
     }  # fmt: skip
-    assert {c.noise.seed for c in cfgs} == {0}  # same noisy labels for every loss and seed
+    # one noise draw per seed, shared by the losses at that seed
+    assert {c.noise.seed for c in cfgs} == {"trial"}
+    assert {(c.seed, c.noise_draw_seed) for c in cfgs} == {(s, s) for s in range(5)}
     focal = [c for c in cfgs if c.loss.name == "focal"]
     assert {c.loss.params["gamma"] for c in focal} == {2.0}
 
