@@ -1,10 +1,11 @@
 """Build, run and resume a study's Ray Tune experiments (see `study.stages`).
 
 One trial = one call of `study.trial.run_trial` inside a Tune function trainable; every epoch
-it reports metrics with a checkpoint, so a crashed trial retries from its last epoch. MLflow is
-written only from the driver, by `TrackingCallback`. Running the same study again resumes it
-(`Tuner.restore` of every experiment, then the next stage); a different spec under the same
-name is refused.
+it reports metrics, then saves its state in the study storage, so a crashed trial retries from
+its last epoch (see `_trainable`). MLflow is written only from the driver, by
+`TrackingCallback`. Running the same study again resumes it (`Tuner.restore` of every
+experiment, then the next stage); the study is the record `study.record` stored when it
+started, and a different spec under the same name is refused.
 """
 
 from __future__ import annotations
