@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -265,15 +266,32 @@ def test_trial_past_max_failures_and_double_interrupt_then_resume(
     failed = next(r for r in _trial_runs(client, "errored") if r.info.status == "FAILED")
     done_before = len(_steps(client, failed.info.run_id))
 
-    # 2. Resume, then Ctrl-C twice: the second lands while Tune is stopping.
+    # 2. Resume, then Ctrl-C twice: the second as soon as Tune says it is stopping.
     driver = _cli(tmp_path, "resume", "errored", *flags)
+    lines: list[str] = []
+    stopping = threading.Event()
+
+    def read() -> None:
+        assert driver.stdout is not None
+        for line in driver.stdout:
+            lines.append(line)
+            if "Stop signal received" in line:
+                stopping.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         _wait(lambda: len(_steps(client, failed.info.run_id)) > done_before, 180, "resumed")
         driver.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        assert stopping.wait(60), "".join(lines)[-3000:]
         driver.send_signal(signal.SIGINT)
+        driver.wait(180)
     finally:
-        out = _finish(driver, 180)
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(60)
+        reader.join(10)
+    out = "".join(lines)
     assert driver.returncode == 130 and "interrupted" in out, out[-3000:]
     assert "RUNNING" not in {r.info.status for r in _trial_runs(client, "errored")}, out[-3000:]
 

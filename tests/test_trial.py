@@ -147,3 +147,21 @@ def test_adversarial_errors_at_the_end(fake_cifar_root: Path) -> None:
     assert 0 <= final["final_fgsm_top1_error"] <= 100
     assert 0 <= final["final_pgd_top1_error"] <= 100
     assert "final_fgsm_top1_error" not in rec.metrics[0]
+
+
+def test_study_trial_needs_no_ray_mlflow_or_optuna(tmp_path: Path, fake_cifar_root: Path) -> None:
+    """A GPU box may have only PyTorch and the scientific stack: `study trial` must not import
+    the cluster, tracking or search libraries."""
+    cfg = tmp_path / "trial.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_dict(fake_cifar_root, schedule={"epochs": 1})))
+    code = (
+        "import sys; from study.cli import main; "
+        f"rc = main(['trial', {str(cfg)!r}, '--out', {str(tmp_path / 'm.json')!r}]); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'mlflow', 'optuna'}); "
+        "print('HEAVY', heavy); sys.exit(rc)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "HEAVY []" in proc.stdout and (tmp_path / "m.json").is_file()
