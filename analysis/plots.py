@@ -111,8 +111,9 @@ def forest(
     ax.set_yticks(y, [label for _, label, _ in items], fontsize=7)
     method = str(rows["ci_method"].iloc[0]) if "ci_method" in rows else "t"
     ax.set_xlabel(
-        f"paired gain in {metric} (95 % CI, {method}; > 0: candidate better); "
-        "diamond: pooled, line: prediction interval"
+        f"paired gain in {metric}, 95 % CI ({method}); > 0: candidate better\n"
+        "diamond: pooled gain and its CI; thin line through it: prediction interval",
+        fontsize=8,
     )
     fig.tight_layout()
     return fig
