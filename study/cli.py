@@ -451,14 +451,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
-    from study.server import server_command, server_env
+    from study.server import redacted, server_command, server_env
     from study.tracking import resolve_tracking_uri
 
     backend = resolve_tracking_uri(args.backend_store_uri)
     artifacts = str(Path(args.artifacts_destination).resolve())
-    print(f"MLflow tracking server on http://{args.host}:{args.port} ({backend})", flush=True)
-    cmd = server_command(args.host, args.port, backend, artifacts)
-    os.execve(sys.executable, cmd, server_env())  # replaces this process: stop it by its PID
+    print(
+        f"MLflow tracking server on http://{args.host}:{args.port} ({redacted(backend)})",
+        flush=True,
+    )
+    cmd = server_command(args.host, args.port, artifacts)
+    os.execve(sys.executable, cmd, server_env(backend))  # replaces this process: stop by PID
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:

@@ -12,27 +12,40 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from study.errors import UserError
 
 
-def server_command(
-    host: str, port: int, backend_store_uri: str, artifacts_destination: str
-) -> list[str]:
+def server_command(host: str, port: int, artifacts_destination: str) -> list[str]:
+    """`mlflow server`; the backend store URI travels in the environment (`server_env`), so
+    that a database password never shows in a process listing."""
     return [
         sys.executable, "-m", "mlflow", "server",
         "--host", host, "--port", str(port),
-        "--backend-store-uri", backend_store_uri,
         "--artifacts-destination", artifacts_destination,
         "--workers", "1",
     ]  # fmt: skip
 
 
-def server_env() -> dict[str, str]:
-    # MLflow 3's job runner would start extra worker processes (~0.7 GB) we do not use.
-    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+def server_env(backend_store_uri: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MLFLOW_BACKEND_STORE_URI": backend_store_uri,
+        # MLflow 3's job runner would start extra worker processes (~0.7 GB) we do not use.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+
+
+def redacted(uri: str) -> str:
+    """`postgresql://user:***@host/db`: a URI fit to print."""
+    parts = urllib.parse.urlsplit(uri)
+    if not parts.password:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def start_server(
@@ -45,8 +58,9 @@ def start_server(
     """Start a server in its own process group (stop it with `stop_server`)."""
     out = log.open("ab") if log else subprocess.DEVNULL
     return subprocess.Popen(
-        server_command(host, port, backend_store_uri, artifacts_destination),
-        env=server_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        server_command(host, port, artifacts_destination),
+        env=server_env(backend_store_uri), stdout=out, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from study.server import start_server, stop_server, wait_healthy
 
 from .conftest import free_port as _free_port
 from .conftest import tiny_dict
+from .services import postgres
 
 pytestmark = pytest.mark.e2e
 
@@ -59,12 +60,23 @@ def _steps(client: MlflowClient, run_id: str, key: str = "train_loss") -> list[i
     return [m.step for m in client.get_metric_history(run_id, key)]
 
 
-def test_killed_trial_and_restarted_server(tmp_path: Path, fake_cifar_root: Path) -> None:
+def test_killed_trial_and_restarted_server_on_postgresql(
+    tmp_path: Path, fake_cifar_root: Path
+) -> None:
+    """`study server` with a real PostgreSQL backend; a trial SIGKILLed while the server
+    restarts; nothing lost; `study report` and `study status` read it back."""
+    with postgres() as pg:
+        _tracked_through_a_restarted_server(tmp_path, fake_cifar_root, pg.uri, pg.password)
+
+
+def _tracked_through_a_restarted_server(
+    tmp_path: Path, fake_cifar_root: Path, db: str, password: str
+) -> None:
     port = _free_port()
     uri = f"http://127.0.0.1:{port}"
-    db = f"sqlite:///{tmp_path / 'server.db'}"
     server = start_server(port, db, str(tmp_path / "art"), log=tmp_path / "server.log")
     driver = None
+    out = ""
     try:
         wait_healthy(uri)
         space, base = _space(tmp_path, fake_cifar_root, "faults", epochs=6)
@@ -90,6 +102,22 @@ def test_killed_trial_and_restarted_server(tmp_path: Path, fake_cifar_root: Path
         wait_healthy(uri)
         out, _ = driver.communicate(timeout=420)
         assert driver.returncode == 0, out[-4000:]
+        # Read back through the server: the statistics, and the status from the record.
+        report = subprocess.run(
+            [sys.executable, "-m", "study.cli", "report", "faults", "--storage",
+             str(tmp_path / "store"), "--out", str(tmp_path / "report")],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert report.returncode == 0, report.stderr[-3000:]
+        assert "lace" in (tmp_path / "report" / "comparisons.csv").read_text()
+        status = subprocess.run(
+            [sys.executable, "-m", "study.cli", "status", "faults", "--storage",
+             str(tmp_path / "store")],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert "is complete" in status.stdout, status.stdout + status.stderr
+        texts = [out, report.stdout, report.stderr, status.stdout, status.stderr]
+        assert not any(password in t for t in texts)  # the DB password stays in the server
     finally:
         if driver is not None and driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
@@ -99,6 +127,8 @@ def test_killed_trial_and_restarted_server(tmp_path: Path, fake_cifar_root: Path
     client = MlflowClient(db)
     exp = client.get_experiment_by_name("faults")
     runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("lossbench.role") == "parent"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     trials = [r for r in runs if r.data.tags.get("lossbench.role") == "trial"]
     assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
     for run in trials:

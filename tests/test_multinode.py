@@ -1,6 +1,7 @@
 """A real local Ray cluster on 127.0.0.1 — a head and two worker raylets with fake GPUs — runs
-a small study logging to a real `study server` over HTTP; one worker is stopped mid-study and
-its trials finish on the other. Everything started is stopped by PID."""
+a small study logging to a real `study server` over HTTP, with its storage in an S3 bucket
+(moto), so that no node relies on the driver's disk; one worker is stopped mid-study and its
+trials finish on the other. Everything started is stopped by PID."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from study.server import start_server, stop_server, wait_healthy
 
 from .conftest import free_port as _free_port
 from .conftest import tiny_dict
+from .services import BUCKET, s3
 
 pytestmark = pytest.mark.e2e
 RAY = str(Path(sys.executable).parent / "ray")
@@ -53,7 +55,13 @@ def _wait_for_gpus(gcs: int, env: dict[str, str], n: int, timeout: float) -> Non
 def test_study_on_a_head_and_two_gpu_workers_one_lost(
     tmp_path: Path, fake_cifar_root: Path
 ) -> None:
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # the same mode on every node and the driver
+    with s3() as store:
+        _multinode(tmp_path, fake_cifar_root, store.env)
+
+
+def _multinode(tmp_path: Path, fake_cifar_root: Path, s3_env: dict[str, str]) -> None:
+    # the same auth mode and S3 credentials on every node and the driver
+    env = {**os.environ, "RAY_AUTH_MODE": "token", **s3_env}
     gcs, mlflow_port = _free_port(), _free_port()
     uri = f"http://127.0.0.1:{mlflow_port}"
     started: list[subprocess.Popen[bytes]] = []
@@ -89,7 +97,7 @@ def test_study_on_a_head_and_two_gpu_workers_one_lost(
         )
         driver = subprocess.Popen(
             [sys.executable, "-m", "study.cli", "run", str(space), "--address",
-             f"127.0.0.1:{gcs}", "--tracking-uri", uri, "--storage", str(tmp_path / "store")],
+             f"127.0.0.1:{gcs}", "--tracking-uri", uri, "--storage", f"s3://{BUCKET}/multi"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,
         )  # fmt: skip
