@@ -12,17 +12,19 @@ import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from study.errors import UserError
 from study.signals import terminate_like_interrupt
 
+if TYPE_CHECKING:  # imported lazily at run time: `study trial` must not pull in Ray or MLflow
+    from study.spaces import StudySpec
+    from study.storage import Storage
+
 EXIT_USER_ERROR = 2
-
-
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # a second Ctrl-C (or SIGTERM) during the shutdown of a study
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,13 +200,16 @@ def _tracking_uri(args: argparse.Namespace, stored: str | None) -> str:
     return resolve_tracking_uri(args.tracking_uri)
 
 
-def _launch(spec: Any, storage: Any, stored_uri: str | None, args: argparse.Namespace) -> int:
+def _launch(
+    spec: StudySpec, storage: Storage, stored_uri: str | None, args: argparse.Namespace
+) -> int:
     from study.data import preflight
     from study.runner import run_study
+    from study.tracking import resolve_tracking_uri
 
     for cfg in {(c.data, c.noise): c for c in spec.trial_configs()}.values():
         preflight(cfg)  # each distinct data + noise setting once, before anything is written
-    from study.server import check_tracking
+    from study.server import check_tracking, redacted
 
     uri = _tracking_uri(args, stored_uri)
     check_tracking(uri)
@@ -218,11 +223,11 @@ def _launch(spec: Any, storage: Any, stored_uri: str | None, args: argparse.Name
     where = outcome.storage.uri(outcome.name)
     print(f"\nStudy {outcome.name!r}: {counts}. Tune storage: {where}")
     ui_cmd = f"{_self_command()} ui"
-    if uri != _tracking_uri(argparse.Namespace(tracking_uri=None), None):
-        ui_cmd += f" --tracking-uri {uri}"
+    if uri != resolve_tracking_uri(None):  # not the default that `study ui` opens
+        ui_cmd += f" --tracking-uri {redacted(uri)}"
     print(
         f"Next: run `{ui_cmd}` and open http://127.0.0.1:5000, "
-        f"experiment {outcome.name!r} (tracking URI {uri}); "
+        f"experiment {outcome.name!r} (tracking URI {redacted(uri)}); "
         f"`{_self_command()} report {outcome.name}` for the statistics."
     )
     if not outcome.complete:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from study.record import load_record
+from study.server import redacted
 from study.stages import expected_trials, first_stage
 from study.storage import Storage
 from study.tracking import Tracker, sqlite_path
@@ -64,7 +65,7 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
                 if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
             ]
     lines = [
-        f"Study {name!r} (storage {storage.uri(name)}, tracking {uri}); "
+        f"Study {name!r} (storage {storage.uri(name)}, tracking {redacted(uri)}); "
         f"parent run: {parent_status}"
     ]
     lines.append(f"{'stage':10s} {'expected':>8s} {'finished':>8s} {'running':>8s} "

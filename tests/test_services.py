@@ -39,3 +39,14 @@ def test_s3_user_reaches_its_bucket_only_and_the_server_stops_cleanly() -> None:
                 call()
         pid = store.proc.pid
     assert process_gone(pid) and group_gone(pid)
+
+
+def test_printed_uris_mask_passwords() -> None:
+    from study.server import redacted, server_command, server_env
+
+    uri = "postgresql://lossbench:s3cret@127.0.0.1:5432/mlflow"
+    assert redacted(uri) == "postgresql://lossbench:***@127.0.0.1:5432/mlflow"
+    assert redacted("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    # the backend URI reaches `mlflow server` through its environment, not its command line
+    assert not any("s3cret" in part for part in server_command("127.0.0.1", 5000, "/art"))
+    assert server_env(uri)["MLFLOW_BACKEND_STORE_URI"] == uri
