@@ -144,6 +144,10 @@ def _add_location(p: argparse.ArgumentParser, address: bool) -> None:
     )
     if address:
         p.add_argument("--address", help="join an existing Ray cluster (e.g. auto, HOST:PORT)")
+        p.add_argument(
+            "--verbose", action="store_true",
+            help="Ray Tune's result tables instead of one line per finished trial",
+        )  # fmt: skip
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -213,7 +217,7 @@ def _launch(
 
     uri = _tracking_uri(args, stored_uri)
     check_tracking(uri)
-    outcome = run_study(spec, uri, storage, args.address)
+    outcome = run_study(spec, uri, storage, args.address, verbose=args.verbose)
     _print_summary(outcome.final, [k for k in spec.grid if k != "seed"])
     counts = ", ".join(
         f"{stage}: {outcome.finished.get(stage, 0)}/{n} finished"

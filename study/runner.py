@@ -14,12 +14,15 @@ import base64
 import json
 import math
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from study.checkpointing import CheckpointPolicy
 from study.config import TrialConfig
 from study.errors import UserError
+from study.progress import ProgressCallback
 from study.record import StudyRecord, check_same_spec, has_record, load_record, new_record
 from study.record import save_record as save_study_record
 from study.searchers import build_scheduler, build_search, sampler_settings
@@ -68,14 +71,23 @@ def trial_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _trial_name(trial: Any) -> str:
-    return f"{trial_label(trial_overrides(trial.config))}_{trial.trial_id}"
+    return f"{_trial_label(trial)}_{trial.trial_id}"
+
+
+def _trial_label(trial: Any) -> str:
+    return trial_label(trial_overrides(trial.config))
 
 
 def _trainable(
-    config: dict[str, Any], base: TrialConfig, states: Storage, gpu_share: float = 0.0
+    config: dict[str, Any],
+    base: TrialConfig,
+    states: Storage,
+    policy: CheckpointPolicy,
+    gpu_share: float = 0.0,
 ) -> None:
     """Tune function trainable: resume from the trial's own state file if any, report every
-    epoch, then save the state (model, optimiser, RNG and every report sent so far).
+    epoch, then save the state (model, optimiser, RNG and every report sent so far) when the
+    study's checkpoint policy says so (`study.checkpointing`).
 
     The state file `<states>/<trial id>.pt`, in the study's shared storage, is the one source
     of truth for resuming, and Tune keeps no checkpoint. Tune deletes an old checkpoint before
@@ -121,12 +133,18 @@ def _trainable(
         # where this epoch ran (tagged on the run by the driver)
         tune.report({**result, NODE_KEY: node_id})
         sent.append(result)
+        epoch, last_epoch = int(metrics["epoch"]), cfg.schedule.epochs
+        if not policy.due(epoch, last_epoch, time.monotonic() - saved[0], saved[1]):
+            return
         # Report, then save: a crash in between trains this epoch again and re-sends it.
         # After the last epoch only the reports are kept (no tensors: ~1 % of the size).
-        last = int(metrics["epoch"]) == cfg.schedule.epochs
+        start = time.monotonic()
+        last = epoch == last_epoch
         kept = {"reports": sent, "finished": True} if last else {**trial_state, "reports": sent}
         states.write_bytes(checkpoint_bytes(kept), state_file)
+        saved[:] = [time.monotonic(), time.monotonic() - start]
 
+    saved = [time.monotonic(), 0.0]  # when the last save ended, what it took
     run_trial(cfg, report, state)
 
 
@@ -227,8 +245,10 @@ def run_study(
     tracking_uri: str,
     storage: Storage,
     address: str | None = None,
+    verbose: bool = False,
 ) -> StudyOutcome:
-    """Run (or resume) every stage of `spec` under Ray Tune, tracking it in MLflow."""
+    """Run (or resume) every stage of `spec` under Ray Tune, tracking it in MLflow. The
+    console shows one line per finished trial (`study.progress`); `verbose`: Ray's tables."""
     check_same_spec(storage, spec)
 
     tracker = Tracker(tracking_uri)
@@ -237,12 +257,16 @@ def run_study(
     if spec.search is not None:
         tracker.set_tags(parent_id, {"sampler": json.dumps(sampler_settings(spec.search))})
     _record_study(storage, spec, tracking_uri)
+    if not verbose:
+        # Ray's new output engine prints its experiment box and status table even at
+        # verbose=0; its legacy reporter at verbose=0 prints nothing (Ray 2.60)
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
 
     _init_ray(address)
     expected = expected_trials(spec)
 
     def run(plan: TunerPlan) -> Any:
-        return _run_plan(plan, spec, storage, tracker, experiment_id, parent_id)
+        return _run_plan(plan, spec, storage, tracker, experiment_id, parent_id, verbose)
 
     try:
         grids = [run(plan) for plan in first_stage(spec)]
@@ -267,6 +291,12 @@ def run_study(
     )  # fmt: skip
 
 
+def _progress(plan: TunerPlan, spec: StudySpec) -> ProgressCallback:
+    metric = spec.search.metric if plan.stage == "tune" and spec.search else spec.analysis.metric
+    stage = f"{plan.stage} [{trial_label(plan.cell)}]" if plan.cell else plan.stage
+    return ProgressCallback(stage, plan.n_trials, metric, _trial_label)
+
+
 def _run_plan(
     plan: TunerPlan,
     spec: StudySpec,
@@ -274,6 +304,7 @@ def _run_plan(
     tracker: Tracker,
     experiment_id: str,
     parent_id: str,
+    verbose: bool = False,
 ) -> Any:
     from ray import tune
 
@@ -285,7 +316,11 @@ def _run_plan(
     states = Storage(f"{path}/{STATES_FOLDER}")
     trainable = tune.with_resources(
         tune.with_parameters(
-            _trainable, base=plan.base, states=states, gpu_share=spec.resources.gpu
+            _trainable,
+            base=plan.base,
+            states=states,
+            policy=spec.checkpoint,
+            gpu_share=spec.resources.gpu,
         ),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
@@ -320,8 +355,12 @@ def _run_plan(
             name=name,
             storage_path=storage_path,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=[TrackingCallback(tracker, experiment_id, parent_id, spec.name, plan)],
-            verbose=1,
+            callbacks=[
+                TrackingCallback(tracker, experiment_id, parent_id, spec.name, plan),
+                *([] if verbose else [_progress(plan, spec)]),
+            ],
+            # Ray's tables print every trial's every result: only when asked for
+            verbose=1 if verbose else 0,
         ),
     )
     return tuner.fit()

@@ -9,6 +9,7 @@ grid:                            # dotted key → list of values; axes are cross
   seed: [0, 1, 2]
 resources: {cpu: 1, gpu: 0, max_concurrent_trials: null}
 failure: {max_failures: 2}       # retries of a crashed trial, from its last checkpoint
+checkpoint: {every_epochs: null, every_seconds: auto}   # when trials save (study.checkpointing)
 ```
 
 Every grid point is built and validated before anything runs; errors name the file, the dotted
@@ -28,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from study.checkpointing import AUTO, CheckpointPolicy
 from study.config import TrialConfig
 from study.errors import ConfigError, UserError
 from study.search_spec import (
@@ -43,7 +45,7 @@ from study.search_spec import (
 
 SECTIONS = (
     "name", "description", "base", "grid", "search", "scheduler", "evaluate", "resources",
-    "failure", "analysis",
+    "failure", "analysis", "checkpoint",
 )  # fmt: skip
 
 
@@ -63,6 +65,7 @@ class StudySpec:
     description: str = ""
     resources: Resources = field(default_factory=Resources)
     max_failures: int = 2
+    checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)
     source: str = "<dict>"
     search: SearchSpec | None = None
     scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
@@ -94,6 +97,7 @@ class StudySpec:
                 "images_per_second": self.resources.images_per_second,
             },
             "failure": {"max_failures": self.max_failures},
+            "checkpoint": dataclasses.asdict(self.checkpoint),
             "search": None if self.search is None else dataclasses.asdict(self.search),
             "scheduler": dataclasses.asdict(self.scheduler),
             "evaluate": None if self.evaluate is None else dataclasses.asdict(self.evaluate),
@@ -166,6 +170,7 @@ def spec_from_dict(
         grid=grid,
         resources=_resources(_section(raw, "resources")),
         max_failures=_failure(_section(raw, "failure")),
+        checkpoint=_checkpoint(_section(raw, "checkpoint")),
         source=source,
     )
     cells = []
@@ -235,3 +240,24 @@ def _failure(raw: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"failure.max_failures: invalid value {value!r} (allowed: >= 0)")
     return value
+
+
+def _checkpoint(raw: Mapping[str, Any]) -> CheckpointPolicy:
+    for key in raw:
+        if key not in ("every_epochs", "every_seconds"):
+            raise ConfigError(
+                f"checkpoint.{key}: unknown key (allowed: every_epochs, every_seconds)"
+            )
+    epochs = raw.get("every_epochs")
+    seconds = raw.get("every_seconds", AUTO)
+    whole = isinstance(epochs, int) and not isinstance(epochs, bool)
+    if epochs is not None and not (whole and epochs >= 1):
+        raise ConfigError(
+            f"checkpoint.every_epochs: invalid value {epochs!r} (allowed: null or >= 1)"
+        )
+    number = isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0
+    if not (seconds is None or seconds == AUTO or number):
+        raise ConfigError(
+            f"checkpoint.every_seconds: invalid value {seconds!r} (allowed: null, auto or > 0)"
+        )
+    return CheckpointPolicy(epochs, float(seconds) if number else seconds)

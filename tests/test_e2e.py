@@ -54,6 +54,11 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     db, storage = tmp_path / "track" / "t.db", tmp_path / "store"
     proc = _study(tmp_path, space, db, storage)
     assert "main: 4/4 finished" in proc.stdout
+    # the compact console: one line per finished trial, no Ray result tables
+    progress = [line for line in proc.stdout.splitlines() if " done (" in line]
+    assert len(progress) == 4 and "main 4/4 done (0 running)" in progress[-1], proc.stdout
+    assert all("final_paper_top5_error" in line for line in progress)
+    assert "Trial status" not in proc.stdout and "╭" not in proc.stdout
 
     client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("tiny")

@@ -80,6 +80,9 @@ def _tracked_through_a_restarted_server(
     try:
         wait_healthy(uri)
         space, base = _space(tmp_path, fake_cifar_root, "faults", epochs=6)
+        raw = yaml.safe_load(space.read_text())
+        raw["checkpoint"] = {"every_epochs": 3, "every_seconds": None}  # killed between saves
+        space.write_text(yaml.safe_dump(raw))
         cmd = [sys.executable, "-m", "study.cli", "run", str(space), "--tracking-uri", uri]
         driver = subprocess.Popen(
             [*cmd, "--storage", str(tmp_path / "store")], stdout=subprocess.PIPE,
@@ -87,12 +90,11 @@ def _tracked_through_a_restarted_server(
         )  # fmt: skip
         client = MlflowClient(uri)
 
-        def first_epoch_logged() -> bool:
-            exp = client.get_experiment_by_name("faults")
-            runs = client.search_runs([exp.experiment_id]) if exp else []
-            return any(r.data.metrics.get("train_loss") for r in runs)
+        def past_the_first_save() -> bool:  # epoch 3 saved, epoch 4 done: between two saves
+            runs = _trial_runs(client, "faults")
+            return any(len(_steps(client, r.info.run_id)) >= 4 for r in runs)
 
-        _wait(first_epoch_logged, 180, "no epoch logged")
+        _wait(past_the_first_save, 180, "no fourth epoch logged")
         victims = _trial_pids()
         assert victims, "no trial process found"
         os.kill(victims[0], signal.SIGKILL)  # a trial dies mid-epoch
@@ -315,14 +317,16 @@ def test_trial_past_max_failures_and_double_interrupt_then_resume(
         driver.send_signal(signal.SIGINT)
         assert stopping.wait(60), "".join(lines)[-3000:]
         driver.send_signal(signal.SIGINT)
-        driver.wait(180)
+        driver.wait(60)  # promptly
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
             driver.wait(60)
         reader.join(10)
     out = "".join(lines)
-    assert driver.returncode == 130 and "interrupted" in out, out[-3000:]
+    # 130 when the second signal lands inside the shutdown (KeyboardInterrupt), 1 when Tune had
+    # already stopped: either way not complete, and no run left RUNNING
+    assert driver.returncode in (1, 130), out[-3000:]
     assert "RUNNING" not in {r.info.status for r in _trial_runs(client, "errored")}, out[-3000:]
 
     # 3. The last resume finishes the study: one run per trial, every epoch once.

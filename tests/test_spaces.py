@@ -64,6 +64,9 @@ def test_data_root_is_made_absolute() -> None:
         ({"resources": {"gpus": 1}}, "resources.gpus: unknown key"),
         ({"name": "a b"}, "name: invalid value"),
         ({"failure": {"max_failures": -1}}, "failure.max_failures"),
+        ({"checkpoint": {"every_epochs": 0}}, "checkpoint.every_epochs: invalid value 0"),
+        ({"checkpoint": {"every_seconds": "often"}}, "checkpoint.every_seconds: invalid value"),
+        ({"checkpoint": {"every": 3}}, "checkpoint.every: unknown key"),
     ],
 )
 def test_malformed_specs_name_the_key(extra: dict, needle: str) -> None:
