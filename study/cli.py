@@ -287,7 +287,26 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         )
         total += row["gpu_hours"]
     print(f"{'total':10s} {'':7s} {'':10s} {'':14s} {total:10.2f}")
+    if spec.resources.gpu == 0:
+        print(_wall_time_here(spec, plan_table(spec, rate)))
     return 0
+
+
+def _wall_time_here(spec: Any, rows: list[dict[str, Any]]) -> str:
+    """A CPU study on this machine: trials at a time = cores / resources.cpu (capped by
+    max_concurrent_trials), plus the measured scheduling and tracking overhead per trial."""
+    from study.stages import OVERHEAD_S_PER_TRIAL
+
+    cores = os.cpu_count() or 1
+    slots = max(1, int(cores // spec.resources.cpu))
+    if spec.resources.max_concurrent_trials:
+        slots = min(slots, spec.resources.max_concurrent_trials)
+    trials = sum(r["trials"] for r in rows)
+    seconds = sum(r["trial_hours"] for r in rows) * 3600 / slots + trials * OVERHEAD_S_PER_TRIAL
+    return (
+        f"Wall time on this machine ({cores} cores, {slots} trial(s) at a time): about "
+        f"{seconds / 60:.0f} min (+{OVERHEAD_S_PER_TRIAL} s per trial of scheduling/tracking)"
+    )
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

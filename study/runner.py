@@ -36,7 +36,7 @@ from study.stages import (
     trial_label,
 )
 from study.storage import Storage
-from study.tracking import Tracker, metric_items
+from study.tracking import NOTE_TAG, Tracker, metric_items, summary_note
 from study.trial import checkpoint_bytes, checkpoint_from_bytes, run_trial
 
 BEST_FILE = "stage1_best.json"
@@ -253,6 +253,7 @@ def run_study(
 
     tracker = Tracker(tracking_uri)
     experiment_id = tracker.experiment_id(spec.name)
+    tracker.describe_experiment(experiment_id, spec.description)
     parent_id = tracker.parent_run(experiment_id, spec.name, spec.spec_hash(), spec.to_dict())
     if spec.search is not None:
         tracker.set_tags(parent_id, {"sampler": json.dumps(sampler_settings(spec.search))})
@@ -284,7 +285,10 @@ def run_study(
         for r in grid
         if r.error is None and "final_paper_top5_error" in (r.metrics or {})
     ]
-    outcome = _settle(tracker, experiment_id, spec.name, expected, parent_id, final=True)
+    outcome = _settle(
+        tracker, experiment_id, spec.name, expected, parent_id, final=True,
+        summary=(list(spec.grid), spec.analysis.metric),
+    )  # fmt: skip
     return StudyOutcome(
         spec.name, experiment_id, parent_id, tracking_uri, storage, expected, outcome.finished,
         outcome.errored, final,
@@ -406,14 +410,19 @@ def _settle(
     expected: dict[str, int],
     parent_id: str,
     final: bool,
+    summary: tuple[list[str], str] | None = None,
 ) -> _Counts:
     """Count child runs per stage; runs left RUNNING (an interrupted fit) become KILLED, and at
-    the end the parent becomes FINISHED, FAILED or KILLED."""
+    the end the parent becomes FINISHED, FAILED or KILLED. `summary` (grid axes, metric): also
+    write the results per cell as the parent run's description."""
     finished: dict[str, int] = dict.fromkeys(expected, 0)
     errored: dict[str, int] = dict.fromkeys(expected, 0)
-    for run in tracker.find_runs(experiment_id, lossbench__role="trial", study=study):
-        if run.data.tags.get("mlflow.parentRunId") != parent_id:
-            continue
+    runs = [
+        r
+        for r in tracker.find_runs(experiment_id, lossbench__role="trial", study=study)
+        if r.data.tags.get("mlflow.parentRunId") == parent_id
+    ]
+    for run in runs:
         stage = run.data.tags.get("stage", "main")
         if run.info.status == "RUNNING":
             tracker.set_status(run.info.run_id, "KILLED")
@@ -428,6 +437,10 @@ def _settle(
             status = "FAILED"
         else:
             status = "KILLED"
+        if summary is not None:
+            counts = {s: f"{finished.get(s, 0)}/{n} finished" for s, n in expected.items()}
+            note = summary_note(study, runs, summary[0], summary[1], counts)
+            tracker.set_tags(parent_id, {NOTE_TAG: note})
         tracker.set_status(parent_id, status)
     return _Counts(finished, errored)
 

@@ -20,6 +20,7 @@ from study.search_spec import SearchSpec
 from study.spaces import StudySpec
 
 ASSUMED_IMAGES_PER_SECOND = 4000.0  # per trial at its GPU share when the YAML gives none
+OVERHEAD_S_PER_TRIAL = 0.44  # scheduling + tracking, `study bench scheduling` (README)
 
 
 def trial_label(overrides: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "mlflow.db"
 ROLE_TAG = "lossbench.role"
+NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows for a run/experiment
 # Tags every trial run carries, with the config key each comes from.
 TRIAL_TAG_KEYS = {
     "loss": "loss.name",
@@ -157,6 +158,11 @@ class Tracker:
             self.client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
         )
 
+    def describe_experiment(self, experiment_id: str, description: str) -> None:
+        """The study's description, shown on the experiment's page of the MLflow UI."""
+        if description.strip():
+            self.client.set_experiment_tag(experiment_id, NOTE_TAG, description.strip())
+
     def find_runs(self, experiment_id: str, **tags: str) -> list[Any]:
         clauses = [f"tags.`{k.replace('__', '.')}` = '{v}'" for k, v in tags.items()]
         return list(
@@ -263,3 +269,33 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
+
+
+def summary_note(
+    study: str, runs: list[Any], axes: list[str], metric: str, counts: Mapping[str, str]
+) -> str:
+    """Markdown for the parent run's description: trials per stage, then the mean ± std over
+    seeds of `metric` per grid cell (every axis but the seed) of the finished trials."""
+    import statistics
+
+    groups: dict[str, list[float]] = {}
+    for run in runs:
+        value = run.data.metrics.get(metric)
+        tuning = run.data.tags.get("stage") == "tune"  # saw the holdout: never compared
+        if run.info.status != "FINISHED" or value is None or tuning:
+            continue
+        params = run.data.params
+        cell = ", ".join(
+            f"{k}={v}"
+            for k, v in sorted(params.items())
+            if any(k == a or k.startswith(a + ".") for a in axes if a != "seed")
+        )
+        groups.setdefault(cell or "all", []).append(float(value))
+    lines = [f"**Study `{study}`**: " + "; ".join(f"{s} {c}" for s, c in counts.items()), ""]
+    if groups:
+        lines += [f"| cell | n | {metric} (mean ± std) |", "|---|---|---|"]
+        for cell, values in sorted(groups.items()):
+            sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+            lines.append(f"| {cell} | {len(values)} | {statistics.fmean(values):.3f} ± {sd:.3f} |")
+    lines += ["", "Statistics: `study report " + study + "`."]
+    return "\n".join(lines)

@@ -46,6 +46,7 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     space = tmp_path / "tiny.yaml"
     raw = {
         "name": "tiny",
+        "description": "a tiny noisy study",
         "base": tiny_dict(fake_cifar_root, noise={"kind": "symmetric", "rate": 0.4}),
         "grid": {"loss": [{"name": "ce"}, {"name": "lace"}], "seed": [0, 1]},
         "resources": {"cpu": 1},
@@ -67,6 +68,11 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     parents = [r for r in runs if r.data.tags.get("lossbench.role") == "parent"]
     children = [r for r in runs if r.data.tags.get("lossbench.role") == "trial"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    # the MLflow UI shows the study's description and a results summary per cell
+    assert exp.tags["mlflow.note.content"] == "a tiny noisy study"
+    note = parents[0].data.tags["mlflow.note.content"]
+    assert "main 4/4 finished" in note and "final_paper_top5_error (mean ± std)" in note
+    assert note.count("| loss.name=") == 2 and "| 2 |" in note
     assert len(children) == 4 and {r.info.status for r in children} == {"FINISHED"}
     assert {(r.data.tags["loss"], r.data.tags["seed"]) for r in children} == {
         ("ce", "0"), ("ce", "1"), ("lace", "0"), ("lace", "1"),
