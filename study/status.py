@@ -1,38 +1,19 @@
-"""`study status NAME`: per-trial state and per-stage progress, from the Tune storage (the
-study record and each experiment's trial states) and MLflow (runs, at the record's tracking
-URI unless another is given). Read-only: it never creates a database, a folder or a file."""
+"""`study status NAME`: per-trial state and per-stage progress, from the study record in the
+storage and MLflow (runs with their status and last logged `epoch`, at the record's tracking
+URI unless another is given). It does not import Ray: Tune's experiment state adds nothing
+MLflow does not have, and loading it cost a second. Read-only: it never creates a database, a
+folder or a file."""
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from study.record import load_record
 from study.server import redacted
-from study.stages import expected_trials, first_stage
+from study.stages import expected_trials
 from study.storage import Storage
 from study.tracking import Tracker, sqlite_path
-
-
-def tune_trials(storage: Storage, name: str, keys: list[str]) -> list[dict[str, Any]]:
-    """Trial states of each Tune experiment of the study that exists in storage. Reading the
-    experiment state unpickles it: only for the study's own (trusted) storage."""
-    from ray.tune import ExperimentAnalysis
-
-    rows = []
-    for key in keys:
-        parts = (name, key) if key else (name,)
-        if not storage.is_remote and not any(Path(storage.uri(*parts)).glob("experiment_state-*")):
-            continue
-        try:
-            analysis = ExperimentAnalysis(storage.uri(*parts))
-        except (ValueError, FileNotFoundError):  # an experiment that never started
-            continue
-        for trial in analysis.trials:
-            epoch = (trial.last_result or {}).get("epoch")
-            rows.append({"trial_id": trial.trial_id, "tune_status": trial.status, "epoch": epoch})
-    return rows
 
 
 def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
@@ -40,8 +21,6 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
     record = load_record(storage, name)
     spec = record.spec
     expected = expected_trials(spec)
-    keys = [p.key for p in first_stage(spec)] + (["evaluate"] if spec.evaluate else [])
-    tune_rows = {r["trial_id"]: r for r in tune_trials(storage, name, keys)}
 
     uri = tracking_uri or record.tracking_uri
     runs: list[Any] = []
@@ -82,13 +61,11 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
         )
     lines.append("")
     for run in sorted(runs, key=lambda r: (r.data.tags.get("stage", ""), r.info.run_name or "")):
-        tid = run.data.tags.get("ray.trial_id", "")
-        tune = tune_rows.get(tid, {})
-        epoch = tune.get("epoch")
+        epoch = run.data.metrics.get("epoch")
         epochs = f"epoch {int(epoch)}" if epoch is not None else "no epoch yet"
         lines.append(
             f"  {run.data.tags.get('stage', 'main'):9s} {run.info.status:9s} "
-            f"{tune.get('tune_status', '?'):11s} {epochs:12s} {run.info.run_name}"
+            f"{epochs:12s} {run.info.run_name}"
         )
     verdict = (
         "complete"

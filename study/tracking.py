@@ -78,7 +78,7 @@ def metric_items(result: Mapping[str, Any]) -> dict[str, float]:
     return {
         k: float(v)
         for k, v in result.items()
-        if (k.startswith(METRIC_PREFIXES) or k == "lr") and isinstance(v, int | float)
+        if (k.startswith(METRIC_PREFIXES) or k in ("lr", "epoch")) and isinstance(v, int | float)
     }
 
 
