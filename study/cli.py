@@ -214,6 +214,7 @@ def _launch(
     for cfg in {(c.data, c.noise): c for c in spec.trial_configs()}.values():
         preflight(cfg)  # each distinct data + noise setting once, before anything is written
     from study.server import check_tracking, redacted
+    from study.tracking import ui_link
 
     uri = _tracking_uri(args, stored_uri)
     check_tracking(uri)
@@ -229,9 +230,10 @@ def _launch(
     ui_cmd = f"{_self_command()} ui"
     if uri != resolve_tracking_uri(None):  # not the default that `study ui` opens
         ui_cmd += f" --tracking-uri {redacted(uri)}"
+    link = ui_link("http://127.0.0.1:5000", outcome.experiment_id)
     print(
-        f"Next: run `{ui_cmd}` and open http://127.0.0.1:5000, "
-        f"experiment {outcome.name!r} (tracking URI {redacted(uri)}); "
+        f"Next: run `{ui_cmd}` and open {link} "
+        f"(experiment {outcome.name!r}, tracking URI {redacted(uri)}); "
         f"`{_self_command()} report {outcome.name}` for the statistics."
     )
     if not outcome.complete:
@@ -493,7 +495,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    from study.tracking import resolve_tracking_uri, sqlite_path
+    from study.tracking import resolve_tracking_uri, sqlite_path, ui_link
 
     uri = resolve_tracking_uri(args.tracking_uri)
     db = sqlite_path(uri)
@@ -501,7 +503,8 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
     cmd += ["--host", args.host, "--port", str(args.port)]
-    print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    link = ui_link(f"http://{args.host}:{args.port}")
+    print(f"MLflow UI on {link} (the runs tables; Ctrl-C stops it)", flush=True)
     os.execv(sys.executable, cmd)  # replaces this process: its PID is the server's
 
 

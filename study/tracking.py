@@ -23,6 +23,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_DB = "mlflow.db"
 ROLE_TAG = "lossbench.role"
 NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows for a run/experiment
+KIND_TAG = "mlflow.experimentKind"
+
+
+def ui_link(base: str, experiment_id: str | None = None) -> str:
+    """The MLflow UI page of an experiment's runs table. MLflow 3.17 opens on its GenAI
+    overview (traces) unless the URL asks for the model-training view; the choice is then
+    remembered by the browser."""
+    page = f"experiments/{experiment_id}" if experiment_id else "experiments"
+    return f"{base.rstrip('/')}/#/{page}?workflowType=machine_learning"
 # Tags every trial run carries, with the config key each comes from.
 TRIAL_TAG_KEYS = {
     "loss": "loss.name",
@@ -159,7 +168,10 @@ class Tracker:
         )
 
     def describe_experiment(self, experiment_id: str, description: str) -> None:
-        """The study's description, shown on the experiment's page of the MLflow UI."""
+        """The study's description, shown on the experiment's page of the MLflow UI, and the
+        experiment's kind: model training, not GenAI. (MLflow 3.17's UI still opens on its
+        GenAI overview unless the link says `?workflowType=machine_learning`: `ui_link`.)"""
+        self.client.set_experiment_tag(experiment_id, KIND_TAG, "custom_model_development")
         if description.strip():
             self.client.set_experiment_tag(experiment_id, NOTE_TAG, description.strip())
 

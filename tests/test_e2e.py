@@ -70,6 +70,8 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     # the MLflow UI shows the study's description and a results summary per cell
     assert exp.tags["mlflow.note.content"] == "a tiny noisy study"
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert f"/#/experiments/{exp.experiment_id}?workflowType=machine_learning" in proc.stdout
     note = parents[0].data.tags["mlflow.note.content"]
     assert "main 4/4 finished" in note and "final_paper_top5_error (mean ± std)" in note
     assert note.count("| loss.name=") == 2 and "| 2 |" in note
