@@ -122,6 +122,7 @@ def build_report(
         _write_parquet(study.epochs, out_dir / "epochs.parquet"),
     ]
     files += [out_dir / s.figure for s in sections if s.figure]
+    files += [p for p in [out_dir / "time_to_target.csv"] if p.is_file()]
     header = _header(study, finished, settings)
     (out_dir / "report.md").write_text(_markdown(header, sections))
     (out_dir / "report.html").write_text(_html(header, sections, experiment))

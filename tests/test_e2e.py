@@ -149,7 +149,9 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     targets = pd.read_csv(out / "time_to_target.csv")
     assert list(targets["candidate"]) == ["lace"] and targets["n_pairs"].tolist() == [2]
     logged = client.list_artifacts(parents[0].info.run_id, "report")
-    assert {Path(a.path).name for a in logged} >= {"report.html", "comparisons.csv"}
+    assert {Path(a.path).name for a in logged} >= {
+        "report.html", "comparisons.csv", "meta_analysis.csv", "time_to_target.csv",
+    }  # fmt: skip
 
 
 def test_tune_then_evaluate_runs_both_stages(tmp_path: Path, fake_cifar_root: Path) -> None:
