@@ -466,9 +466,6 @@ def _init_ray(address: str | None) -> None:
     # Trials run in Ray workers whose cwd is a scratch folder: every path we hand them is
     # absolute already; keep the worker's cwd where the driver was for anything else.
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-    # We checkpoint every epoch on purpose (exact resume); with short epochs Tune then warns
-    # about frequent experiment snapshots on every report. Real epochs take seconds or more.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
