@@ -28,9 +28,22 @@ from .services import postgres
 pytestmark = pytest.mark.e2e
 
 
-def _trial_pids() -> list[int]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "ray::ImplicitFunc" in line]
+def _trial_pids(driver: int) -> list[int]:
+    """Trial worker processes of the local Ray that `driver` started (its descendants): the
+    test kills only what it started."""
+    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
+    parent = {int(r[0]): int(r[1]) for r in rows}
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            if pid == driver:
+                return True
+            pid = parent.get(pid, 1)
+        return False
+
+    return [int(r[0]) for r in rows if len(r) == 3 and "ray::ImplicitFunc" in r[2]
+            and descends(int(r[0]))]  # fmt: skip
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> None:
@@ -95,7 +108,7 @@ def _tracked_through_a_restarted_server(
             return any(len(_steps(client, r.info.run_id)) >= 4 for r in runs)
 
         _wait(past_the_first_save, 180, "no fourth epoch logged")
-        victims = _trial_pids()
+        victims = _trial_pids(driver.pid)
         assert victims, "no trial process found"
         os.kill(victims[0], signal.SIGKILL)  # a trial dies mid-epoch
         stop_server(server)  # ... and the tracking server goes away
@@ -287,7 +300,7 @@ def test_trial_past_max_failures_and_double_interrupt_then_resume(
     driver = _cli(tmp_path, "run", str(space), *flags)
     try:
         _wait(lambda: most_steps() >= 2, 180, "epoch")
-        victims = _trial_pids()
+        victims = _trial_pids(driver.pid)
         assert victims, "no trial process found"
         os.kill(victims[0], signal.SIGKILL)
     finally:
