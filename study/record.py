@@ -42,12 +42,15 @@ class StudyRecord:
         return self.spec.spec_hash()
 
     def to_json(self) -> str:
+        from study.stages import expected_trials  # imports the data registry (torch)
+
         return json.dumps(
             {
                 "format": RECORD_FORMAT,
                 "name": self.name,
                 "spec_hash": self.spec_hash,
                 "tracking_uri": self.tracking_uri,
+                "expected": expected_trials(self.spec),  # trials per stage
                 "created": self.created,
                 "git_sha": self.git_sha,
                 "spec": self.spec.to_dict(),
@@ -97,6 +100,30 @@ def load_record(storage: Storage, name: str) -> StudyRecord:
             f"version it was started with (commit {stored.get('git_sha', '?')})"
         )
     return StudyRecord(spec, stored["tracking_uri"], stored["created"], stored["git_sha"])
+
+
+@dataclass(frozen=True)
+class StoredStudy:
+    """What `study status` needs, read from the record without rebuilding (and validating)
+    the spec, which would import the data and loss registries (and torch): a second saved."""
+
+    name: str
+    spec_hash: str
+    tracking_uri: str
+    expected: dict[str, int]
+
+
+def stored_study(storage: Storage, name: str) -> StoredStudy:
+    if has_record(storage, name):
+        stored = json.loads(storage.read_text(name, RECORD_FILE))
+        if stored.get("format") == RECORD_FORMAT and "expected" in stored:
+            return StoredStudy(
+                name, stored["spec_hash"], stored["tracking_uri"], dict(stored["expected"])
+            )
+    from study.stages import expected_trials
+
+    record = load_record(storage, name)  # an older record, or a clear error
+    return StoredStudy(name, record.spec_hash, record.tracking_uri, expected_trials(record.spec))
 
 
 def save_record(storage: Storage, record: StudyRecord) -> None:

@@ -23,7 +23,14 @@ from study.checkpointing import CheckpointPolicy
 from study.config import TrialConfig
 from study.errors import UserError
 from study.progress import ProgressCallback
-from study.record import StudyRecord, check_same_spec, has_record, load_record, new_record
+from study.record import (
+    RECORD_FILE,
+    StudyRecord,
+    check_same_spec,
+    has_record,
+    load_record,
+    new_record,
+)
 from study.record import save_record as save_study_record
 from study.searchers import build_scheduler, build_search, sampler_settings
 from study.signals import terminate_like_interrupt
@@ -452,7 +459,8 @@ def _record_study(storage: Storage, spec: StudySpec, tracking_uri: str) -> None:
         save_study_record(storage, new_record(spec, tracking_uri))
         return
     stored = load_record(storage, spec.name)
-    if stored.tracking_uri != tracking_uri:
+    raw = json.loads(storage.read_text(spec.name, RECORD_FILE))
+    if stored.tracking_uri != tracking_uri or "expected" not in raw:  # moved, or an old record
         save_study_record(
             storage, StudyRecord(stored.spec, tracking_uri, stored.created, stored.git_sha)
         )

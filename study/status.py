@@ -9,18 +9,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from study.record import load_record
+from study.record import stored_study
 from study.server import redacted
-from study.stages import expected_trials
 from study.storage import Storage
 from study.tracking import Tracker, sqlite_path
 
 
 def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
     """`tracking_uri`: None = the one recorded when the study started."""
-    record = load_record(storage, name)
-    spec = record.spec
-    expected = expected_trials(spec)
+    record = stored_study(storage, name)
+    expected = record.expected
 
     uri = tracking_uri or record.tracking_uri
     runs: list[Any] = []
@@ -34,7 +32,7 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
         exp = tracker.client.get_experiment_by_name(name)
     if exp is not None:
         parents = tracker.find_runs(exp.experiment_id, lossbench__role="parent", study=name)
-        parents = [p for p in parents if p.data.tags.get("spec_hash") == spec.spec_hash()]
+        parents = [p for p in parents if p.data.tags.get("spec_hash") == record.spec_hash]
         if parents:
             parent = parents[0]
             parent_status = parent.info.status
