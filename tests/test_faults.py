@@ -103,11 +103,8 @@ def _tracked_through_a_restarted_server(
         )  # fmt: skip
         client = MlflowClient(uri)
 
-        def past_the_first_save() -> bool:  # epoch 3 saved, epoch 4 done: between two saves
-            runs = _trial_runs(client, "faults")
-            return any(len(_steps(client, r.info.run_id)) >= 4 for r in runs)
-
-        _wait(past_the_first_save, 180, "no fourth epoch logged")
+        # epoch 3 saved, epoch 4 done: the kill lands between two saves
+        _wait(lambda: _most_epochs(client, "faults") >= 4, 180, "no fourth epoch logged")
         victims = _trial_pids(driver.pid)
         assert victims, "no trial process found"
         os.kill(victims[0], signal.SIGKILL)  # a trial dies mid-epoch
@@ -207,6 +204,11 @@ def _trial_runs(client: MlflowClient, name: str) -> list[Any]:
     return [r for r in runs if r.data.tags.get("lossbench.role") == "trial"]
 
 
+def _most_epochs(client: MlflowClient, name: str) -> int:
+    """The most epochs any trial of study `name` has logged so far."""
+    return max((len(_steps(client, r.info.run_id)) for r in _trial_runs(client, name)), default=0)
+
+
 def test_sigterm_then_killed_driver_then_resume_and_status_from_elsewhere(
     tmp_path: Path, fake_cifar_root: Path
 ) -> None:
@@ -248,12 +250,7 @@ def test_sigterm_then_killed_driver_then_resume_and_status_from_elsewhere(
     # 2. `study resume` from B (the tracking URI comes from the record), SIGKILLed mid-study.
     driver = _cli(dir_b, "resume", "driver", *elsewhere)
     try:
-        _wait(
-            lambda: any(
-                len(_steps(client, r.info.run_id)) >= 2 for r in _trial_runs(client, "driver")
-            ),
-            180, "epoch",
-        )  # fmt: skip
+        _wait(lambda: _most_epochs(client, "driver") >= 2, 180, "epoch")
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(60)
@@ -292,14 +289,10 @@ def test_trial_past_max_failures_and_double_interrupt_then_resume(
     flags = ["--tracking-uri", f"sqlite:///{db}", "--storage", str(tmp_path / "store")]
     client = MlflowClient(f"sqlite:///{db}")
 
-    def most_steps() -> int:
-        return max((len(_steps(client, r.info.run_id)) for r in _trial_runs(client, "errored")),
-                   default=0)  # fmt: skip
-
     # 1. One trial process dies: with no retries left, the trial errors and the study says so.
     driver = _cli(tmp_path, "run", str(space), *flags)
     try:
-        _wait(lambda: most_steps() >= 2, 180, "epoch")
+        _wait(lambda: _most_epochs(client, "errored") >= 2, 180, "epoch")
         victims = _trial_pids(driver.pid)
         assert victims, "no trial process found"
         os.kill(victims[0], signal.SIGKILL)

@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from .services import BUCKET, s3
-from .test_faults import _space, _steps, _trial_runs, _wait
+from .test_faults import _most_epochs, _space, _steps, _trial_runs, _wait
 
 pytestmark = pytest.mark.e2e
 
@@ -47,12 +47,7 @@ def test_s3_storage_killed_driver_then_status_and_resume(
             start_new_session=True,
         )  # fmt: skip
         try:
-            _wait(
-                lambda: any(
-                    len(_steps(client, r.info.run_id)) >= 2 for r in _trial_runs(client, "s3study")
-                ),
-                240, "epoch",
-            )  # fmt: skip
+            _wait(lambda: _most_epochs(client, "s3study") >= 2, 240, "epoch")
         finally:
             os.killpg(driver.pid, signal.SIGKILL)
             out, _ = driver.communicate(60)
