@@ -174,7 +174,7 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from study.record import has_record, load_record
+    from study.record import has_record, stored_study
     from study.spaces import load_spec
     from study.storage import Storage
 
@@ -182,7 +182,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     storage = Storage.of(args.storage)
     stored_uri = None
     if args.tracking_uri is None and has_record(storage, spec.name):
-        stored_uri = load_record(storage, spec.name).tracking_uri or None  # a resume
+        stored_uri = stored_study(storage, spec.name).tracking_uri or None  # a resume
     return _launch(spec, storage, stored_uri, args)
 
 
@@ -294,7 +294,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wall_time_here(spec: Any, rows: list[dict[str, Any]]) -> str:
+def _wall_time_here(spec: StudySpec, rows: list[dict[str, Any]]) -> str:
     """A CPU study on this machine: trials at a time = cores / resources.cpu (capped by
     max_concurrent_trials), plus the measured scheduling and tracking overhead per trial."""
     from study.stages import OVERHEAD_S_PER_TRIAL
@@ -417,10 +417,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     stored = None
     if args.storage is not None and args.tracking_uri is None:
-        from study.record import load_record
+        from study.record import stored_study
         from study.storage import Storage
 
-        stored = load_record(Storage.of(args.storage), args.experiment).tracking_uri
+        stored = stored_study(Storage.of(args.storage), args.experiment).tracking_uri
     uri = _tracking_uri(args, stored)
     db = sqlite_path(uri)
     if db is not None and not db.is_file():

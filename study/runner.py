@@ -23,14 +23,7 @@ from study.checkpointing import CheckpointPolicy
 from study.config import TrialConfig
 from study.errors import UserError
 from study.progress import ProgressCallback
-from study.record import (
-    RECORD_FILE,
-    StudyRecord,
-    check_same_spec,
-    has_record,
-    load_record,
-    new_record,
-)
+from study.record import StudyRecord, check_same_spec, has_record, load_record, new_record
 from study.record import save_record as save_study_record
 from study.searchers import build_scheduler, build_search, sampler_settings
 from study.signals import terminate_like_interrupt
@@ -149,7 +142,8 @@ def _trainable(
         last = epoch == last_epoch
         kept = {"reports": sent, "finished": True} if last else {**trial_state, "reports": sent}
         states.write_bytes(checkpoint_bytes(kept), state_file)
-        saved[:] = [time.monotonic(), time.monotonic() - start]
+        end = time.monotonic()
+        saved[:] = [end, end - start]
 
     saved = [time.monotonic(), 0.0]  # when the last save ended, what it took
     run_trial(cfg, report, state)
@@ -453,17 +447,17 @@ def _settle(
 
 
 def _record_study(storage: Storage, spec: StudySpec, tracking_uri: str) -> None:
-    """Write the study record once; a resume that tracks elsewhere (a moved server) updates
-    only its tracking URI, so that `study status` finds the runs where they now are."""
+    """Write the study record when it starts; a resume writes it again with its creation
+    time and commit kept and the tracking URI it now uses (a moved server: `study status`
+    finds the runs where they now are), which also brings a record of an older version up to
+    date."""
     if not has_record(storage, spec.name):
         save_study_record(storage, new_record(spec, tracking_uri))
         return
     stored = load_record(storage, spec.name)
-    raw = json.loads(storage.read_text(spec.name, RECORD_FILE))
-    if stored.tracking_uri != tracking_uri or "expected" not in raw:  # moved, or an old record
-        save_study_record(
-            storage, StudyRecord(stored.spec, tracking_uri, stored.created, stored.git_sha)
-        )
+    save_study_record(
+        storage, StudyRecord(stored.spec, tracking_uri, stored.created, stored.git_sha)
+    )
 
 
 def _init_ray(address: str | None) -> None:
