@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 ROLE_TAG = "lossbench.role"
@@ -145,3 +147,64 @@ def _epochs_frame(client: Any, runs: list[Any]) -> pd.DataFrame:
         .sort_values(["run_id", "metric", "step"])
         .reset_index(drop=True)
     )
+
+
+def load_decisions(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
+    """A sequential study's verdicts, one row per comparison: the look at which it was decided
+    (or its last look), its decision, the mean gain, the repeated CI and the futility bound at
+    that look. Read from the parent run's artifacts `decisions/look-<n>.json` (`study.runner`
+    copies them there from the study storage); empty when the study has none."""
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    files = [
+        f.path for f in client.list_artifacts(parent_run_id, "decisions")
+        if Path(f.path).name.startswith("look-")
+    ]  # fmt: skip
+    rows: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="lossbench-decisions-") as tmp:
+        for path in sorted(files, key=lambda p: int(Path(p).stem.split("-")[1])):
+            local = client.download_artifacts(parent_run_id, path, tmp)
+            for cell, verdict in json.loads(Path(local).read_text()).items():
+                rows[cell] = {"comparison": cell, **verdict}  # a later look supersedes
+    columns = ["comparison", "decision", "look", "mean", "ci_low", "ci_high", "futility_bound"]
+    return pd.DataFrame(list(rows.values()), columns=columns)
+
+
+def load_reliability_bins(
+    tracking_uri: str, finished: pd.DataFrame
+) -> dict[str, dict[str, np.ndarray]]:
+    """Reliability bins pooled per loss from each trial's `reliability_test.json` artifact."""
+    import os
+
+    from mlflow.tracking import MlflowClient
+
+    if finished.empty:
+        return {}
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per trial
+    client = MlflowClient(tracking_uri=tracking_uri)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for _, row in finished.iterrows():
+        try:
+            text = client.download_artifacts(row["run_id"], "reliability_test.json")
+        except Exception:  # older runs, or a store without that artifact
+            continue
+        b = json.loads(Path(text).read_text())
+        count = np.asarray(b["count"], float)
+        zeros = np.zeros_like(count)
+        acc = out.setdefault(
+            row["loss_label"], {"n": zeros, "conf": zeros.copy(), "hit": zeros.copy()}
+        )
+        acc["n"] += count
+        acc["conf"] += count * np.asarray(b["confidence"])
+        acc["hit"] += count * np.asarray(b["accuracy"])
+    return {
+        loss: {
+            "count": a["n"],
+            "confidence": a["conf"] / np.maximum(a["n"], 1),
+            "accuracy": a["hit"] / np.maximum(a["n"], 1),
+        }
+        for loss, a in out.items()
+    }

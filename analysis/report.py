@@ -7,28 +7,26 @@ Writes to the output folder: `report.html` (self-contained: figures embedded, op
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analysis import plots
-from analysis.load import StudyRuns, load_study
-from analysis.stats import (
-    META_METHOD,
-    compare_losses,
-    gain_model,
-    meta_analysis,
-    paired_differences,
-    replication,
+from analysis.effects import gain_model, is_paper_protocol, paired_differences, replication
+from analysis.load import StudyRuns, load_decisions, load_reliability_bins, load_study
+from analysis.meta import META_METHOD, meta_analysis
+from analysis.render import (
+    Section,
+    html_page,
+    markdown,
+    round_table,
+    save_figure,
+    write_parquet,
+    write_table,
 )
+from analysis.stats import compare_losses
 from analysis.targets import epoch_curve, never_reached, time_to_target
 
 
@@ -74,16 +72,6 @@ class Settings:
     ci_method: str
 
 
-@dataclass
-class Section:
-    title: str
-    text: str = ""
-    table: pd.DataFrame | None = None
-    figure: str | None = None  # file name of a PNG in the output folder
-    figure_png: bytes = b""
-    extra: list[str] = field(default_factory=list)
-
-
 def build_report(
     tracking_uri: str, experiment: str, out_dir: Path, cfg: ReportConfig, log: bool = True
 ) -> list[Path]:
@@ -116,16 +104,16 @@ def build_report(
     meta = meta_analysis(comparisons, settings.alpha)
     sections = _sections(study, finished, comparisons, meta, settings, out_dir, tracking_uri)
     files = [
-        _write_table(comparisons, out_dir / "comparisons.csv"),
-        _write_table(meta, out_dir / "meta_analysis.csv"),
-        _write_parquet(study.trials, out_dir / "trials.parquet"),
-        _write_parquet(study.epochs, out_dir / "epochs.parquet"),
+        write_table(comparisons, out_dir / "comparisons.csv"),
+        write_table(meta, out_dir / "meta_analysis.csv"),
+        write_parquet(study.trials, out_dir / "trials.parquet"),
+        write_parquet(study.epochs, out_dir / "epochs.parquet"),
     ]
     files += [out_dir / s.figure for s in sections if s.figure]
     files += [p for p in [out_dir / "time_to_target.csv"] if p.is_file()]
     header = _header(study, finished, settings)
-    (out_dir / "report.md").write_text(_markdown(header, sections))
-    (out_dir / "report.html").write_text(_html(header, sections, experiment))
+    (out_dir / "report.md").write_text(markdown(header, sections))
+    (out_dir / "report.html").write_text(html_page(header, sections, experiment))
     files += [out_dir / "report.md", out_dir / "report.html"]
     if log:
         from mlflow.tracking import MlflowClient
@@ -175,6 +163,26 @@ def _ci_text(cfg: Settings) -> str:
     )
 
 
+def _sequential(study: StudyRuns, tracking_uri: str) -> list[Section]:
+    decisions = load_decisions(tracking_uri, study.parent["run_id"])
+    if decisions.empty:
+        return []
+    return [
+        Section(
+            "Sequential decisions (adaptive seeding)",
+            "Each comparison was analysed at every look until decided (analysis/sequential.py: "
+            "group-sequential paired t-test, O'Brien-Fleming-type alpha spending, family-wise "
+            "over all comparisons and looks). `look`: seeds when decided; `gain`/`loss`: the "
+            "repeated CI `ci_low`..`ci_high` excludes 0; `futile`: |mean| + the futility "
+            "quantile x se (`futility_bound`) fell below min_effect, or the last look came "
+            "without a gain or loss. The tables below use every seed each comparison ran and "
+            "ignore "
+            "the optional stopping: for these comparisons the decision here is the valid verdict.",
+            round_table(decisions),
+        )
+    ]
+
+
 def _sections(
     study: StudyRuns,
     finished: pd.DataFrame,
@@ -185,8 +193,9 @@ def _sections(
     tracking_uri: str,
 ) -> list[Section]:
     keys = study.cell_keys
-    forest = _figure(out_dir, 1, plots.forest(comparisons, keys, cfg.metric, meta))
-    sections = [
+    forest = save_figure(out_dir, 1, plots.forest(comparisons, keys, cfg.metric, meta))
+    sections = _sequential(study, tracking_uri)
+    sections += [
         Section(
             "Across cells: does the gain hold beyond one setting?",
             f"Per candidate, over its {', '.join(keys) or 'single'} cell(s): {META_METHOD} "
@@ -196,13 +205,13 @@ def _sections(
             "`share_cells_ci_above_0`: cells whose own CI is above 0; `prob_improvement`: "
             "share of all pairs where the candidate wins, with a Wilson interval. The figure: "
             "every cell, then each candidate's pooled gain (diamond) and prediction interval.",
-            _round(meta),
+            round_table(meta),
             *forest,
         ),
         Section(
             "Verdicts per cell",
             f"n = number of matched pairs per row; {len(comparisons)} rows.",
-            _round(comparisons),
+            round_table(comparisons),
         ),
     ]
     summary = (
@@ -212,7 +221,9 @@ def _sections(
         .rename(columns={"count": "n"})
     )
     sections.append(
-        Section("Per loss and cell", f"`{cfg.metric}`, mean ± std over seeds.", _round(summary))
+        Section(
+            "Per loss and cell", f"`{cfg.metric}`, mean ± std over seeds.", round_table(summary)
+        )
     )
     pairs = paired_differences(finished, cfg.metric, cfg.reference, keys)
     model = gain_model(pairs, keys) if keys else pd.DataFrame()
@@ -223,16 +234,16 @@ def _sections(
                 "OLS of the paired gain on the cell keys (numeric keys linear, text keys as "
                 "categories, noise kind × rate interaction), HC3 robust standard errors, per "
                 "candidate.",
-                _round(model),
+                round_table(model),
             )
         )
-    if _is_paper_protocol(finished):
+    if is_paper_protocol(finished):
         sections.append(
             Section(
                 "Replication of the paper's Table 1",
                 "Top-5 error averaged over the last 11 epochs (190–200), our trials against the "
                 "published mean ± std (5 trials each); 95 % t-interval of our mean.",
-                _round(replication(finished)),
+                round_table(replication(finished)),
             )
         )
     sections += _time_to_target(study, finished, cfg, out_dir)
@@ -246,26 +257,14 @@ def _sections(
         ("Memorisation of flipped labels (share predicted as the noisy label)", memorised),
         (
             "Reliability (test set, last epoch, pooled)",
-            plots.reliability(_bins(tracking_uri, finished)),
+            plots.reliability(load_reliability_bins(tracking_uri, finished)),
         ),
     ]
     for i, (title, fig) in enumerate(figures):
-        name, png = _figure(out_dir, i + 2, fig)
+        name, png = save_figure(out_dir, i + 2, fig)
         if name:
             sections.append(Section(title, figure=name, figure_png=png))
     return sections
-
-
-def _figure(out_dir: Path, index: int, fig: plots.Figure | None) -> tuple[str | None, bytes]:
-    """Save `fig` as `figure_<index>.png`: (file name, PNG bytes), or (None, b"") for none."""
-    if fig is None:
-        return None, b""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plots.plt.close(fig)
-    name = f"figure_{index}.png"
-    (out_dir / name).write_bytes(buf.getvalue())
-    return name, buf.getvalue()
 
 
 def _time_to_target(
@@ -283,7 +282,7 @@ def _time_to_target(
         reached, "epochs_to_target", cfg.reference, keys, alpha=cfg.alpha, seed=cfg.seed,
         min_effect=1.0, higher_better=False, ci_method=cfg.ci_method,
     )  # fmt: skip
-    _write_table(rows, out_dir / "time_to_target.csv")
+    write_table(rows, out_dir / "time_to_target.csv")
     text = (
         f"Epochs until `{curve}` first reaches the target: per cell, the median final "
         f"`{cfg.metric}` of `{cfg.reference}` (MLCommons AlgoPerf's time-to-target). A trial "
@@ -292,121 +291,8 @@ def _time_to_target(
         "`no detectable difference` means the study could detect a 1-epoch difference."
     )
     return [
-        Section("Time to target", text, _round(rows)),
-        Section("Time to target: never reached", "", _round(never_reached(reached, keys))),
+        Section("Time to target", text, round_table(rows)),
+        Section("Time to target: never reached", "", round_table(never_reached(reached, keys))),
     ]
 
 
-def _bins(tracking_uri: str, finished: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
-    """Reliability bins pooled per loss from each trial's `reliability_test.json` artifact."""
-    import os
-
-    from mlflow.tracking import MlflowClient
-
-    if finished.empty:
-        return {}
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per trial
-    client = MlflowClient(tracking_uri=tracking_uri)
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for _, row in finished.iterrows():
-        try:
-            text = client.download_artifacts(row["run_id"], "reliability_test.json")
-        except Exception:  # older runs, or a store without that artifact
-            continue
-        b = json.loads(Path(text).read_text())
-        count = np.asarray(b["count"], float)
-        zeros = np.zeros_like(count)
-        acc = out.setdefault(
-            row["loss_label"], {"n": zeros, "conf": zeros.copy(), "hit": zeros.copy()}
-        )
-        acc["n"] += count
-        acc["conf"] += count * np.asarray(b["confidence"])
-        acc["hit"] += count * np.asarray(b["accuracy"])
-    return {
-        loss: {
-            "count": a["n"],
-            "confidence": a["conf"] / np.maximum(a["n"], 1),
-            "accuracy": a["hit"] / np.maximum(a["n"], 1),
-        }
-        for loss, a in out.items()
-    }
-
-
-def _is_paper_protocol(trials: pd.DataFrame) -> bool:
-    expected = {
-        "data.name": "cifar100", "model.width": 64, "schedule.epochs": 200,
-        "schedule.batch_size": 100, "optim.lr": 0.1, "noise.kind": "none",
-    }  # fmt: skip
-    return all(k in trials and (trials[k] == v).all() for k, v in expected.items())
-
-
-def _round(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].map(lambda v: v if not math.isfinite(v) else float(f"{v:.4g}"))
-    return out
-
-
-def _write_table(frame: pd.DataFrame, path: Path) -> Path:
-    frame.to_csv(path, index=False)
-    return path
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    frame.to_parquet(path, index=False)
-    return path
-
-
-def _markdown(header: list[str], sections: list[Section]) -> str:
-    lines = ["# lossbench report", "", *[f"{h}\n" for h in header]]
-    for s in sections:
-        lines += [f"## {s.title}", ""]
-        if s.text:
-            lines += [s.text, ""]
-        if s.table is not None:
-            lines += [_markdown_table(s.table), ""]
-        if s.figure:
-            lines += [f"![{s.title}]({s.figure})", ""]
-    return "\n".join(lines)
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    def cell(v: object) -> str:
-        text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-        return text.replace("|", "\\|")
-
-    head = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *rows])
-
-
-def _html(header: list[str], sections: list[Section], experiment: str) -> str:
-    body = [f"<h1>lossbench report: {html.escape(experiment)}</h1>"]
-    body += [f"<p>{html.escape(h)}</p>" for h in header]
-    for s in sections:
-        body.append(f"<h2>{html.escape(s.title)}</h2>")
-        if s.text:
-            body.append(f"<p>{html.escape(s.text)}</p>")
-        if s.table is not None:
-            body.append(s.table.to_html(index=False, border=0, classes="t", na_rep=""))
-        if s.figure_png:
-            data = base64.b64encode(s.figure_png).decode()
-            body.append(f'<img alt="{html.escape(s.title)}" src="data:image/png;base64,{data}">')
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
-        "table.t{border-collapse:collapse;font-size:12px}table.t td,table.t th{padding:2px 6px;"
-        "border-bottom:1px solid #ddd;text-align:right}img{max-width:100%}"
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>lossbench: "
-        f"{html.escape(experiment)}</title><style>{style}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>"
-    )
-
-
-def render_text(frame: pd.DataFrame) -> str:
-    """Plain-text table for the terminal."""
-    return _round(frame).to_string(index=False)

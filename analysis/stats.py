@@ -28,15 +28,11 @@ Unmatched seeds in a cell (a trial missing on one side) fall back to Welch's t-t
 groups (`paired` = False, `note` says so; the `t` CI is then Welch's); the Wilcoxon and d_z
 columns are then empty.
 
-`meta_analysis(comparisons)` pools each candidate's per-cell gains into one random-effects
-estimate (statsmodels' `combine_effects`, DerSimonian–Laird τ²) with its CI, τ², I², the
-prediction interval for a new cell (Higgins, Thompson & Spiegelhalter 2009, J. R. Stat. Soc. A
-172:137) and the probability of improvement pooled over every pair.
+Pooling over cells: `analysis.meta`; power: `analysis.power`; intervals: `analysis.intervals`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -46,8 +42,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.intervals import CI_METHODS, mean_ci
+from analysis.power import minimum_detectable_effect, pairs_needed
+
 LOWER_IS_BETTER = ("error", "nll", "ece", "brier", "loss", "epochs_to")
-CI_METHODS = ("t", "bca", "percentile")
 VERDICTS = ("gain", "loss", "no detectable difference", "underpowered")
 COLUMNS = (
     "candidate", "n_pairs", "gain", "se", "ci_low", "ci_high", "ci_method", "p_t", "p_wilcoxon",
@@ -60,108 +58,6 @@ COLUMNS = (
 def higher_is_better(metric: str) -> bool:
     """Errors, NLL, ECE, Brier and losses are better when lower; anything else when higher."""
     return not any(word in metric for word in LOWER_IS_BETTER)
-
-
-def mean_ci(
-    diffs: np.ndarray,
-    alpha: float = 0.05,
-    method: str = "t",
-    seed: int = 0,
-    n_resamples: int = 9999,
-) -> tuple[float, float]:
-    """(1 − α) CI of the mean of `diffs` (shape (n,)): `t` = x̄ ± t_{n−1, 1−α/2}·s/√n
-    (scipy's `ttest_1samp(...).confidence_interval`), `bca` / `percentile` = bootstrap.
-    A degenerate sample (all equal) gives a point; fewer than 2 values give (nan, nan)."""
-    if method not in CI_METHODS:
-        raise ValueError(f"ci_method {method!r}: allowed {', '.join(CI_METHODS)}")
-    diffs = np.asarray(diffs, dtype=float)
-    if len(diffs) < 2 or np.ptp(diffs) == 0:
-        mean = float(np.mean(diffs)) if len(diffs) else math.nan
-        return (mean, mean) if len(diffs) >= 2 else (math.nan, math.nan)
-    if method == "t":
-        ci = stats.ttest_1samp(diffs, 0.0).confidence_interval(1 - alpha)
-        return float(ci.low), float(ci.high)
-    return bootstrap_ci(diffs, alpha, seed, n_resamples, method)
-
-
-def bootstrap_ci(
-    diffs: np.ndarray,
-    alpha: float = 0.05,
-    seed: int = 0,
-    n_resamples: int = 9999,
-    method: str = "bca",
-) -> tuple[float, float]:
-    """Bootstrap CI (`bca` or `percentile`) of the mean of `diffs`; a degenerate sample gives
-    a point."""
-    diffs = np.asarray(diffs, dtype=float)
-    if len(diffs) < 2 or np.ptp(diffs) == 0:
-        mean = float(np.mean(diffs)) if len(diffs) else math.nan
-        return (mean, mean) if len(diffs) >= 2 else (math.nan, math.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # BCa warns on very small or lumpy samples
-        res = stats.bootstrap(
-            (diffs,),
-            np.mean,
-            confidence_level=1 - alpha,
-            method="BCa" if method == "bca" else "percentile",
-            n_resamples=n_resamples,
-            rng=np.random.default_rng(seed),
-        )
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (math.isfinite(low) and math.isfinite(high)):  # BCa can fail: use percentiles
-        res = stats.bootstrap(
-            (diffs,), np.mean, confidence_level=1 - alpha, method="percentile",
-            n_resamples=n_resamples, rng=np.random.default_rng(seed),
-        )  # fmt: skip
-        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return low, high
-
-
-def minimum_detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Smallest mean paired difference a two-sided one-sample t-test detects with `power`."""
-    if n < 2 or not math.isfinite(sd):
-        return math.inf
-    if sd == 0:
-        return 0.0
-    return _detectable_d(n, alpha, power) * sd
-
-
-@functools.lru_cache(maxsize=256)
-def _detectable_d(n: int, alpha: float, power: float) -> float:
-    """Standardised effect a paired t-test with n pairs detects (statsmodels `TTestPower`);
-    cached: it depends on n alone, and a large study asks for it once per row."""
-    from statsmodels.stats.power import TTestPower
-
-    return float(TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power))
-
-
-def paired_t_power(d_z: float, n: int, alpha: float = 0.05) -> float:
-    """Power of the two-sided paired t-test with n pairs at standardised effect d_z
-    (noncentral t with n − 1 degrees of freedom and noncentrality d_z·√n)."""
-    crit = stats.t.ppf(1 - alpha / 2, n - 1)
-    nc = abs(d_z) * math.sqrt(n)
-    return float(stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc))
-
-
-def pairs_needed(
-    d_z: float, alpha: float = 0.05, power: float = 0.8, limit: int = 100_000
-) -> float:
-    """Fewest pairs (≥ 2) for the paired t-test to detect |d_z| with `power`; inf if none."""
-    if not math.isfinite(d_z) or d_z == 0:
-        return math.inf
-    n = 2
-    while paired_t_power(d_z, n, alpha) < power:
-        n = n * 2 if n < 64 else n + max(1, n // 8)
-        if n > limit:
-            return math.inf
-    low = max(2, n // 2)  # refine: first n in (n/2, n] reaching the power
-    while low < n:
-        mid = (low + n) // 2
-        if paired_t_power(d_z, mid, alpha) >= power:
-            n = mid
-        else:
-            low = mid + 1
-    return float(n)
 
 
 def paired_row(
@@ -347,162 +243,3 @@ def compare_losses(
     return out[[COLUMNS[0], *cell_keys, *COLUMNS[1:]]]
 
 
-META_COLUMNS = (
-    "candidate", "k_cells", "gain", "se", "ci_low", "ci_high", "tau2", "i2", "pred_low",
-    "pred_high", "share_cells_ci_above_0", "n_pairs", "prob_improvement", "prob_low",
-    "prob_high", "method",
-)  # fmt: skip
-META_METHOD = "random effects: DerSimonian–Laird τ² (≥ 0), Hartung–Knapp–Sidik–Jonkman CI"
-
-
-def meta_analysis(comparisons: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Does the gain hold across cells? One row per candidate of `compare_losses` output.
-
-    * `gain`, `se`, `ci_low`, `ci_high`: the random-effects pooled gain μ over the candidate's
-      cells, weighted 1 / (se_i² + τ²) with τ² by DerSimonian–Laird, truncated at 0
-      (statsmodels `combine_effects(method_re="dl")`); the CI is Hartung–Knapp–Sidik–
-      Jonkman's (t with k − 1 df), which keeps its level with few cells where the normal
-      DL interval does not (IntHout et al. 2014, BMC Med. Res. Methodol. 14:25).
-    * `tau2`: between-cell variance of the true gain; `i2`: share of the spread of the cell
-      gains due to that heterogeneity, max(0, (Q − (k − 1)) / Q).
-    * `pred_low`, `pred_high`: where the gain of a new cell is expected to fall,
-      μ ± t_{k−2, 1−α/2}·√(τ² + se_μ²) (Higgins, Thompson & Spiegelhalter 2009); needs k ≥ 3.
-    * `share_cells_ci_above_0`: share of the candidate's cells whose own CI lies above 0.
-    * `prob_improvement` (`prob_low`, `prob_high`: Wilson interval): share of all its pairs,
-      over every cell, where the candidate is better (ties ½); paired rows only.
-
-    Cells whose gain has no positive standard error (one pair, or identical differences) have
-    no weight and are left out of the pooled gain (`k_cells` counts the cells used).
-    """
-    from statsmodels.stats.meta_analysis import combine_effects
-    from statsmodels.stats.proportion import proportion_confint
-
-    rows = []
-    for cand, frame in comparisons.groupby("candidate", sort=True):
-        use = frame[np.isfinite(frame["gain"]) & (frame["se"] > 0)]
-        k = len(use)
-        row: dict[str, Any] = dict.fromkeys(META_COLUMNS, math.nan)
-        row.update(candidate=cand, k_cells=k, method=META_METHOD)
-        if k == 1:
-            only = use.iloc[0]
-            row.update(gain=only["gain"], se=only["se"], ci_low=only["ci_low"],
-                       ci_high=only["ci_high"])  # fmt: skip
-        elif k >= 2:
-            effects, variances = use["gain"].to_numpy(float), use["se"].to_numpy(float) ** 2
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # τ² = 0 and k = 2 divide by zero inside
-                res = combine_effects(effects, variances, method_re="dl", use_t=True, alpha=alpha)
-                if res.tau2 < 0:
-                    # statsmodels 0.15 leaves DL's τ² = (Q − (k − 1)) / c negative when
-                    # Q < k − 1; the estimator is truncated at 0, which is exactly what its
-                    # Paule–Mandel path returns in that case (its first step stops at τ² = 0).
-                    res = combine_effects(
-                        effects, variances, method_re="iterated", use_t=True, alpha=alpha
-                    )
-                    assert res.tau2 == 0
-                hksj = res.summary_frame().loc["random effect wls"]
-            mu, se_mu, tau2 = float(res.mean_effect_re), float(res.sd_eff_w_re), float(res.tau2)
-            q = float(res.q)
-            row.update(
-                gain=mu, se=se_mu, ci_low=float(hksj["ci_low"]), ci_high=float(hksj["ci_upp"]),
-                tau2=tau2, i2=max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
-            )  # fmt: skip
-            if k >= 3:
-                half = stats.t.ppf(1 - alpha / 2, k - 2) * math.sqrt(tau2 + se_mu**2)
-                row.update(pred_low=mu - half, pred_high=mu + half)
-        row["share_cells_ci_above_0"] = float((frame["ci_low"] > 0).mean())
-        paired = frame[frame["paired"].astype(bool) & frame["prob_improvement"].notna()]
-        n = int(paired["n_pairs"].sum())
-        row["n_pairs"] = n
-        if n:
-            wins = float((paired["prob_improvement"] * paired["n_pairs"]).sum())
-            low, high = proportion_confint(wins, n, alpha, method="wilson")
-            row.update(prob_improvement=wins / n, prob_low=float(low), prob_high=float(high))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=list(META_COLUMNS))
-
-
-def paired_differences(
-    trials: pd.DataFrame,
-    metric: str,
-    reference: str = "ce",
-    cell_keys: Sequence[str] = (),
-    pair_key: str = "seed",
-    candidate_key: str = "loss_label",
-) -> pd.DataFrame:
-    """Long table of matched pairs: candidate, cell keys, seed, gain (positive = better)."""
-    sign = 1.0 if higher_is_better(metric) else -1.0
-    keys = [*cell_keys, pair_key]
-    ref = trials[trials[candidate_key] == reference][[*keys, metric]]
-    cand = trials[trials[candidate_key] != reference][[candidate_key, *keys, metric]]
-    merged = cand.merge(ref, on=keys, suffixes=("", "_ref"))
-    merged["gain"] = sign * (merged[metric] - merged[f"{metric}_ref"])
-    return merged.rename(columns={candidate_key: "candidate"})[["candidate", *keys, "gain"]]
-
-
-def gain_model(pairs: pd.DataFrame, cell_keys: Sequence[str]) -> pd.DataFrame:
-    """Does the gain depend on the cell? OLS of the paired gain on the cell keys, per candidate:
-    numeric keys enter linearly, text keys as categories, and a noise kind × noise rate
-    interaction when both are present. HC3 robust standard errors. Rows: candidate, term,
-    coef, se, p, n."""
-    import statsmodels.formula.api as smf
-
-    rows = []
-    for cand, frame in pairs.groupby("candidate"):
-        frame = frame.rename(columns={k: k.replace(".", "_") for k in cell_keys})
-        terms = []
-        for key in cell_keys:
-            col = key.replace(".", "_")
-            if frame[col].nunique() < 2:
-                continue
-            numeric = pd.api.types.is_numeric_dtype(frame[col])
-            terms.append(col if numeric else f"C({col})")
-        kind_varies = "noise_kind" in terms or "C(noise_kind)" in terms
-        if kind_varies and "noise_rate" in terms:
-            terms.append("C(noise_kind):noise_rate")
-        if not terms or len(frame) <= len(terms) + 1:
-            continue
-        fit = smf.ols("gain ~ " + " + ".join(terms), data=frame).fit(cov_type="HC3")
-        for term in fit.params.index:
-            rows.append(
-                {
-                    "candidate": cand,
-                    "term": term,
-                    "coef": float(fit.params[term]),
-                    "se": float(fit.bse[term]),
-                    "p": float(fit.pvalues[term]),
-                    "n": int(fit.nobs),
-                }
-            )
-    return pd.DataFrame(rows, columns=["candidate", "term", "coef", "se", "p", "n"])
-
-
-# The paper's Table 1 (Shim 2025): top-5 error %, mean ± std over 5 trials, epochs 190–200.
-PUBLISHED_TOP5 = {"ce": (6.7, 0.1, 5), "lace": (6.2, 0.15, 5)}
-
-
-def replication(trials: pd.DataFrame, metric: str = "final_paper_top5_error") -> pd.DataFrame:
-    """Our mean ± std (n) next to the published value, with a 95 % t-interval of our mean and
-    whether the published mean lies in it."""
-    rows = []
-    for loss, (pub_mean, pub_sd, pub_n) in PUBLISHED_TOP5.items():
-        values = trials.loc[trials["loss_label"] == loss, metric].dropna().to_numpy(float)
-        n = len(values)
-        mean = float(values.mean()) if n else math.nan
-        sd = float(values.std(ddof=1)) if n >= 2 else math.nan
-        half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n >= 2 else math.nan
-        rows.append(
-            {
-                "loss": loss,
-                "n": n,
-                "mean": mean,
-                "std": sd,
-                "ci_low": mean - half,
-                "ci_high": mean + half,
-                "published_mean": pub_mean,
-                "published_std": pub_sd,
-                "published_n": pub_n,
-                "published_in_ci": bool(n >= 2 and mean - half <= pub_mean <= mean + half),
-            }
-        )
-    return pd.DataFrame(rows)

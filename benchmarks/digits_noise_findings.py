@@ -97,6 +97,7 @@ def main() -> None:
     db_mb = (work / "mlflow.db").stat().st_size / 2**20
     art_mb = sum(p.stat().st_size for p in (work / "mlartifacts").rglob("*") if p.is_file()) / 2**20
     store_mb = sum(p.stat().st_size for p in (work / "runs").rglob("*") if p.is_file()) / 2**20
+
     def head(where: Path) -> str:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, cwd=where).stdout.strip()  # fmt: skip

@@ -10,7 +10,7 @@ once the time since the last save reaches 19 × what that save took, so that sav
 1/20 = 5 % of the trial's time whatever the epoch length and the storage (a ~90 MB full-width
 state to a local disk or to S3). Short epochs then save every few epochs, long ones every
 epoch. A crash loses the epochs after the last save: they are trained again, identically, and
-the driver logs each epoch once (`study.runner`).
+the driver logs each epoch once (`study.callback`).
 """
 
 from __future__ import annotations

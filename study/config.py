@@ -15,12 +15,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
+from study.coerce import coerce, flatten, set_dotted
 from study.errors import ConfigError
 
 
@@ -176,8 +176,10 @@ class TrialConfig:
         return self.noise.draw_seed(self.seed)
 
     def __post_init__(self) -> None:
-        # Registries are imported here, not at module level: they import this module.
-        from study import data, losses, models, noise
+        # Registries are imported here, not at module level: they import torch, which reading a
+        # study's record never needs, and the data sources (behind the registry) use our types.
+        from study import losses, models, noise
+        from study.data import registry as data
 
         source = data.DATASETS.get(self.data.name, "data.name")
         noise.check_noise(self.noise.kind, self.noise.rate, self.noise.path, source.has_coarse)
@@ -223,31 +225,6 @@ class TrialConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in nested.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, dotted + "."))
-        else:
-            out[dotted] = value
-    return out
-
-
-def set_dotted(nested: dict[str, Any], key: str, value: Any) -> None:
-    """Set `a.b.c` in a nested dict; a mapping value replaces the whole section."""
-    parts = key.split(".")
-    node = nested
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if not isinstance(child, dict):
-            if child is None and part not in node:
-                raise ConfigError(f"unknown key {'.'.join(parts[: i + 1])!r} in override {key!r}")
-            raise ConfigError(f"{'.'.join(parts[: i + 1])!r} is not a section (override {key!r})")
-        node = child
-    node[parts[-1]] = dict(value) if isinstance(value, Mapping) else value
-
-
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{key}: invalid value {value!r} (allowed: {allowed})")
@@ -272,7 +249,7 @@ def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str) -> Any:
         if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[name] = _build(hint, value if value is not None else {}, f"{prefix}{name}.")
         else:
-            kwargs[name] = _coerce(value, hint, f"{prefix}{name}")
+            kwargs[name] = coerce(value, hint, f"{prefix}{name}")
     return cls(**kwargs)
 
 
@@ -284,44 +261,7 @@ def _build_loss(raw: Mapping[str, Any], prefix: str) -> LossConfig:
     for key, value in raw.items():
         if key == "name":
             continue
-        params[str(key)] = _coerce(value, float, f"{prefix}{key}")
+        params[str(key)] = coerce(value, float, f"{prefix}{key}")
     return LossConfig(name=name, params=params)
 
 
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    origin = get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        inner = [o for o in options if o is not type(None)]
-        errors = []
-        for option in inner:  # the first type that accepts the value (int | str: 3 or "trial")
-            try:
-                return _coerce(value, option, key)
-            except ConfigError as exc:
-                errors.append(str(exc).rsplit("(allowed: ", 1)[-1].rstrip(")"))
-        raise ConfigError(f"{key}: invalid value {value!r} (allowed: {' or '.join(errors)})")
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: invalid value {value!r} (allowed: true or false)")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: invalid value {value!r} (allowed: an integer)")
-    if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            # PyYAML (YAML 1.1) reads `5e-4` as a string; accept what float() accepts.
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: invalid value {value!r} (allowed: a number)")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{key}: invalid value {value!r} (allowed: a string)")
-    raise ConfigError(f"{key}: unsupported type {hint!r}")

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from study.config import flatten
+from study.coerce import flatten
+from study.decisions import EXPECTED_KEY, load_decision
 from study.errors import UserError
-from study.spaces import StudySpec, spec_from_dict
+from study.spec import StudySpec, spec_from_dict
 from study.storage import Storage
 
 RECORD_FILE = "lossbench_spec.json"
@@ -42,7 +43,7 @@ class StudyRecord:
         return self.spec.spec_hash()
 
     def to_json(self) -> str:
-        from study.stages import expected_trials  # imports the data registry (torch)
+        from study.stages import expected_trials
 
         return json.dumps(
             {
@@ -114,12 +115,14 @@ class StoredStudy:
 
 
 def stored_study(storage: Storage, name: str) -> StoredStudy:
+    """The trials expected per stage are the runner's latest count given the stages'
+    decisions (a sequential stage stops decided cells), else the record's worst case."""
     if has_record(storage, name):
         stored = json.loads(storage.read_text(name, RECORD_FILE))
         if stored.get("format") == RECORD_FORMAT and "expected" in stored:
-            return StoredStudy(
-                name, stored["spec_hash"], stored["tracking_uri"], dict(stored["expected"])
-            )
+            latest = load_decision(storage, name, EXPECTED_KEY)
+            expected = dict(latest if latest is not None else stored["expected"])
+            return StoredStudy(name, stored["spec_hash"], stored["tracking_uri"], expected)
     from study.stages import expected_trials
 
     record = load_record(storage, name)  # an older record, or a clear error
@@ -157,3 +160,19 @@ def check_same_spec(storage: Storage, spec: StudySpec) -> None:
             f"{spec.name} --storage {storage}`; to run this spec as a new study, give it "
             f"another name (the stored study and its checkpoints stay as they are)"
         )
+
+
+def open_study(storage: Storage, spec: StudySpec, tracking_uri: str) -> StudyRecord:
+    """The record `run` and `resume` both go through: a new study's record is written; a
+    stored one must have the same spec (else a clear refusal) and is written again with its
+    creation time and commit kept and the tracking URI it now uses (a moved server: `study
+    status` finds the runs where they now are), which also brings an older record up to
+    date."""
+    check_same_spec(storage, spec)
+    if not has_record(storage, spec.name):
+        record = new_record(spec, tracking_uri)
+    else:
+        stored = load_record(storage, spec.name)
+        record = StudyRecord(stored.spec, tracking_uri, stored.created, stored.git_sha)
+    save_record(storage, record)
+    return record

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from study.config import TrialConfig, flatten
+from study.coerce import flatten
+from study.config import TrialConfig
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ def ui_link(base: str, experiment_id: str | None = None) -> str:
     remembered by the browser."""
     page = f"experiments/{experiment_id}" if experiment_id else "experiments"
     return f"{base.rstrip('/')}/#/{page}?workflowType=machine_learning"
+
+
 # Tags every trial run carries, with the config key each comes from.
 TRIAL_TAG_KEYS = {
     "loss": "loss.name",
@@ -261,14 +264,14 @@ class Tracker:
         for i in range(0, len(items), 1000):
             self.client.log_batch(run_id, metrics=items[i : i + 1000])
 
-    def log_bytes(self, run_id: str, data: bytes, name: str) -> None:
-        """Store `data` as artifact `name` of the run."""
+    def log_bytes(self, run_id: str, data: bytes, name: str, folder: str | None = None) -> None:
+        """Store `data` as artifact `name` of the run (in its artifact folder `folder`)."""
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="lossbench-art-") as folder:
-            path = Path(folder) / name
+        with tempfile.TemporaryDirectory(prefix="lossbench-art-") as tmp:
+            path = Path(tmp) / name
             path.write_bytes(data)
-            self.client.log_artifact(run_id, str(path))
+            self.client.log_artifact(run_id, str(path), folder)
 
     def last_step(self, run_id: str, key: str = "train_loss") -> int:
         history = self.client.get_metric_history(run_id, key)
@@ -281,33 +284,3 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
-
-
-def summary_note(
-    study: str, runs: list[Any], axes: list[str], metric: str, counts: Mapping[str, str]
-) -> str:
-    """Markdown for the parent run's description: trials per stage, then the mean ± std over
-    seeds of `metric` per grid cell (every axis but the seed) of the finished trials."""
-    import statistics
-
-    groups: dict[str, list[float]] = {}
-    for run in runs:
-        value = run.data.metrics.get(metric)
-        tuning = run.data.tags.get("stage") == "tune"  # saw the holdout: never compared
-        if run.info.status != "FINISHED" or value is None or tuning:
-            continue
-        params = run.data.params
-        cell = ", ".join(
-            f"{k}={v}"
-            for k, v in sorted(params.items())
-            if any(k == a or k.startswith(a + ".") for a in axes if a != "seed")
-        )
-        groups.setdefault(cell or "all", []).append(float(value))
-    lines = [f"**Study `{study}`**: " + "; ".join(f"{s} {c}" for s, c in counts.items()), ""]
-    if groups:
-        lines += [f"| cell | n | {metric} (mean ± std) |", "|---|---|---|"]
-        for cell, values in sorted(groups.items()):
-            sd = statistics.stdev(values) if len(values) > 1 else float("nan")
-            lines.append(f"| {cell} | {len(values)} | {statistics.fmean(values):.3f} ± {sd:.3f} |")
-    lines += ["", "Statistics: `study report " + study + "`."]
-    return "\n".join(lines)

@@ -1,6 +1,6 @@
 """The one training loop: `run_trial(cfg, report, checkpoint=None)`.
 
-Used by Ray Tune (`study.runner`), by `study trial` and by the tests. Per epoch it trains,
+Used by Ray Tune (`study.trainable`), by `study trial` and by the tests. Per epoch it trains,
 steps StepLR, evaluates on the test split (and the validation holdout when there is one) and
 calls `report(metrics, state)` with the metrics and a full checkpoint state (model, optimizer,
 scheduler, RNG, epoch, metric history). Restoring that state and continuing gives exactly the

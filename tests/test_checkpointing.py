@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from study.checkpointing import AUTO_FACTOR, CheckpointPolicy
-from study.spaces import spec_from_dict
+from study.spec import spec_from_dict
 
 
 def test_every_n_epochs_and_always_the_last() -> None:

@@ -10,7 +10,6 @@ import torch
 from study.augment import normalize, random_crop_flip, train_batches
 from study.config import DataConfig, NoiseConfig
 from study.data import (
-    CIFAR100_FINE_NAMES,
     CIFAR100_FINE_TO_COARSE,
     ensure_available,
     load_dataset,
@@ -30,8 +29,11 @@ def test_fake_files_have_the_official_format(fake_cifar_root: Path) -> None:
     assert np.array_equal(np.array(raw["coarse_labels"]), CIFAR100_FINE_TO_COARSE[fine])
     with (folder / "meta").open("rb") as fh:
         meta = pickle.load(fh, encoding="latin1")
-    assert len(meta["fine_label_names"]) == 100 == len(CIFAR100_FINE_NAMES)
+    assert len(meta["fine_label_names"]) == 100
     assert len(meta["coarse_label_names"]) == 20
+    # the reader takes the class names from the archive's own meta
+    ds = load_dataset(DataConfig(name="cifar100", root=str(fake_cifar_root)))
+    assert ds.class_names == tuple(meta["fine_label_names"])
 
 
 def test_reader_reads_the_pickles_unchanged(fake_cifar_root: Path) -> None:
@@ -57,6 +59,7 @@ def test_missing_data_names_the_path_and_the_fix(tmp_path: Path) -> None:
 def test_digits_is_real_offline_data() -> None:
     ds = load_dataset(DataConfig(name="digits"))
     assert ds.num_classes == 10 and ds.train.images.shape[1:] == (1, 8, 8)
+    assert ds.class_names == tuple("0123456789")
     assert len(ds.train) + len(ds.test) == 1797
     assert ds.train.images.dtype == torch.uint8 and int(ds.train.images.max()) == 255
 

@@ -178,11 +178,12 @@ def test_tune_then_evaluate_runs_both_stages(tmp_path: Path, fake_cifar_root: Pa
     assert len(tune) == 6 and len(evaluate) == 4
     assert all(r.info.status == "FINISHED" for r in trials)
 
-    best = json.loads((storage / "tune_then_evaluate_smoke" / "stage1_best.json").read_text())
+    decision = storage / "tune_then_evaluate_smoke" / "decisions" / "tune.json"
+    best = json.loads(decision.read_text())
     for loss, chosen in zip(("ce", "focal"), best, strict=True):
         cell = [r for r in tune if r.data.params["loss.name"] == loss]
         assert len(cell) == 3
-        # the paper's point is evaluated (first suggestion: tests/test_searchers.py)
+        # the paper's point is evaluated (first suggestion: tests/test_spec_translate.py)
         points = {
             (r.data.params["optim.lr"], r.data.params["optim.weight_decay"],
              r.data.params["optim.momentum"])

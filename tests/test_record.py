@@ -17,7 +17,7 @@ from study.record import (
     save_record,
     spec_diff,
 )
-from study.spaces import spec_from_dict
+from study.spec import spec_from_dict
 from study.storage import Storage
 
 from .conftest import tiny_dict

@@ -9,18 +9,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.stats import (
-    bootstrap_ci,
-    compare_losses,
-    gain_model,
-    higher_is_better,
-    mean_ci,
-    meta_analysis,
-    minimum_detectable_effect,
-    paired_differences,
-    paired_row,
-    replication,
-)
+from analysis.effects import gain_model, paired_differences, replication
+from analysis.intervals import bootstrap_ci, mean_ci
+from analysis.meta import meta_analysis
+from analysis.power import minimum_detectable_effect
+from analysis.stats import compare_losses, higher_is_better, paired_row
 
 
 def _trials(
@@ -251,7 +244,7 @@ def test_replication_table() -> None:
 
 
 def test_pairs_needed_matches_power() -> None:
-    from analysis.stats import paired_t_power, pairs_needed
+    from analysis.power import paired_t_power, pairs_needed
 
     n = pairs_needed(1.0)
     assert paired_t_power(1.0, int(n)) >= 0.8 > paired_t_power(1.0, int(n) - 1)

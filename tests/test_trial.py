@@ -160,8 +160,6 @@ def test_study_trial_needs_no_ray_mlflow_or_optuna(tmp_path: Path, fake_cifar_ro
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'mlflow', 'optuna'}); "
         "print('HEAVY', heavy); sys.exit(rc)"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "HEAVY []" in proc.stdout and (tmp_path / "m.json").is_file()

@@ -10,7 +10,7 @@ from typing import Any
 from study.config import TrialConfig
 from study.losses import LOSSES
 from study.registry import Registry
-from study.search_spec import Distribution, SchedulerSpec, SearchSpec
+from study.spec.model import Distribution, SchedulerSpec, SearchSpec
 
 SAMPLERS: Registry[Callable[[SearchSpec], Any]] = Registry("sampler")
 SCHEDULERS: Registry[Callable[[SchedulerSpec, int, str | None, str], Any]] = Registry("scheduler")

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from study.errors import ConfigError, UserError
-from study.spaces import load_spec, spec_from_dict
+from study.spec import load_spec, spec_from_dict
 
 SPACES = sorted((Path(__file__).parents[1] / "search_spaces").rglob("*.yaml"))
 
@@ -191,3 +191,45 @@ def test_extends_merges_over_the_parent(tmp_path: Path) -> None:
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\nname: loop\n")
     with pytest.raises(ConfigError, match="circular"):
         load_spec(tmp_path / "loop.yaml")
+
+
+def _sequential(**seq: object) -> dict:
+    raw = {"name": "s", "base": {"data": {"name": "digits"}},
+           "grid": {"loss": [{"name": "ce"}, {"name": "lace"}]},
+           "sequential": {"looks": [3, 6], **seq}}  # fmt: skip
+    return raw
+
+
+def test_sequential_section() -> None:
+    spec = spec_from_dict(_sequential(alpha=0.1, min_effect=1.0))
+    assert spec.sequential is not None and spec.sequential.looks == (3, 6)
+    assert (spec.sequential.alpha, spec.sequential.min_effect) == (0.1, 1.0)
+    assert "sequential" in spec.to_dict()
+    # a study without the section keeps the hash it was stored with (no `sequential` key)
+    assert "sequential" not in spec_from_dict(_spec()).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"looks": [3, 2]}, "sequential.looks: invalid value"),
+        ({"looks": [1, 3]}, "sequential.looks: invalid value"),
+        ({"alpha": 1.5}, "sequential.alpha: invalid value"),
+        ({"spending": "haybittle"}, "sequential.spending: invalid value"),
+        ({"surprise": 1}, "sequential.surprise: unknown key"),
+    ],
+)
+def test_malformed_sequential_sections_name_the_key(change: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        spec_from_dict(_sequential(**change))
+
+
+def test_sequential_grid_has_no_seed_and_has_the_reference() -> None:
+    raw = _sequential()
+    raw["grid"]["seed"] = [0, 1]
+    with pytest.raises(ConfigError, match=r"grid\.seed: a sequential study takes its seeds"):
+        spec_from_dict(raw)
+    raw = _sequential()
+    raw["grid"]["loss"] = [{"name": "lace"}, {"name": "focal"}]
+    with pytest.raises(ConfigError, match="must hold the reference 'ce'"):
+        spec_from_dict(raw)

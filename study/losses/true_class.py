@@ -1,65 +1,18 @@
-"""Classification losses behind one registry: `create_loss(name, **params)`, `list_losses()`.
-
-Notation: z logits (N×K), q = softmax(z), c the (possibly noisy) label, ℓ = log q_c, y one-hot.
-Every loss is an `nn.Module` whose `forward(logits, target)` returns the mean over the batch,
-computed from `log_softmax` (never `log(softmax)`), in float32 at least (bf16/fp16 logits are
-upcast), so loss and gradient stay finite for logits up to ±1e4.
-
-Most losses of the family depend on the logits only through ℓ = log q_c: L = f(ℓ). For those,
-`_TrueClassFn` evaluates f and its analytic gradient dL/dz = f'(ℓ)·(y − q) in one fused pass;
-this keeps `lace` as cheap as cross entropy (a composition of log_softmax, exp and gather costs
-about 1.2× here) and exact. The others (label smoothing, MIN-ENT, NCE+RCE) use autograd.
+"""Losses of the true-class log-probability ℓ = log q_c, L = f(ℓ): cross entropy, the paper's
+linearly adaptive CE, focal, Poly-1, MixEnt's CE part, GCE and SCE. `_TrueClassFn` evaluates f
+and its analytic gradient dL/dz = f'(ℓ)·(y − q) in one fused pass (exact, as cheap as CE).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from study.errors import ConfigError
-from study.registry import Registry
-
-LOSSES: Registry[type[nn.Module]] = Registry("loss")
-
-
-def register_loss(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator: make a loss selectable by `name` from a config."""
-    return LOSSES.register(name)
-
-
-def list_losses() -> list[str]:
-    return LOSSES.names()
-
-
-def create_loss(name: str, **params: float) -> nn.Module:
-    """Build a registered loss; unknown names, unknown or invalid parameters: `ConfigError`."""
-    cls = LOSSES.get(name, "loss.name")
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    for key in params:
-        if key not in allowed:
-            raise ConfigError(
-                f"loss.{key}: unknown parameter for loss {name!r} "
-                f"(allowed: {', '.join(allowed) or 'none'})"
-            )
-    return cls(**params)
-
-
-def _require(ok: bool, key: str, value: float, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"loss.{key}: invalid value {value!r} (allowed: {allowed})")
-
-
-def _upcast(logits: torch.Tensor) -> torch.Tensor:
-    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
-
-
-# --- losses of the true-class log-probability ℓ = log q_c ---------------------------------------
+from study.losses.registry import _require, _upcast, register_loss
 
 
 class _TrueClassFn(torch.autograd.Function):
@@ -248,66 +201,3 @@ class SymmetricCE(TrueClassLoss):
 
     def slope(self, ell: torch.Tensor) -> torch.Tensor:
         return -self.alpha - self.beta * _RCE_LOG_FLOOR * torch.exp(ell)
-
-
-# --- losses of the whole distribution q -----------------------------------------------------------
-
-
-@register_loss("label_smoothing")
-class LabelSmoothing(nn.Module):
-    """Label smoothing: L = (1 − ε)·(−log q_c) + ε·mean_k(−log q_k).
-
-    Source: Szegedy et al. 2016, "Rethinking the Inception architecture". ε = 0 is cross
-    entropy; ε must lie in [0, 1); default ε = 0.1.
-    """
-
-    def __init__(self, epsilon: float = 0.1) -> None:
-        super().__init__()
-        _require(0 <= epsilon < 1, "epsilon", epsilon, "in [0, 1)")
-        self.epsilon = float(epsilon)
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # PyTorch's label_smoothing is exactly this mixture with the uniform distribution.
-        return F.cross_entropy(_upcast(logits), target, label_smoothing=self.epsilon)
-
-
-@register_loss("minent")
-class MinEnt(nn.Module):
-    """MIN-ENT: L = −log q_c + λ·H(q), H(q) = −Σ_k q_k·log q_k.
-
-    Source: Ibraheem 2025, arXiv 2501.13709. λ = 0 is cross entropy; default λ = 0.1.
-    """
-
-    def __init__(self, lam: float = 0.1) -> None:
-        super().__init__()
-        _require(lam >= 0, "lam", lam, ">= 0")
-        self.lam = float(lam)
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(_upcast(logits), dim=1)
-        nll = -logp.gather(1, target[:, None]).squeeze(1)
-        entropy = -(logp.exp() * logp).sum(dim=1)
-        return (nll + self.lam * entropy).mean()
-
-
-@register_loss("nce_rce")
-class NCEandRCE(nn.Module):
-    """Active-passive loss NCE+RCE: L = α·(−log q_c)/(−Σ_k log q_k) + β·RCE,
-    RCE = −log(1e-4)·(1 − q_c) as in `sce`.
-
-    Source: Ma et al. 2020, "Normalized loss functions for deep learning with noisy labels"
-    (ICML). Never equals cross entropy. Defaults α = 10, β = 0.1 (their CIFAR-100 setting).
-    """
-
-    def __init__(self, alpha: float = 10.0, beta: float = 0.1) -> None:
-        super().__init__()
-        _require(alpha >= 0, "alpha", alpha, ">= 0")
-        _require(beta >= 0, "beta", beta, ">= 0")
-        self.alpha, self.beta = float(alpha), float(beta)
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(_upcast(logits), dim=1)
-        ell = logp.gather(1, target[:, None]).squeeze(1)
-        nce = ell / logp.sum(dim=1)  # (−log q_c)/(−Σ_k log q_k)
-        rce = _RCE_LOG_FLOOR * _one_minus_q(ell)
-        return (self.alpha * nce + self.beta * rce).mean()

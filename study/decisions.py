@@ -1,0 +1,28 @@
+"""The decisions of a study's stages, part of its stored record (`study.record`):
+`<storage>/<name>/decisions/<key>.json`, written once when a stage decides (stage 1's winners,
+a sequential cell's verdict at a look) and read back on every restart, so that a resumed
+study never decides differently. Writes are atomic (`Storage.write_text`); reading never
+creates anything.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from study.storage import Storage
+
+FOLDER = "decisions"
+EXPECTED_KEY = "expected"  # trials per stage given the decisions so far (`study status`)
+LEGACY = {"tune": "stage1_best.json"}  # where the first round stored stage 1's winners
+
+
+def load_decision(storage: Storage, study: str, key: str) -> Any | None:
+    for parts in ((FOLDER, f"{key}.json"), (LEGACY.get(key, ""),)):
+        if parts[0] and storage.exists(study, *parts):
+            return json.loads(storage.read_text(study, *parts))
+    return None
+
+
+def save_decision(storage: Storage, study: str, key: str, value: Any) -> None:
+    storage.write_text(json.dumps(value, indent=2, sort_keys=True), study, FOLDER, f"{key}.json")
