@@ -52,7 +52,7 @@ def simulate(effects: np.ndarray, plan: SequentialPlan, rng: np.random.Generator
 
 def rate(x: np.ndarray) -> str:
     p = float(np.mean(x))
-    return f"{p:.3f} ± {np.sqrt(p * (1 - p) / len(x)):.3f}"
+    return f"{p:.4f} ± {np.sqrt(p * (1 - p) / len(x)):.4f}"
 
 
 def main() -> None:
