@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pandas as pd
 from scipy import stats
 
-from analysis.stats import higher_is_better
+from analysis.orientation import higher_is_better
 
 # The paper's Table 1 (Shim 2025): top-5 error %, mean ± std over 5 trials, epochs 190–200.
 PUBLISHED_TOP5 = {"ce": (6.7, 0.1, 5), "lace": (6.2, 0.15, 5)}

@@ -43,9 +43,9 @@ import pandas as pd
 from scipy import stats
 
 from analysis.intervals import CI_METHODS, mean_ci
+from analysis.orientation import higher_is_better
 from analysis.power import minimum_detectable_effect, pairs_needed
 
-LOWER_IS_BETTER = ("error", "nll", "ece", "brier", "loss", "epochs_to")
 VERDICTS = ("gain", "loss", "no detectable difference", "underpowered")
 COLUMNS = (
     "candidate", "n_pairs", "gain", "se", "ci_low", "ci_high", "ci_method", "p_t", "p_wilcoxon",
@@ -54,10 +54,6 @@ COLUMNS = (
     "note",
 )  # fmt: skip
 
-
-def higher_is_better(metric: str) -> bool:
-    """Errors, NLL, ECE, Brier and losses are better when lower; anything else when higher."""
-    return not any(word in metric for word in LOWER_IS_BETTER)
 
 
 def paired_row(

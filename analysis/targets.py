@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis.stats import higher_is_better
+from analysis.orientation import higher_is_better
 
 TARGET_COLUMNS = ("target", "reached", "reached_epoch", "epochs_to_target")
 

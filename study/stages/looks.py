@@ -69,7 +69,7 @@ def _diffs(
 ) -> np.ndarray | None:  # fmt: skip
     """Paired differences (positive = candidate better) over seeds 0..n-1; None if a trial
     of them has no final metric (failed: the look cannot be analysed yet)."""
-    from analysis.stats import higher_is_better
+    from analysis.orientation import higher_is_better
 
     value: dict[tuple[str, int], float] = {}
     for trials in results:
