@@ -88,6 +88,7 @@ def run_study(
                 # parent run even if the driver dies during the round
                 _log_decisions(tracker, parent_id, ctx, logged)
                 ctx.results[stage.name].extend(fit(plan) for plan in plans)
+                # `study status` reads the trials expected given the decisions so far here
                 save_decision(storage, spec.name, EXPECTED_KEY, expected())
                 if stage.compared:
                     final += [
@@ -96,7 +97,6 @@ def run_study(
                         for t in plan_results
                         if t.ok and FINAL_KEY in t.metrics
                     ]
-            # `study status` reads the trials expected given the decisions so far from here
             save_decision(storage, spec.name, EXPECTED_KEY, expected())
             counts = settle(tracker, experiment_id, spec.name, expected(), parent_id, final=False)
             ctx.complete[stage.name] = counts.finished.get(stage.name) == expected()[stage.name]
