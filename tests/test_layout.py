@@ -66,3 +66,16 @@ def test_a_new_stage_kind_is_one_registration(
     ctx = StageContext(spec, Storage.of(tmp_path))
     (plan,) = next(STAGES.get("twice").rounds(ctx))
     assert [g["seed"] for g in plan.grid] == [100, 101, 102]
+
+
+def test_reading_a_study_imports_no_torch_or_ray() -> None:
+    """`study status` and the stored record are read on login nodes: the spec package must
+    not pull in torch (the loss registry) or Ray at import."""
+    import subprocess
+
+    code = (
+        "import sys, study.status, study.record, study.spec; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'ray', 'optuna'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

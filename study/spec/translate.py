@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from study.config import TrialConfig
-from study.losses import LOSSES
 from study.registry import Registry
 from study.spec.model import Distribution, SchedulerSpec, SearchSpec
 
@@ -80,6 +79,8 @@ def default_point(cell: TrialConfig, keys: list[str]) -> dict[str, Any]:
         if key in flat:
             point[key] = flat[key]
         elif key.startswith("loss."):
+            from study.losses import LOSSES  # torch: only when a search is built
+
             sig = inspect.signature(LOSSES.get(cell.loss.name).__init__)
             point[key] = sig.parameters[key[5:]].default
     return point
