@@ -9,23 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.effects import gain_model, paired_differences, replication
-from analysis.intervals import bootstrap_ci, mean_ci
-from analysis.meta import meta_analysis
-from analysis.power import minimum_detectable_effect
+from analysis.intervals import mean_ci
 from analysis.stats import compare_losses, higher_is_better, paired_row
 
-
-def _trials(
-    ref: list[float], cand: list[float], cell: dict | None = None, name: str = "lace"
-) -> pd.DataFrame:
-    rows = [
-        {"loss_label": "ce", "seed": s, "top5_error": v, **(cell or {})} for s, v in enumerate(ref)
-    ]
-    rows += [
-        {"loss_label": name, "seed": s, "top5_error": v, **(cell or {})} for s, v in enumerate(cand)
-    ]
-    return pd.DataFrame(rows)
+from .stats_data import trials as _trials
 
 
 def test_orientation() -> None:
@@ -67,21 +54,6 @@ def test_ci_methods() -> None:
 def test_ties_count_half_in_prob_improvement() -> None:
     row = paired_row(np.array([1.0, -1.0, 0.0, 0.0]), 0.05, 0, 500)
     assert row["prob_improvement"] == 0.5
-
-
-def test_bootstrap_ci_is_seeded_and_degenerate_samples_are_points() -> None:
-    x = np.array([0.1, 0.4, -0.2, 0.3, 0.2, 0.0])
-    assert bootstrap_ci(x, seed=1) == bootstrap_ci(x, seed=1)
-    assert bootstrap_ci(np.full(5, 0.3)) == (0.3, 0.3)
-
-
-def test_mde_matches_the_noncentral_t_power() -> None:
-    sd, n = 0.15, 5
-    mde = minimum_detectable_effect(sd, n)
-    delta = mde / sd * math.sqrt(n)
-    crit = stats.t.ppf(0.975, n - 1)
-    power = stats.nct.sf(crit, n - 1, delta) + stats.nct.cdf(-crit, n - 1, delta)
-    assert power == pytest.approx(0.8, abs=1e-3)
 
 
 def test_gain_is_reference_minus_candidate_for_errors() -> None:
@@ -176,80 +148,6 @@ def test_t_ci_covers_the_planted_gain_at_five_pairs() -> None:
         covered.append(row["ci_low"] <= 0.3 <= row["ci_high"])
     # nominal 95 %; 400 studies give a Monte-Carlo sd of 1.1 points (BCa measured 82 % here)
     assert 0.92 <= np.mean(covered) <= 0.98
-
-
-def test_meta_analysis_by_hand() -> None:
-    """DerSimonian–Laird on three cells, computed from the textbook formulas."""
-    gains, var = np.array([1.0, 2.0, 0.5]), np.array([0.1, 0.2, 0.1])
-    comparisons = pd.DataFrame(
-        {
-            "candidate": "lace", "gain": gains, "se": np.sqrt(var),
-            "ci_low": [0.1, -0.1, 0.2], "ci_high": [2.0, 3.0, 1.0], "paired": True,
-            "prob_improvement": [0.8, 0.6, 1.0], "n_pairs": 5,
-        }
-    )  # fmt: skip
-    row = meta_analysis(comparisons).iloc[0]
-    w = 1 / var  # 10, 5, 10: fixed-effect mean 1.0, Q = 5·1² + 10·0.5² = 7.5
-    q = float(np.sum(w * (gains - np.sum(w * gains) / w.sum()) ** 2))
-    tau2 = (q - 2) / (w.sum() - np.sum(w**2) / w.sum())  # (7.5 − 2) / 16
-    w_re = 1 / (var + tau2)
-    mu, se = np.sum(w_re * gains) / w_re.sum(), 1 / math.sqrt(w_re.sum())
-    assert q == pytest.approx(7.5) and tau2 == pytest.approx(0.34375)
-    assert row["tau2"] == pytest.approx(tau2) and row["i2"] == pytest.approx(5.5 / 7.5)
-    assert row["gain"] == pytest.approx(mu) and row["se"] == pytest.approx(se)
-    half = stats.t.ppf(0.975, 1) * math.sqrt(tau2 + se**2)  # prediction: t with k − 2 df
-    assert (row["pred_low"], row["pred_high"]) == pytest.approx((mu - half, mu + half))
-    hksj = math.sqrt(np.sum(w_re * (gains - mu) ** 2) / (2 * w_re.sum()))
-    assert row["ci_high"] - row["gain"] == pytest.approx(stats.t.ppf(0.975, 2) * hksj)
-    assert row["k_cells"] == 3 and row["share_cells_ci_above_0"] == pytest.approx(2 / 3)
-    assert row["n_pairs"] == 15 and row["prob_improvement"] == pytest.approx(12 / 15)
-    assert row["prob_low"] < 0.8 < row["prob_high"]
-
-
-def test_meta_analysis_of_one_cell_and_of_identical_cells() -> None:
-    one = compare_losses(_trials([1, 2, 3, 4], [0.5, 1.4, 2.6, 3.5]), "top5_error")
-    row = meta_analysis(one).iloc[0]
-    assert row["k_cells"] == 1 and row["gain"] == pytest.approx(one.iloc[0]["gain"])
-    assert math.isnan(row["tau2"]) and math.isnan(row["pred_low"])
-    frames = [_trials([1, 2, 3, 4], [0.5, 1.4, 2.6, 3.5], {"noise.rate": r}) for r in (0.2, 0.4)]
-    two = compare_losses(pd.concat(frames), "top5_error", cell_keys=["noise.rate"])
-    row = meta_analysis(two).iloc[0]  # two identical cells: no heterogeneity
-    assert row["tau2"] == 0.0 and row["i2"] == 0.0 and row["gain"] == pytest.approx(0.5)
-
-
-def test_gain_model_recovers_a_dependence_on_noise_rate() -> None:
-    rng = np.random.default_rng(3)
-    frames = []
-    for rate in (0.0, 0.2, 0.4, 0.6):
-        ref = rng.normal(10, 1, 8)
-        cand = ref - (1.0 * rate) + rng.normal(0, 0.05, 8)  # gain grows with the rate
-        frames.append(
-            _trials(list(ref), list(cand), {"noise.rate": rate, "noise.kind": "symmetric"})
-        )
-    trials = pd.concat(frames)
-    pairs = paired_differences(trials, "top5_error", cell_keys=["noise.kind", "noise.rate"])
-    assert len(pairs) == 32
-    model = gain_model(pairs, ["noise.kind", "noise.rate"])
-    slope = model[model["term"] == "noise_rate"].iloc[0]
-    assert slope["coef"] == pytest.approx(1.0, abs=0.1) and slope["p"] < 1e-6
-
-
-def test_replication_table() -> None:
-    trials = _trials([6.7, 6.8, 6.6, 6.7, 6.7], [6.2, 6.3, 6.1, 6.25, 6.2]).rename(
-        columns={"top5_error": "final_paper_top5_error"}
-    )
-    table = replication(trials).set_index("loss")
-    assert table.loc["ce", "n"] == 5 and table.loc["ce", "mean"] == pytest.approx(6.7)
-    assert bool(table.loc["ce", "published_in_ci"]) and bool(table.loc["lace", "published_in_ci"])
-
-
-def test_pairs_needed_matches_power() -> None:
-    from analysis.power import paired_t_power, pairs_needed
-
-    n = pairs_needed(1.0)
-    assert paired_t_power(1.0, int(n)) >= 0.8 > paired_t_power(1.0, int(n) - 1)
-    assert n == 10  # statsmodels' TTestPower gives 9.94
-    assert pairs_needed(0.0) == math.inf and pairs_needed(50.0) == 2
 
 
 def test_time_to_target_by_hand() -> None:
