@@ -1,6 +1,6 @@
 """The `study` command: `run`, `resume`, `plan`, `status`, `trial`, `report`, `bench`, `ui`,
 `server`: argument parsing over library calls (`study.launch`, `study.planning`,
-`study.status`, `study.local_trial`, `analysis.report`, `study.bench`).
+`study.status`, `study.local_trial`; `report`, `bench`, `server`, `ui` in `study.cli_tools`).
 
 Errors a user can cause end in one line on stderr and exit code 2, before anything is written.
 """
