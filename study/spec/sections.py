@@ -162,8 +162,8 @@ def parse_sequential(
     if "seed" in grid:
         raise ConfigError("grid.seed: a sequential study takes its seeds from sequential.looks")
     losses = [v.get("name") if isinstance(v, Mapping) else v for v in grid.get("loss", [])]
-    if reference not in losses or len(losses) < 2:
+    if losses.count(reference) != 1 or len(losses) < 2:
         raise ConfigError(
-            f"sequential: grid.loss must hold the reference {reference!r} and a candidate"
+            f"sequential: grid.loss must hold the reference {reference!r} once and a candidate"
         )
     return spec
