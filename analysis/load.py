@@ -151,9 +151,10 @@ def _epochs_frame(client: Any, runs: list[Any]) -> pd.DataFrame:
 
 def load_decisions(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
     """A sequential study's verdicts, one row per comparison: the look at which it was decided
-    (or its last look), its decision, the mean gain, the repeated CI and the futility bound at
-    that look. Read from the parent run's artifacts `decisions/look-<n>.json` (`study.runner`
-    copies them there from the study storage); empty when the study has none."""
+    (or its last look), its decision, the mean gain, the repeated CI, the futility bound and
+    the boundary it crossed at that look. Read from the parent run's artifacts
+    `decisions/look-<n>.json` (`study.runner` copies them there from the study storage);
+    empty when the study has none."""
     import tempfile
 
     from mlflow import MlflowClient
@@ -169,7 +170,8 @@ def load_decisions(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
             local = client.download_artifacts(parent_run_id, path, tmp)
             for cell, verdict in json.loads(Path(local).read_text()).items():
                 rows[cell] = {"comparison": cell, **verdict}  # a later look supersedes
-    columns = ["comparison", "decision", "look", "mean", "ci_low", "ci_high", "futility_bound"]
+    columns = ["comparison", "decision", "look", "mean", "ci_low", "ci_high", "futility_bound",
+               "boundary"]  # fmt: skip
     return pd.DataFrame(list(rows.values()), columns=columns)
 
 

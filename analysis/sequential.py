@@ -121,6 +121,17 @@ def decide_with_bounds(diffs: np.ndarray, plan: SequentialPlan) -> tuple[str, di
     return "continue", info
 
 
+def boundary(decision: str, info: dict[str, float], plan: SequentialPlan) -> str:
+    """Which boundary a decision crossed, in words (the report's `boundary` column)."""
+    if decision == "gain":
+        return "efficacy: repeated CI above 0"
+    if decision == "loss":
+        return "efficacy: repeated CI below 0"
+    if decision == "futile" and info["futility_bound"] < plan.min_effect:
+        return f"futility: bound < min_effect {plan.min_effect:g}"
+    return "last look, no boundary crossed" if decision == "futile" else "none yet"
+
+
 def decide_many(diffs: np.ndarray, plan: SequentialPlan) -> np.ndarray:
     """Vectorised `decide` for the simulation benchmark: `diffs` is cells × n (n a look);
     returns one decision per row (the same rule, checked against `decide` in the tests)."""

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.sequential import SequentialPlan, decide, decide_many, decide_with_bounds
+from analysis.sequential import (
+    SequentialPlan,
+    boundary,
+    decide,
+    decide_many,
+    decide_with_bounds,
+)
 
 PLAN = SequentialPlan((3, 6, 10, 15, 20), alpha=0.05, min_effect=0.5, n_cells=4)
 
@@ -40,6 +46,8 @@ def test_each_decision() -> None:
     tiny = rng.normal(0, 0.01, 6)  # sure to be well below min_effect
     verdict, info = decide_with_bounds(tiny, PLAN)
     assert verdict == "futile" and info["futility_bound"] < 0.5
+    assert boundary(verdict, info, PLAN) == "futility: bound < min_effect 0.5"
+    assert boundary("gain", info, PLAN) == "efficacy: repeated CI above 0"
     noisy = np.array([1.0, -0.8, 0.5, -0.2, 0.9, -1.1])  # neither: look again
     assert decide(noisy, PLAN) == "continue"
 

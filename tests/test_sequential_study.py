@@ -17,7 +17,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from analysis.sequential import decide_with_bounds
+from analysis.sequential import boundary, decide_with_bounds
 from study.spec import load_spec
 from study.stages.looks import comparisons, sequential_plan
 
@@ -84,6 +84,7 @@ def test_sequential_study_resumes_without_re_deciding(tmp_path: Path) -> None:
         decision, info = decide_with_bounds(r - c, plan)  # errors: reference - candidate
         verdict = (final if n == 3 else first)[cid]
         assert decision == verdict["decision"] and info["mean"] == pytest.approx(verdict["mean"])
+        assert verdict["boundary"] == boundary(decision, info, plan)
 
     # the parent run carries the decisions; the report shows them; status says complete
     parent = [r for r in client.search_runs([runs[0].info.experiment_id])

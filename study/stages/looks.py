@@ -129,7 +129,7 @@ class LooksStage:
         return float((used.sum(axis=1) + per_ref).mean())
 
     def rounds(self, ctx: StageContext) -> Iterator[list[TunerPlan]]:
-        from analysis.sequential import decide_with_bounds
+        from analysis.sequential import boundary, decide_with_bounds
 
         spec, plan = ctx.spec, sequential_plan(ctx.spec)
         assert spec.sequential is not None
@@ -153,7 +153,8 @@ class LooksStage:
                     if d is None:
                         return  # a trial failed: `study resume` retries it, then decides
                     decision, info = decide_with_bounds(d, plan)
-                    verdicts[cid] = {"decision": decision, "look": n, **info}
+                    crossed = boundary(decision, info, plan)
+                    verdicts[cid] = {"decision": decision, "look": n, **info, "boundary": crossed}
                 ctx.decide(f"look-{n}", verdicts)
             open_ids -= {c for c, v in verdicts.items() if v["decision"] != "continue"}
 
