@@ -172,12 +172,12 @@ def _sequential(study: StudyRuns, tracking_uri: str) -> list[Section]:
             "Sequential decisions (adaptive seeding)",
             "Each comparison was analysed at every look until decided (analysis/sequential.py: "
             "group-sequential paired t-test, O'Brien-Fleming-type alpha spending, family-wise "
-            "over all comparisons and looks). `look`: seeds when decided; `boundary`: the one it crossed; `gain`/`loss`: the "
-            "repeated CI `ci_low`..`ci_high` excludes 0; `futile`: |mean| + the futility "
-            "quantile x se (`futility_bound`) fell below min_effect, or the last look came "
-            "without a gain or loss. The tables below use every seed each comparison ran and "
-            "ignore "
-            "the optional stopping: for these comparisons the decision here is the valid verdict.",
+            "over all comparisons and looks). `look`: seeds when decided; `boundary`: the one "
+            "it crossed; `gain`/`loss`: the repeated CI `ci_low`..`ci_high` excludes 0; "
+            "`futile`: |mean| + the futility quantile x se (`futility_bound`) fell below "
+            "min_effect, or the last look came without a gain or loss. The tables below use "
+            "every seed each comparison ran and ignore the optional stopping: for these "
+            "comparisons the decision here is the valid verdict.",
             round_table(decisions),
         )
     ]
