@@ -1,16 +1,5 @@
-"""The loss registry: `create_loss(name, **params)`, `list_losses()`; helpers the loss modules
-share. Conventions of every loss (`study.losses`):
-
-Notation: z logits (N×K), q = softmax(z), c the (possibly noisy) label, ℓ = log q_c, y one-hot.
-Every loss is an `nn.Module` whose `forward(logits, target)` returns the mean over the batch,
-computed from `log_softmax` (never `log(softmax)`), in float32 at least (bf16/fp16 logits are
-upcast), so loss and gradient stay finite for logits up to ±1e4.
-
-Most losses of the family depend on the logits only through ℓ = log q_c: L = f(ℓ). For those,
-`_TrueClassFn` evaluates f and its analytic gradient dL/dz = f'(ℓ)·(y − q) in one fused pass;
-this keeps `lace` as cheap as cross entropy (a composition of log_softmax, exp and gather costs
-about 1.2× here) and exact. The others (label smoothing, MIN-ENT, NCE+RCE) use autograd.
-"""
+"""The loss registry: `register_loss`, `create_loss(name, **params)`, `list_losses()`, and the
+helpers the loss modules share. The conventions every loss follows are in `study.losses`."""
 
 from __future__ import annotations
 
