@@ -97,20 +97,22 @@ def run_study(
                         for t in plan_results
                         if t.ok and FINAL_KEY in t.metrics
                     ]
-            save_decision(storage, spec.name, EXPECTED_KEY, expected())
-            counts = settle(tracker, experiment_id, spec.name, expected(), parent_id, final=False)
-            ctx.complete[stage.name] = counts.finished.get(stage.name) == expected()[stage.name]
+            now = expected()  # reads the stages' decisions: once per stage
+            save_decision(storage, spec.name, EXPECTED_KEY, now)
+            counts = settle(tracker, experiment_id, spec.name, now, parent_id, final=False)
+            ctx.complete[stage.name] = counts.finished.get(stage.name) == now[stage.name]
             _log_decisions(tracker, parent_id, ctx, logged)
     except KeyboardInterrupt:
         # A second Ctrl-C (or SIGTERM) while Tune was stopping: leave no run RUNNING.
         settle(tracker, experiment_id, spec.name, expected(), parent_id, final=True)
         raise
+    now = expected()
     outcome = settle(
-        tracker, experiment_id, spec.name, expected(), parent_id, final=True,
+        tracker, experiment_id, spec.name, now, parent_id, final=True,
         summary=(list(spec.grid), spec.analysis.metric),
     )  # fmt: skip
     return StudyOutcome(
-        spec.name, experiment_id, parent_id, record.tracking_uri, storage, expected(),
+        spec.name, experiment_id, parent_id, record.tracking_uri, storage, now,
         outcome.finished, outcome.errored, final,
     )  # fmt: skip
 
