@@ -1,73 +1,15 @@
-"""Paired differences per seed, the dependence of the gain on the cell (OLS with HC3 robust
-errors, statsmodels formula API) and the replication table of the paper's Table 1."""
+"""The replication table of the paper's Table 1 (scipy's t quantiles), and whether a study
+ran the paper's protocol."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import pandas as pd
 from scipy import stats
 
-from analysis.orientation import higher_is_better
-
 # The paper's Table 1 (Shim 2025): top-5 error %, mean ± std over 5 trials, epochs 190–200.
 PUBLISHED_TOP5 = {"ce": (6.7, 0.1, 5), "lace": (6.2, 0.15, 5)}
-
-
-def paired_differences(
-    trials: pd.DataFrame,
-    metric: str,
-    reference: str = "ce",
-    cell_keys: Sequence[str] = (),
-    pair_key: str = "seed",
-    candidate_key: str = "loss_label",
-) -> pd.DataFrame:
-    """Long table of matched pairs: candidate, cell keys, seed, gain (positive = better)."""
-    sign = 1.0 if higher_is_better(metric) else -1.0
-    keys = [*cell_keys, pair_key]
-    ref = trials[trials[candidate_key] == reference][[*keys, metric]]
-    cand = trials[trials[candidate_key] != reference][[candidate_key, *keys, metric]]
-    merged = cand.merge(ref, on=keys, suffixes=("", "_ref"))
-    merged["gain"] = sign * (merged[metric] - merged[f"{metric}_ref"])
-    return merged.rename(columns={candidate_key: "candidate"})[["candidate", *keys, "gain"]]
-
-
-def gain_model(pairs: pd.DataFrame, cell_keys: Sequence[str]) -> pd.DataFrame:
-    """Does the gain depend on the cell? OLS of the paired gain on the cell keys, per candidate:
-    numeric keys enter linearly, text keys as categories, and a noise kind × noise rate
-    interaction when both are present. HC3 robust standard errors. Rows: candidate, term,
-    coef, se, p, n."""
-    import statsmodels.formula.api as smf
-
-    rows = []
-    for cand, frame in pairs.groupby("candidate"):
-        frame = frame.rename(columns={k: k.replace(".", "_") for k in cell_keys})
-        terms = []
-        for key in cell_keys:
-            col = key.replace(".", "_")
-            if frame[col].nunique() < 2:
-                continue
-            numeric = pd.api.types.is_numeric_dtype(frame[col])
-            terms.append(col if numeric else f"C({col})")
-        kind_varies = "noise_kind" in terms or "C(noise_kind)" in terms
-        if kind_varies and "noise_rate" in terms:
-            terms.append("C(noise_kind):noise_rate")
-        if not terms or len(frame) <= len(terms) + 1:
-            continue
-        fit = smf.ols("gain ~ " + " + ".join(terms), data=frame).fit(cov_type="HC3")
-        for term in fit.params.index:
-            rows.append(
-                {
-                    "candidate": cand,
-                    "term": term,
-                    "coef": float(fit.params[term]),
-                    "se": float(fit.bse[term]),
-                    "p": float(fit.pvalues[term]),
-                    "n": int(fit.nobs),
-                }
-            )
-    return pd.DataFrame(rows, columns=["candidate", "term", "coef", "se", "p", "n"])
 
 
 def replication(trials: pd.DataFrame, metric: str = "final_paper_top5_error") -> pd.DataFrame:

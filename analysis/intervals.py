@@ -1,6 +1,12 @@
-"""Confidence intervals of a mean gain: the t interval (exact for normal differences, nominal
-at n = 3-10; Welch's for two unmatched groups) and scipy.stats.bootstrap's BCa / percentile
-intervals (seeded), which undercover at small n (docs/analysis.md)."""
+"""Confidence intervals of a mean gain.
+
+* `t_interval`: mean ± t_{df, 1−a/2}·se, the paired t interval (df = n − 1) or Welch's
+  (Welch–Satterthwaite df), at any two-sided level a; vectorised (scipy.stats.t). With
+  a = α/m it is the Bonferroni simultaneous interval of a family of m rows.
+* `mean_ci`: one row's unadjusted (1 − α) interval by method: `t` (exact for normal
+  differences, nominal at n = 3–10), or scipy.stats.bootstrap's BCa / percentile intervals
+  (seeded), which undercover at small n (docs/analysis.md).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,23 @@ from scipy import stats
 CI_METHODS = ("t", "bca", "percentile")
 
 
+ArrayLike = float | np.ndarray
+
+
+def t_interval(
+    mean: ArrayLike, se: ArrayLike, df: ArrayLike, level: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided `level` (e.g. 0.95) t intervals mean ± t_{df, (1 + level)/2}·se, element-wise.
+    A row without a positive finite se or df gives (nan, nan): no interval, never a point."""
+    m, s, d = (np.asarray(v, dtype=float) for v in (mean, se, df))
+    ok = np.isfinite(m) & np.isfinite(s) & (s > 0) & np.isfinite(d) & (d > 0)
+    with np.errstate(invalid="ignore"):
+        half = stats.t.ppf((1 + np.asarray(level, dtype=float)) / 2, np.where(ok, d, 1.0)) * s
+    low = np.where(ok, m - half, math.nan)
+    high = np.where(ok, m + half, math.nan)
+    return low, high
+
+
 def mean_ci(
     diffs: np.ndarray,
     alpha: float = 0.05,
@@ -20,18 +43,18 @@ def mean_ci(
     seed: int = 0,
     n_resamples: int = 9999,
 ) -> tuple[float, float]:
-    """(1 − α) CI of the mean of `diffs` (shape (n,)): `t` = x̄ ± t_{n−1, 1−α/2}·s/√n
-    (scipy's `ttest_1samp(...).confidence_interval`), `bca` / `percentile` = bootstrap.
-    A degenerate sample (all equal) gives a point; fewer than 2 values give (nan, nan)."""
+    """(1 − α) CI of the mean of `diffs` (shape (n,)): `t` = x̄ ± t_{n−1, 1−α/2}·s/√n,
+    `bca` / `percentile` = bootstrap. Fewer than 2 values, or no spread, give (nan, nan): a
+    zero-width interval would claim certainty that n identical differences do not give."""
     if method not in CI_METHODS:
         raise ValueError(f"ci_method {method!r}: allowed {', '.join(CI_METHODS)}")
     diffs = np.asarray(diffs, dtype=float)
     if len(diffs) < 2 or np.ptp(diffs) == 0:
-        mean = float(np.mean(diffs)) if len(diffs) else math.nan
-        return (mean, mean) if len(diffs) >= 2 else (math.nan, math.nan)
+        return math.nan, math.nan
     if method == "t":
-        ci = stats.ttest_1samp(diffs, 0.0).confidence_interval(1 - alpha)
-        return float(ci.low), float(ci.high)
+        se = float(np.std(diffs, ddof=1)) / math.sqrt(len(diffs))
+        low, high = t_interval(float(np.mean(diffs)), se, float(len(diffs) - 1), 1 - alpha)
+        return float(low), float(high)
     return bootstrap_ci(diffs, alpha, seed, n_resamples, method)
 
 
@@ -42,12 +65,10 @@ def bootstrap_ci(
     n_resamples: int = 9999,
     method: str = "bca",
 ) -> tuple[float, float]:
-    """Bootstrap CI (`bca` or `percentile`) of the mean of `diffs`; a degenerate sample gives
-    a point."""
+    """Bootstrap CI (`bca` or `percentile`) of the mean of `diffs`; (nan, nan) without spread."""
     diffs = np.asarray(diffs, dtype=float)
     if len(diffs) < 2 or np.ptp(diffs) == 0:
-        mean = float(np.mean(diffs)) if len(diffs) else math.nan
-        return (mean, mean) if len(diffs) >= 2 else (math.nan, math.nan)
+        return math.nan, math.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # BCa warns on very small or lumpy samples
         res = stats.bootstrap(

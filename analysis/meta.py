@@ -1,7 +1,20 @@
-"""Pooling each candidate's per-cell gains over the cells: random effects (statsmodels
-`combine_effects`, DerSimonian-Laird τ² truncated at 0, Hartung-Knapp-Sidik-Jonkman CI), τ², I²,
-the prediction interval for a new cell (Higgins, Thompson & Spiegelhalter 2009, J. R. Stat.
-Soc. A 172:137) and the probability of improvement pooled over every pair (Wilson)."""
+"""Pooling each candidate's per-cell gains over cells whose levels are exchangeable draws
+(datasets, architectures, independent replications): random effects, with τ² by
+DerSimonian–Laird (statsmodels `combine_effects`, truncated at 0) and the Hartung–Knapp–
+Sidik–Jonkman interval, the prediction interval for a new cell, and the probability of
+improvement pooled over every pair (Wilson). Designed settings (noise rates, learning rates)
+are not exchangeable: `analysis.across` regresses the gain on them instead.
+
+With k cells of gains y_i and variances v_i, weights w_i = 1 / (v_i + τ²), μ = Σ w_i y_i / Σ w_i:
+
+* HKSJ variance of μ (Hartung & Knapp 2001; Sidik & Jonkman 2002), truncated below at the
+  random-effects variance (Knapp & Hartung 2003; Röver, Knapp & Friede 2015, BMC Med. Res.
+  Methodol. 15:99): var_μ = max(1, q) / Σ w_i, q = Σ w_i (y_i − μ)² / (k − 1);
+* CI: μ ± t_{k−1, 1 − α/(2C)}·√var_μ, Bonferroni over the C candidates pooled in one report;
+* prediction interval for a new cell: μ ± t_{k−2, 1 − α/2}·√(τ² + var_μ), with the HKSJ
+  variance (Partlett & Riley 2017, Stat. Med. 36:301); needs k ≥ 3; not adjusted (it says
+  where a new cell's gain falls, and no verdict is read from it).
+"""
 
 from __future__ import annotations
 
@@ -19,65 +32,60 @@ META_COLUMNS = (
     "prob_high", "method",
 )  # fmt: skip
 
+META_METHOD = (
+    "random effects: DerSimonian–Laird τ² (≥ 0), HKSJ CI with max(1, q), Bonferroni over "
+    "candidates; prediction interval with the HKSJ variance"
+)
 
-META_METHOD = "random effects: DerSimonian–Laird τ² (≥ 0), Hartung–Knapp–Sidik–Jonkman CI"
+
+def pool(
+    effects: np.ndarray, variances: np.ndarray, alpha: float, n_candidates: int = 1
+) -> dict[str, float]:
+    """Random-effects pooling of k ≥ 2 effects (module docstring): gain, se, ci_low,
+    ci_high, tau2, i2, pred_low, pred_high (nan for k < 3)."""
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    y, v = np.asarray(effects, float), np.asarray(variances, float)
+    k = len(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # τ² = 0 and k = 2 divide by zero inside
+        res = combine_effects(y, v, method_re="dl", use_t=True, alpha=alpha)
+    q_cochran = float(res.q)
+    # statsmodels leaves DL's τ² = (Q − (k − 1)) / c negative when Q < k − 1; the estimator
+    # is truncated at 0
+    tau2 = max(0.0, float(res.tau2))
+    w = 1.0 / (v + tau2)
+    mu = float(np.sum(w * y) / np.sum(w))
+    q = float(np.sum(w * (y - mu) ** 2) / (k - 1))
+    var_mu = max(1.0, q) / float(np.sum(w))
+    half = stats.t.ppf(1 - alpha / (2 * n_candidates), k - 1) * math.sqrt(var_mu)
+    out = {
+        "gain": mu, "se": math.sqrt(var_mu), "ci_low": mu - half, "ci_high": mu + half,
+        "tau2": tau2, "pred_low": math.nan, "pred_high": math.nan,
+        "i2": max(0.0, (q_cochran - (k - 1)) / q_cochran) if q_cochran > 0 else 0.0,
+    }  # fmt: skip
+    if k >= 3:
+        pred = stats.t.ppf(1 - alpha / 2, k - 2) * math.sqrt(tau2 + var_mu)
+        out.update(pred_low=mu - pred, pred_high=mu + pred)
+    return out
 
 
 def meta_analysis(comparisons: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Does the gain hold across cells? One row per candidate of `compare_losses` output.
-
-    * `gain`, `se`, `ci_low`, `ci_high`: the random-effects pooled gain μ over the candidate's
-      cells, weighted 1 / (se_i² + τ²) with τ² by DerSimonian–Laird, truncated at 0
-      (statsmodels `combine_effects(method_re="dl")`); the CI is Hartung–Knapp–Sidik–
-      Jonkman's (t with k − 1 df), which keeps its level with few cells where the normal
-      DL interval does not (IntHout et al. 2014, BMC Med. Res. Methodol. 14:25).
-    * `tau2`: between-cell variance of the true gain; `i2`: share of the spread of the cell
-      gains due to that heterogeneity, max(0, (Q − (k − 1)) / Q).
-    * `pred_low`, `pred_high`: where the gain of a new cell is expected to fall,
-      μ ± t_{k−2, 1−α/2}·√(τ² + se_μ²) (Higgins, Thompson & Spiegelhalter 2009); needs k ≥ 3.
-    * `share_cells_ci_above_0`: share of the candidate's cells whose own CI lies above 0.
-    * `prob_improvement` (`prob_low`, `prob_high`: Wilson interval): share of all its pairs,
-      over every cell, where the candidate is better (ties ½); paired rows only.
-
-    Cells whose gain has no positive standard error (one pair, or identical differences) have
-    no weight and are left out of the pooled gain (`k_cells` counts the cells used).
-    """
-    from statsmodels.stats.meta_analysis import combine_effects
+    """Does the gain hold across exchangeable cells? One row per candidate of `compare_losses`
+    output: `pool` over the cells with a positive standard error (`k_cells` counts them),
+    `share_cells_ci_above_0` (cells whose simultaneous CI lies above 0), and the probability
+    of improvement over all the candidate's pairs with its Wilson interval (paired rows)."""
     from statsmodels.stats.proportion import proportion_confint
 
     rows = []
+    n_candidates = max(1, comparisons["candidate"].nunique())
     for cand, frame in comparisons.groupby("candidate", sort=True):
         use = frame[np.isfinite(frame["gain"]) & (frame["se"] > 0)]
         k = len(use)
         row: dict[str, Any] = dict.fromkeys(META_COLUMNS, math.nan)
         row.update(candidate=cand, k_cells=k, method=META_METHOD)
-        if k == 1:
-            only = use.iloc[0]
-            row.update(gain=only["gain"], se=only["se"], ci_low=only["ci_low"],
-                       ci_high=only["ci_high"])  # fmt: skip
-        elif k >= 2:
-            effects, variances = use["gain"].to_numpy(float), use["se"].to_numpy(float) ** 2
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # τ² = 0 and k = 2 divide by zero inside
-                res = combine_effects(effects, variances, method_re="dl", use_t=True, alpha=alpha)
-                if res.tau2 < 0:
-                    # statsmodels 0.15 leaves DL's τ² = (Q − (k − 1)) / c negative when
-                    # Q < k − 1; the estimator is truncated at 0, which is exactly what its
-                    # Paule–Mandel path returns in that case (its first step stops at τ² = 0).
-                    res = combine_effects(
-                        effects, variances, method_re="iterated", use_t=True, alpha=alpha
-                    )
-                    assert res.tau2 == 0
-                hksj = res.summary_frame().loc["random effect wls"]
-            mu, se_mu, tau2 = float(res.mean_effect_re), float(res.sd_eff_w_re), float(res.tau2)
-            q = float(res.q)
-            row.update(
-                gain=mu, se=se_mu, ci_low=float(hksj["ci_low"]), ci_high=float(hksj["ci_upp"]),
-                tau2=tau2, i2=max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
-            )  # fmt: skip
-            if k >= 3:
-                half = stats.t.ppf(1 - alpha / 2, k - 2) * math.sqrt(tau2 + se_mu**2)
-                row.update(pred_low=mu - half, pred_high=mu + half)
+        if k >= 2:
+            row.update(pool(use["gain"], use["se"] ** 2, alpha, n_candidates))
         row["share_cells_ci_above_0"] = float((frame["ci_low"] > 0).mean())
         paired = frame[frame["paired"].astype(bool) & frame["prob_improvement"].notna()]
         n = int(paired["n_pairs"].sum())

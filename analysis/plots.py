@@ -77,11 +77,15 @@ def forest(
     cell_keys: Sequence[str],
     metric: str,
     meta: pd.DataFrame | None = None,
+    min_effect: float | None = None,
+    interval: str | None = None,
 ) -> Figure | None:
-    """Paired gain (positive = candidate better) with its CI, one row per candidate × cell;
-    with `meta` (from `analysis.stats.meta_analysis`), each candidate's cells are followed by
-    its pooled gain as a diamond spanning the pooled CI, and the prediction interval as a
-    thin line through it."""
+    """Paired gain (positive = candidate better) with its simultaneous interval, one row per
+    candidate × cell, coloured by verdict; dashed lines at ±`min_effect` (the equivalence
+    margins); `interval` names the intervals drawn (default: the simultaneous ones of
+    `compare_losses`). With `meta` (from `analysis.meta.meta_analysis`, exchangeable cells
+    only), each candidate's cells are followed by its pooled gain as a diamond spanning the
+    pooled CI, and the prediction interval as a thin line through it."""
     if comparisons.empty:
         return None
     rows = comparisons.sort_values("candidate", kind="stable").reset_index(drop=True)
@@ -94,9 +98,10 @@ def forest(
         if cand in pooled and math.isfinite(pooled[cand]["gain"]):
             k = int(pooled[cand]["k_cells"])
             items.append(("pooled", f"{cand} | pooled over {k} cells", pooled[cand]))
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(items) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(items) + 1.6))
     y = np.arange(len(items))[::-1]
-    colors = {"gain": "tab:green", "loss": "tab:red"}
+    colors = {"gain": "tab:green", "loss": "tab:red", "equivalent": "tab:blue",
+              "futile": "tab:blue"}  # fmt: skip
     for yi, (kind, _, r) in zip(y, items, strict=True):
         if kind == "cell":
             color = colors.get(r["verdict"], "tab:gray")
@@ -104,17 +109,26 @@ def forest(
             ax.plot([r["gain"]], [yi], "o", color=color)
             continue
         if math.isfinite(r["pred_low"]):
-            ax.plot([r["pred_low"], r["pred_high"]], [yi, yi], color="tab:blue", linewidth=0.8)
+            ax.plot([r["pred_low"], r["pred_high"]], [yi, yi], color="tab:purple", linewidth=0.8)
         xs = [r["ci_low"], r["gain"], r["ci_high"], r["gain"]]
-        ax.fill(xs, [yi, yi + 0.3, yi, yi - 0.3], color="tab:blue")
+        ax.fill(xs, [yi, yi + 0.3, yi, yi - 0.3], color="tab:purple")
     ax.axvline(0.0, color="black", linewidth=0.8)
+    if min_effect:
+        for x in (-min_effect, min_effect):
+            ax.axvline(x, color="tab:gray", linewidth=0.8, linestyle="--")
     ax.set_yticks(y, [label for _, label, _ in items], fontsize=7)
-    method = str(rows["ci_method"].iloc[0]) if "ci_method" in rows else "t"
-    ax.set_xlabel(
-        f"paired gain in {metric}, 95 % CI ({method}); > 0: candidate better\n"
-        "diamond: pooled gain and its CI; thin line through it: prediction interval",
-        fontsize=8,
+    m = int(rows["family_size"].max()) if "family_size" in rows else len(rows)
+    interval = interval or (
+        f"simultaneous 95 % interval (Bonferroni over {m} rows{'' if m > 1 else ': none'})"
     )
+    xlabel = (
+        f"paired gain in {metric}, {interval}; > 0: candidate better\n"
+        "green gain, red loss, blue equivalent or futile (dashed: ±min_effect), grey "
+        "inconclusive"
+    )
+    if pooled:
+        xlabel += "; diamond: pooled gain and CI, thin line: prediction interval"
+    ax.set_xlabel(xlabel, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -135,7 +149,7 @@ def gain_vs_rate(comparisons: pd.DataFrame) -> Figure | None:
         )  # fmt: skip
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xlabel("noise rate")
-    ax.set_ylabel("paired gain (95 % CI)")
+    ax.set_ylabel("paired gain (simultaneous 95 % interval)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

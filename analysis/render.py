@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ class Section:
     table: pd.DataFrame | None = None
     figure: str | None = None  # file name of a PNG in the output folder
     figure_png: bytes = b""
-    extra: list[str] = field(default_factory=list)
+    bullets: list[str] = field(default_factory=list)
 
 
 def round_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -39,6 +40,8 @@ def markdown(header: list[str], sections: list[Section]) -> str:
         lines += [f"## {s.title}", ""]
         if s.text:
             lines += [s.text, ""]
+        if s.bullets:
+            lines += [*[f"* {b}" for b in s.bullets], ""]
         if s.table is not None:
             lines += [markdown_table(s.table), ""]
         if s.figure:
@@ -57,13 +60,22 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def inline(text: str) -> str:
+    """Escaped HTML of a line of report text, its `code` spans as <code>."""
+    return _CODE.sub(r"<code>\1</code>", html.escape(text))
+
+
 def html_page(header: list[str], sections: list[Section], experiment: str) -> str:
     body = [f"<h1>lossbench report: {html.escape(experiment)}</h1>"]
-    body += [f"<p>{html.escape(h)}</p>" for h in header]
+    body += [f"<p class='h'>{inline(h)}</p>" for h in header]
     for s in sections:
         body.append(f"<h2>{html.escape(s.title)}</h2>")
-        if s.text:
-            body.append(f"<p>{html.escape(s.text)}</p>")
+        body += [f"<p>{inline(p)}</p>" for p in s.text.split("\n\n") if p]
+        if s.bullets:
+            body.append("<ul>" + "".join(f"<li>{inline(b)}</li>" for b in s.bullets) + "</ul>")
         if s.table is not None:
             body.append(s.table.to_html(index=False, border=0, classes="t", na_rep=""))
         if s.figure_png:
@@ -71,8 +83,10 @@ def html_page(header: list[str], sections: list[Section], experiment: str) -> st
             body.append(f'<img alt="{html.escape(s.title)}" src="data:image/png;base64,{data}">')
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
+        "p.h{color:#555;font-size:13px;margin:0.2em 0}li{margin:0.4em 0}"
         "table.t{border-collapse:collapse;font-size:12px}table.t td,table.t th{padding:2px 6px;"
         "border-bottom:1px solid #ddd;text-align:right}img{max-width:100%}"
+        "code{background:#f3f3f3;padding:0 2px}"
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>lossbench: "

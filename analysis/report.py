@@ -1,8 +1,15 @@
-"""`study report`: from a study's MLflow runs to a report a reviewer can check.
+"""`study report`: from a study's MLflow runs to a report that answers first.
+
+The page opens with the answer in words per candidate (`analysis.answer`) and the forest plot
+of the simultaneous intervals it is read from; then the per-setting table, the answer across
+settings (`analysis.across` for designed noise settings, `analysis.meta` for exchangeable
+axes), time to target, means and figures; the methods come last (`analysis.methods`).
 
 Writes to the output folder: `report.html` (self-contained: figures embedded, opens offline),
-`report.md` (with the figures as PNG files beside it), `comparisons.csv`, `trials.parquet`,
-`epochs.parquet`; then logs them as artifacts of the study's parent run (`report/`).
+`report.md` (figures as PNG files beside it), `answer.txt`, `comparisons.csv` (every column),
+`meta_regression.csv` / `meta_analysis.csv` where they apply, `time_to_target.csv`,
+`paired_misses.csv`, `trials.parquet`, `epochs.parquet`; then logs them as artifacts of the
+study's parent run (`report/`).
 """
 
 from __future__ import annotations
@@ -14,20 +21,20 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plots
-from analysis.effects import gain_model, is_paper_protocol, paired_differences, replication
-from analysis.load import StudyRuns, load_decisions, load_reliability_bins, load_study
-from analysis.meta import META_METHOD, meta_analysis
-from analysis.render import (
-    Section,
-    html_page,
-    markdown,
-    round_table,
-    save_figure,
-    write_parquet,
-    write_table,
+from analysis.across import exchangeable, meta_regression
+from analysis.answer import (
+    answer_lines,
+    metric_label,
+    sequential_lines,
 )
+from analysis.effects import is_paper_protocol, replication
+from analysis.load import StudyRuns, load_decisions, load_study
+from analysis.meta import meta_analysis
+from analysis.methods import methods
+from analysis.render import Section, html_page, markdown, round_table, save_figure
+from analysis.sections import Findings, across, decided, figures, means, per_setting
 from analysis.stats import compare_losses
-from analysis.targets import epoch_curve, never_reached, time_to_target
+from analysis.time_section import time_to_target_sections
 
 
 @dataclass(frozen=True)
@@ -90,27 +97,12 @@ def build_report(
             f"experiment {experiment!r} has no finished trial with metric {settings.metric!r}"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    comparisons = compare_losses(
-        finished,
-        settings.metric,
-        settings.reference,
-        study.cell_keys,
-        alpha=settings.alpha,
-        seed=settings.seed,
-        min_effect=settings.min_effect,
-        n_resamples=settings.n_resamples,
-        ci_method=settings.ci_method,
-    )
-    meta = meta_analysis(comparisons, settings.alpha)
-    sections = _sections(study, finished, comparisons, meta, settings, out_dir, tracking_uri)
-    files = [
-        write_table(comparisons, out_dir / "comparisons.csv"),
-        write_table(meta, out_dir / "meta_analysis.csv"),
-        write_parquet(study.trials, out_dir / "trials.parquet"),
-        write_parquet(study.epochs, out_dir / "epochs.parquet"),
-    ]
+    found = analyse(study, finished, settings, tracking_uri)
+    sections = _sections(study, finished, found, settings, out_dir, tracking_uri)
+    files = _write_tables(study, found, out_dir)
     files += [out_dir / s.figure for s in sections if s.figure]
-    files += [p for p in [out_dir / "time_to_target.csv"] if p.is_file()]
+    files += [p for p in (out_dir / n for n in ("time_to_target.csv", "paired_misses.csv"))
+              if p.is_file()]  # fmt: skip
     header = _header(study, finished, settings)
     (out_dir / "report.md").write_text(markdown(header, sections))
     (out_dir / "report.html").write_text(html_page(header, sections, experiment))
@@ -124,119 +116,92 @@ def build_report(
     return files
 
 
+def analyse(
+    study: StudyRuns, finished: pd.DataFrame, cfg: Settings, tracking_uri: str
+) -> Findings:
+    """The per-setting comparisons, the sequential decisions, the answer across settings."""
+    keys = study.cell_keys
+    comparisons = compare_losses(
+        finished, cfg.metric, cfg.reference, keys, alpha=cfg.alpha, seed=cfg.seed,
+        min_effect=cfg.min_effect, n_resamples=cfg.n_resamples, ci_method=cfg.ci_method,
+    )  # fmt: skip
+    decisions = load_decisions(tracking_uri, study.parent["run_id"])
+    regression, notes = meta_regression(comparisons, keys, cfg.alpha)
+    pooled = meta_analysis(comparisons, cfg.alpha) if exchangeable(comparisons, keys) else None
+    if decisions.empty:
+        answer = answer_lines(comparisons, keys, cfg.metric, cfg.reference, cfg.min_effect)
+    else:  # the sequential verdicts are the study's; fixed-design rows are estimates only
+        answer = sequential_lines(decisions, cfg.metric, cfg.reference, cfg.min_effect)
+        comparisons["verdict"] = ""
+        comparisons["note"] = "sequential study: estimate over all seeds, biased after stopping"
+    return Findings(comparisons, decisions, regression, notes, pooled, answer)
+
+
+def _write_tables(study: StudyRuns, found: Findings, out_dir: Path) -> list[Path]:
+    (out_dir / "answer.txt").write_text("\n".join(found.answer) + "\n")
+    files = [out_dir / "answer.txt"]
+    tables = {"comparisons.csv": found.comparisons}
+    if not found.regression.empty:
+        tables["meta_regression.csv"] = found.regression
+    if found.pooled is not None:
+        tables["meta_analysis.csv"] = found.pooled
+    for name, frame in tables.items():
+        frame.to_csv(out_dir / name, index=False)
+        files.append(out_dir / name)
+    for name, frame in (("trials", study.trials), ("epochs", study.epochs)):
+        frame.to_parquet(out_dir / f"{name}.parquet", index=False)
+        files.append(out_dir / f"{name}.parquet")
+    return files
+
+
 def _header(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> list[str]:
     n_all, n_ok = len(study.trials), len(finished)
-    seeds = sorted(finished["seed"].unique().tolist()) if "seed" in finished else []
     return [
-        f"Experiment `{study.experiment}` (parent run `{study.parent['run_id']}`), "
-        f"generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-        f"Trials: {n_ok} finished of {n_all} tracked; losses: "
-        f"{', '.join(sorted(finished['loss_label'].unique()))}; seeds: {seeds}; "
-        f"cells (grid axes other than loss and seed): {', '.join(study.cell_keys) or 'none'}.",
-        f"Metric: `{cfg.metric}`; reference loss: `{cfg.reference}`. Gain = reference − "
-        f"candidate for errors, NLL, ECE and Brier (positive: the candidate is better).",
-        "Tests: pairs are the candidate and the reference at the same cell and seed (same init, "
-        "batches and noisy labels). Mean paired gain with a 95 % "
-        + _ci_text(cfg)
-        + "; paired t-test "
-        "(`p_t`); Wilcoxon signed-rank (`p_wilcoxon`, exact: with 5 pairs its smallest "
-        "two-sided p is 0.0625, so it cannot reach 0.05 at n = 5); Holm (family-wise) and "
-        "Benjamini–Hochberg (screening) corrections of `p_t` over every row "
-        "(statsmodels multipletests, methods 'holm' and 'fdr_bh'); probability of improvement "
-        "with a Wilson interval; Cohen's d_z; `mde`: the smallest gain detectable at "
-        f"α = {cfg.alpha} with power 0.8 (noncentral t) given the observed spread and n.",
-        f"Verdict: `gain`/`loss` when p_holm < {cfg.alpha} and the CI excludes 0; otherwise "
-        f"`no detectable difference` if mde ≤ {cfg.min_effect} (the smallest gain of interest, "
-        "in the metric's units; 0.5 = the paper's claimed top-5 gain), else `underpowered`. "
-        "Rows with unmatched seeds use Welch's t-test and say so in `note`. Validity: see "
-        "docs/analysis.md (the t interval covers 95 % at n = 3–10 for normal differences; "
-        "heavy-tailed or skewed differences are discussed there).",
+        f"Experiment {study.experiment} (parent run {study.parent['run_id']}), generated "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {n_ok} finished trials of {n_all} tracked; "
+        f"losses {', '.join(sorted(finished['loss_label'].unique()))}; settings by "
+        f"{', '.join(study.cell_keys) or 'one setting'}.",
+        f"Metric: {metric_label(cfg.metric)} ({cfg.metric}); reference: {cfg.reference}; "
+        f"gain > 0: the candidate is better; smallest gain of interest ±{cfg.min_effect:g}.",
     ]
 
 
-def _ci_text(cfg: Settings) -> str:
-    if cfg.ci_method == "t":
-        return "paired t confidence interval (`ci_method` t; Welch's for unmatched rows)"
-    return (
-        f"{cfg.ci_method} bootstrap CI (scipy.stats.bootstrap, {cfg.n_resamples} resamples, "
-        f"seed {cfg.seed}; bootstrap intervals undercover at 5–10 pairs, see docs/analysis.md)"
+def _answer(found: Findings, cfg: Settings, keys: list[str], out_dir: Path) -> list[Section]:
+    comp = found.comparisons
+    m = int(comp["family_size"].iloc[0]) if len(comp) else 0
+    over = f"Bonferroni over {m} rows" if m > 1 else "one row, so no adjustment"
+    text = (
+        f"Each verdict is read from the simultaneous {100 * (1 - cfg.alpha):g} % interval "
+        f"printed beside it ({over}); methods at the end."
     )
-
-
-def _sequential(study: StudyRuns, tracking_uri: str) -> list[Section]:
-    decisions = load_decisions(tracking_uri, study.parent["run_id"])
-    if decisions.empty:
-        return []
-    return [
-        Section(
-            "Sequential decisions (adaptive seeding)",
-            "Each comparison was analysed at every look until decided (analysis/sequential.py: "
-            "group-sequential paired t-test, O'Brien-Fleming-type alpha spending, family-wise "
-            "over all comparisons and looks). `look`: seeds when decided; `boundary`: the one "
-            "it crossed; `gain`/`loss`: the repeated CI `ci_low`..`ci_high` excludes 0; "
-            "`futile`: |mean| + the futility quantile x se (`futility_bound`) fell below "
-            "min_effect, or the last look came without a gain or loss. The tables below use "
-            "every seed each comparison ran and ignore the optional stopping: for these "
-            "comparisons the decision here is the valid verdict.",
-            round_table(decisions),
+    if not found.decisions.empty:
+        text = (
+            "Verdicts of the sequential design (repeated confidence intervals at the look "
+            "where each comparison stopped; methods at the end)."
         )
-    ]
+    if found.decisions.empty:
+        forest = plots.forest(comp, keys, cfg.metric, found.pooled, cfg.min_effect)
+    else:
+        forest = plots.forest(decided(found.decisions), ["setting"], cfg.metric, None,
+                              cfg.min_effect, "repeated confidence interval at the stopping look")
+    name, png = save_figure(out_dir, 1, forest)
+    return [Section("The answer", text, bullets=found.answer, figure=name, figure_png=png)]
 
 
 def _sections(
     study: StudyRuns,
     finished: pd.DataFrame,
-    comparisons: pd.DataFrame,
-    meta: pd.DataFrame,
+    found: Findings,
     cfg: Settings,
     out_dir: Path,
     tracking_uri: str,
 ) -> list[Section]:
     keys = study.cell_keys
-    forest = save_figure(out_dir, 1, plots.forest(comparisons, keys, cfg.metric, meta))
-    sections = _sequential(study, tracking_uri)
-    sections += [
-        Section(
-            "Across cells: does the gain hold beyond one setting?",
-            f"Per candidate, over its {', '.join(keys) or 'single'} cell(s): {META_METHOD} "
-            "(statsmodels combine_effects) of the per-cell mean gains; `tau2` between-cell "
-            "variance of the true gain, `i2` its share of the spread; `pred_low`..`pred_high`: "
-            "95 % prediction interval of the gain in a new cell (Higgins et al. 2009, k ≥ 3); "
-            "`share_cells_ci_above_0`: cells whose own CI is above 0; `prob_improvement`: "
-            "share of all pairs where the candidate wins, with a Wilson interval. The figure: "
-            "every cell, then each candidate's pooled gain (diamond) and prediction interval.",
-            round_table(meta),
-            *forest,
-        ),
-        Section(
-            "Verdicts per cell",
-            f"n = number of matched pairs per row; {len(comparisons)} rows.",
-            round_table(comparisons),
-        ),
-    ]
-    summary = (
-        finished.groupby(["loss_label", *keys], dropna=False)[cfg.metric]
-        .agg(["count", "mean", "std"])
-        .reset_index()
-        .rename(columns={"count": "n"})
-    )
-    sections.append(
-        Section(
-            "Per loss and cell", f"`{cfg.metric}`, mean ± std over seeds.", round_table(summary)
-        )
-    )
-    pairs = paired_differences(finished, cfg.metric, cfg.reference, keys)
-    model = gain_model(pairs, keys) if keys else pd.DataFrame()
-    if not model.empty:
-        sections.append(
-            Section(
-                "Does the gain depend on the cell?",
-                "OLS of the paired gain on the cell keys (numeric keys linear, text keys as "
-                "categories, noise kind × rate interaction), HC3 robust standard errors, per "
-                "candidate.",
-                round_table(model),
-            )
-        )
+    sections = _answer(found, cfg, keys, out_dir)
+    sections += per_setting(found, keys)
+    sections += across(found, cfg.alpha)
+    sections += time_to_target_sections(study, finished, cfg, out_dir)
+    sections.append(means(finished, keys, cfg.metric))
     if is_paper_protocol(finished):
         sections.append(
             Section(
@@ -246,53 +211,12 @@ def _sections(
                 round_table(replication(finished)),
             )
         )
-    sections += _time_to_target(study, finished, cfg, out_dir)
-    memorised = plots.curves(study.epochs, finished, keys, "train_noisy_memorized", accuracy=False)
-    figures = [
-        (
-            "Test accuracy per epoch (mean ± std over seeds)",
-            plots.curves(study.epochs, finished, keys),
-        ),
-        ("Gain against noise rate", plots.gain_vs_rate(comparisons)),
-        ("Memorisation of flipped labels (share predicted as the noisy label)", memorised),
-        (
-            "Reliability (test set, last epoch, pooled)",
-            plots.reliability(load_reliability_bins(tracking_uri, finished)),
-        ),
-    ]
-    for i, (title, fig) in enumerate(figures):
-        name, png = save_figure(out_dir, i + 2, fig)
-        if name:
-            sections.append(Section(title, figure=name, figure_png=png))
-    return sections
-
-
-def _time_to_target(
-    study: StudyRuns, finished: pd.DataFrame, cfg: Settings, out_dir: Path
-) -> list[Section]:
-    """Epochs to reach the reference's median final value, compared like any metric."""
-    curve = epoch_curve(cfg.metric)
-    if study.epochs.empty or curve not in set(study.epochs["metric"]):
-        return []
-    keys = study.cell_keys
-    reached = time_to_target(study.epochs, finished, cfg.metric, cfg.reference, keys)
-    if reached["target"].isna().all():
-        return []
-    rows = compare_losses(
-        reached, "epochs_to_target", cfg.reference, keys, alpha=cfg.alpha, seed=cfg.seed,
-        min_effect=1.0, higher_better=False, ci_method=cfg.ci_method,
+    sections += figures(study, finished, found, keys, out_dir, tracking_uri)
+    sections.append(
+        methods(cfg.metric, cfg.alpha, cfg.min_effect,
+                int(found.comparisons["family_size"].max()) if len(found.comparisons) else 0,
+                cfg.ci_method, len(found.regression), not found.decisions.empty)
     )  # fmt: skip
-    write_table(rows, out_dir / "time_to_target.csv")
-    text = (
-        f"Epochs until `{curve}` first reaches the target: per cell, the median final "
-        f"`{cfg.metric}` of `{cfg.reference}` (MLCommons AlgoPerf's time-to-target). A trial "
-        "that never reaches it counts as budget + 1 epochs (right-censored, conservative for "
-        "the loss that misses more often; counts below). Gain = epochs saved by the candidate; "
-        "`no detectable difference` means the study could detect a 1-epoch difference."
-    )
-    return [
-        Section("Time to target", text, round_table(rows)),
-        Section("Time to target: never reached", "", round_table(never_reached(reached, keys))),
-    ]
+    return sections
 
 

@@ -2,26 +2,34 @@
 survives the optional stopping.
 
 Method: a group-sequential paired t-test with an α-spending function (Lan & DeMets 1983,
-Biometrika 70:659) of the O'Brien–Fleming type, α(t) = 2 − 2Φ(z_{1−α/2} / √t) at information
-fraction t = n_k / n_K, or of the Pocock type, α(t) = α ln(1 + (e − 1) t). At look k a cell's
+Biometrika 70:659) of the O'Brien–Fleming type, α(t) = 2·Φ̄(z_{1−α/2} / √t) at information
+fraction t = n_k / n_K (Φ̄ = scipy's `norm.sf`, which does not underflow at small α where
+2 − 2Φ does), or of the Pocock type, α(t) = α ln(1 + (e − 1) t). At look k a cell's
 two-sided level is the increment a_k = α_c(t_k) − α_c(t_{k−1}) with α_c = α / n_cells, and its
 repeated confidence interval (Jennison & Turnbull 1989, JRSS-B 51:305) is
 
     mean(d) ± t_{n_k − 1, 1 − a_k/2} · sd(d) / √n_k.
 
-The union bound over looks and cells (Bonferroni, not the correlation between looks) makes
-P(any interval misses its mean) ≤ Σ_c Σ_k a_k = α exactly for normal differences whatever the
-variance: every look's t quantile is exact at its own n. So:
+The union bound over looks and cells gives P(any interval misses its mean) ≤ Σ_c Σ_k a_k = α
+for normal differences whatever the variance: every look's t quantile is exact at its own n.
+So:
 
 * `gain` / `loss`: the interval lies above / below 0 — the family-wise false-positive rate over
   every cell and look is ≤ α;
-* `futile`: |mean| + t_{n_k − 1, 1 − b_k} · se < min_effect — the data rule out a gain of
-  `min_effect` (one-sided, level b_k = β_futility / K at each of the K looks). Futility is
-  non-binding (Jennison & Turnbull 2000, ch. 5): stopping for it never raises the
-  false-positive rate, and a true gain of `min_effect` is stopped as futile with probability
-  ≤ β_futility;
-* at the last look, a cell not shown to differ is `futile`: the design's power at
-  `min_effect` (benchmarks/sequential_calibration.py) is what makes that the conclusion.
+* `futile` (only with `futility` on): mean + t_{n_k − 1, 1 − b}·se < min_effect and
+  mean − t_{n_k − 1, 1 − b}·se > −min_effect, b = β_futility / K, i.e. |mean| + t·se <
+  min_effect — the data rule out a gain of `min_effect` in either direction. At a true gain
+  of ±min_effect, each look stops it as futile with probability ≤ b (exact t), so over the
+  K looks with probability ≤ β_futility, whatever the sd. Futility is non-binding (Jennison
+  & Turnbull 2000, ch. 5): the efficacy levels are computed as if the study never stopped
+  for it, so stopping for it only removes chances to reject and never raises the
+  false-positive rate;
+* `inconclusive`: the last look came and neither boundary was crossed — nothing was shown;
+* `continue`: no boundary yet, before the last look.
+
+Estimates of a comparison stopped early are biased away from 0 (a look stops when its mean
+happens to be large): the repeated CIs keep their coverage, the means do not estimate the gain
+without bias (Jennison & Turnbull 2000, ch. 8).
 
 Differences are `candidate better` positive. scipy gives the t and normal quantiles.
 """
@@ -35,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-DECISIONS = ("gain", "loss", "futile", "continue")
+DECISIONS = ("gain", "loss", "futile", "inconclusive", "continue")
 SPENDING = ("obrien_fleming", "pocock")
 
 
@@ -47,6 +55,7 @@ class SequentialPlan:
     n_cells: int = 1  # comparisons the family-wise α is shared by
     spending: str = "obrien_fleming"
     beta_futility: float = 0.05  # chance of stopping a true gain of min_effect as futile
+    futility: bool = True  # stop a comparison early when it rules out min_effect
 
     def __post_init__(self) -> None:
         looks = tuple(self.looks)
@@ -67,8 +76,8 @@ class SequentialPlan:
             return 0.0
         if self.spending == "pocock":
             return a * math.log(1 + (math.e - 1) * min(fraction, 1.0))
-        z = stats.norm.ppf(1 - a / 2)
-        return float(2 - 2 * stats.norm.cdf(z / math.sqrt(min(fraction, 1.0))))
+        z = stats.norm.isf(a / 2)
+        return float(2 * stats.norm.sf(z / math.sqrt(min(fraction, 1.0))))
 
     def levels(self) -> list[float]:
         """Each look's two-sided level a_k (they sum to α / n_cells)."""
@@ -89,7 +98,8 @@ class SequentialPlan:
 
 
 def decide(diffs: np.ndarray, plan: SequentialPlan) -> str:
-    """One cell at one look: `gain`, `loss`, `futile` or `continue` (never at the last look).
+    """One cell at one look: `gain`, `loss`, `futile`, `inconclusive` (at the last look) or
+    `continue` (before it).
     `diffs`: its paired differences so far, positive = candidate better; `len(diffs)` must be
     one of `plan.looks`."""
     return decide_with_bounds(diffs, plan)[0]
@@ -105,6 +115,7 @@ def decide_with_bounds(diffs: np.ndarray, plan: SequentialPlan) -> tuple[str, di
     efficacy, futility = plan.boundaries()[k]
     mean = float(d.mean())
     se = float(d.std(ddof=1)) / math.sqrt(n)
+    se = se if np.ptp(d) > 0 else math.nan  # identical differences: no interval, no decision
     info = {
         "n": float(n),
         "mean": mean,
@@ -116,9 +127,9 @@ def decide_with_bounds(diffs: np.ndarray, plan: SequentialPlan) -> tuple[str, di
         return "gain", info
     if info["ci_high"] < 0:
         return "loss", info
-    if info["futility_bound"] < plan.min_effect or k == len(plan.looks) - 1:
+    if plan.futility and info["futility_bound"] < plan.min_effect:
         return "futile", info
-    return "continue", info
+    return ("inconclusive" if k == len(plan.looks) - 1 else "continue"), info
 
 
 def boundary(decision: str, info: dict[str, float], plan: SequentialPlan) -> str:
@@ -127,9 +138,9 @@ def boundary(decision: str, info: dict[str, float], plan: SequentialPlan) -> str
         return "efficacy: repeated CI above 0"
     if decision == "loss":
         return "efficacy: repeated CI below 0"
-    if decision == "futile" and info["futility_bound"] < plan.min_effect:
+    if decision == "futile":
         return f"futility: bound < min_effect {plan.min_effect:g}"
-    return "last look, no boundary crossed" if decision == "futile" else "none yet"
+    return "last look, no boundary crossed" if decision == "inconclusive" else "none yet"
 
 
 def decide_many(diffs: np.ndarray, plan: SequentialPlan) -> np.ndarray:
@@ -141,10 +152,11 @@ def decide_many(diffs: np.ndarray, plan: SequentialPlan) -> np.ndarray:
     efficacy, futility = plan.boundaries()[k]
     mean = d.mean(axis=1)
     se = d.std(axis=1, ddof=1) / math.sqrt(n)
-    out = np.full(len(d), "continue", dtype=object)
+    se[np.ptp(d, axis=1) == 0] = math.nan
     last = k == len(plan.looks) - 1
-    futile = (np.abs(mean) + futility * se < plan.min_effect) | last
-    out[futile] = "futile"
+    out = np.full(len(d), "inconclusive" if last else "continue", dtype=object)
+    if plan.futility:
+        out[np.abs(mean) + futility * se < plan.min_effect] = "futile"
     out[mean + efficacy * se < 0] = "loss"
     out[mean - efficacy * se > 0] = "gain"
     return out

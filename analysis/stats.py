@@ -1,34 +1,41 @@
-"""Paired statistics for "does loss X beat the reference loss?" — pure, typed, seeded.
+"""Paired statistics for "does loss X beat the reference loss?", read off simultaneous intervals.
 
 A *pair* is a candidate trial and a reference trial at the same cell (every grid axis but the
 loss and the seed) and the same seed: same initialisation, batches and noisy labels. The gain
 is oriented so that positive means the candidate is better (for errors, NLL, ECE, Brier:
-reference − candidate). Per candidate × cell, `compare_losses` reports:
+reference − candidate). The *family* is every candidate × cell row of one call (one report):
+m rows that have an interval. Per row, `compare_losses` reports:
 
-* `gain`: mean paired difference; `se`: its standard error (sd / √n); `ci_low`, `ci_high`: a
-  95 % CI of that mean by `ci_method` (named in `ci_method`): `t` (default) the paired
-  t-interval, exact for normal differences and nominal at n = 3–10 (see docs/analysis.md);
-  `bca` / `percentile` the bootstrap intervals of scipy.stats.bootstrap (seeded), which
-  undercover with 5–10 pairs (82 % at n = 5 for a nominal 95 %);
-* `p_t`: paired t-test; `p_wilcoxon`: Wilcoxon signed-rank, exact for small n — with n = 5
-  pairs its smallest two-sided p is 2/2⁵ = 0.0625, so it can never reach 0.05;
-* `p_holm` (family-wise: "the gain holds in every cell") and `q_bh` (Benjamini–Hochberg,
-  screening) over all rows, from `p_t`, with statsmodels' `multipletests`;
-* `prob_improvement`: share of pairs where the candidate is better (ties count ½), with a
-  Wilson 95 % interval (`pi_low`, `pi_high`);
-* `d_z`: Cohen's d for paired data, mean / sd of the differences;
-* `mde`: the smallest gain a two-sided paired t-test at α detects with power 0.8, given the
-  observed sd of differences and n (noncentral t; statsmodels `TTestPower`), and
-  `seeds_needed`: pairs needed to detect the observed gain with that power;
-* `verdict`: `gain` / `loss` when p_holm < α and the CI excludes 0 on that side; otherwise
-  `no detectable difference` when the study could detect `min_effect` (mde ≤ min_effect),
-  else `underpowered`.
+* `gain`: mean paired difference; `se`: its standard error (sd / √n); `df`: n − 1 (Welch–
+  Satterthwaite's for unmatched rows);
+* `ci_low`, `ci_high`: the **simultaneous** (1 − α) interval over the family, Bonferroni's
+  t interval gain ± t_{df, 1 − α/(2m)}·se: all m intervals cover their true gains together
+  with probability ≥ 1 − α (Bonferroni's inequality; exact t quantiles for normal
+  differences);
+* `tost_low`, `tost_high`: the family-adjusted (1 − 2α) interval, gain ± t_{df, 1 − α/m}·se.
+  It lies inside ±`min_effect` exactly when both one-sided tests of the two one-sided tests
+  procedure (TOST; Schuirmann 1987, Lakens 2017) reject at level α/m;
+* `verdict`, read from those intervals only:
+  `gain` ⇔ ci_low > 0; `loss` ⇔ ci_high < 0; else `equivalent` ⇔ −min_effect < tost_low and
+  tost_high < min_effect; else `inconclusive`. A row without an interval (one pair, or n
+  identical differences) is `inconclusive`. So P(any `gain`/`loss` of the wrong sign or at a
+  true gain of 0) ≤ α and P(any `equivalent` at |true gain| ≥ min_effect) ≤ α, family-wise;
+* `p_t`: the paired t-test (Welch's for unmatched rows); `p_adj` = min(1, m·p_t), Bonferroni:
+  p_adj < α ⇔ the simultaneous interval excludes 0; `q_bh`: Benjamini–Hochberg (statsmodels
+  `multipletests`), a screening figure that is not a verdict;
+* `ci_low_unadjusted`, `ci_high_unadjusted`: the row's own (1 − α) interval by `ci_method`
+  (`t`, or the seeded bootstrap `bca` / `percentile`), not adjusted for the family;
+* `p_wilcoxon`: Wilcoxon signed-rank, exact for small n (with n = 5 pairs its smallest
+  two-sided p is 2/2⁵ = 0.0625); `prob_improvement`: share of pairs where the candidate is
+  better (ties ½), Wilson interval `pi_low`, `pi_high`; `d_z`: mean / sd of the differences;
+* planning figures, not verdict inputs, at the adjusted level α/m: `mde`, the smallest gain a
+  two-sided paired t-test detects with power 0.8 given the observed sd and n (noncentral t,
+  statsmodels `TTestPower`), and `seeds_needed`, the pairs needed to detect the observed gain
+  with that power.
 
-Unmatched seeds in a cell (a trial missing on one side) fall back to Welch's t-test on the two
-groups (`paired` = False, `note` says so; the `t` CI is then Welch's); the Wilcoxon and d_z
-columns are then empty.
-
-Pooling over cells: `analysis.meta`; power: `analysis.power`; intervals: `analysis.intervals`.
+Unmatched seeds in a cell (a trial missing on one side) fall back to Welch's t on the two
+groups (`paired` = False, `note` says so); the Wilcoxon and d_z columns are then empty.
+Pooling over cells: `analysis.meta` and `analysis.across`; power: `analysis.power`.
 """
 
 from __future__ import annotations
@@ -42,24 +49,30 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.intervals import CI_METHODS, mean_ci
+from analysis.intervals import CI_METHODS, mean_ci, t_interval
 from analysis.orientation import higher_is_better
 from analysis.power import minimum_detectable_effect, pairs_needed
 
-VERDICTS = ("gain", "loss", "no detectable difference", "underpowered")
+VERDICTS = ("gain", "loss", "equivalent", "inconclusive")
 COLUMNS = (
-    "candidate", "n_pairs", "gain", "se", "ci_low", "ci_high", "ci_method", "p_t", "p_wilcoxon",
-    "p_holm", "q_bh",
-    "prob_improvement", "pi_low", "pi_high", "d_z", "mde", "seeds_needed", "verdict", "paired",
-    "note",
+    "candidate", "n_pairs", "gain", "se", "df", "ci_low", "ci_high", "tost_low", "tost_high",
+    "verdict", "p_t", "p_adj", "q_bh", "family_size", "ci_low_unadjusted", "ci_high_unadjusted",
+    "ci_method", "p_wilcoxon", "prob_improvement", "pi_low", "pi_high", "d_z", "mde",
+    "seeds_needed", "paired", "note",
 )  # fmt: skip
 
 
-
 def paired_row(
-    diffs: np.ndarray, alpha: float, seed: int, n_resamples: int, ci_method: str = "t"
+    diffs: np.ndarray,
+    alpha: float,
+    seed: int,
+    n_resamples: int,
+    ci_method: str = "t",
+    describe: bool = True,
 ) -> dict[str, Any]:
-    """Statistics of one vector of paired differences (positive = candidate better)."""
+    """The per-row statistics of one vector of paired differences (positive = candidate
+    better) that do not depend on the family; `describe` = False leaves out Wilcoxon and the
+    probability of improvement (the calibration benchmark's many rows)."""
     from statsmodels.stats.proportion import proportion_confint
 
     diffs = np.asarray(diffs, dtype=float)
@@ -67,40 +80,28 @@ def paired_row(
     mean = float(np.mean(diffs)) if n else math.nan
     sd = float(np.std(diffs, ddof=1)) if n >= 2 else math.nan
     low, high = mean_ci(diffs, alpha, ci_method, seed, n_resamples)
-    if n >= 2 and sd > 0:
-        p_t = float(stats.ttest_1samp(diffs, 0.0).pvalue)
-    elif n >= 2:  # every pair differs by the same amount
-        p_t = 1.0 if mean == 0 else 0.0
-    else:
-        p_t = math.nan
-    p_w = math.nan
-    if n >= 1 and np.any(diffs != 0):
-        p_w = float(stats.wilcoxon(diffs).pvalue)
-    elif n >= 1:
-        p_w = 1.0
-    wins = float(np.sum(diffs > 0) + 0.5 * np.sum(diffs == 0))
-    pi_low, pi_high = (math.nan, math.nan)
-    if n:
-        pi_low, pi_high = (float(v) for v in proportion_confint(wins, n, alpha, method="wilson"))
-    d_z = mean / sd if n >= 2 and sd > 0 else (math.inf if n >= 2 and mean != 0 else math.nan)
-    return {
+    row: dict[str, Any] = {
         "n_pairs": n,
         "gain": mean,
         "se": sd / math.sqrt(n) if n >= 2 else math.nan,
-        "ci_low": low,
-        "ci_high": high,
+        "df": float(n - 1) if n >= 2 else math.nan,
+        "ci_low_unadjusted": low,
+        "ci_high_unadjusted": high,
         "ci_method": ci_method,
-        "p_t": p_t,
-        "p_wilcoxon": p_w,
-        "prob_improvement": wins / n if n else math.nan,
-        "pi_low": pi_low,
-        "pi_high": pi_high,
-        "d_z": d_z,
-        "mde": minimum_detectable_effect(sd, n, alpha) if n >= 2 else math.inf,
-        "seeds_needed": pairs_needed(d_z, alpha),
+        "p_wilcoxon": math.nan,
+        "prob_improvement": math.nan,
+        "pi_low": math.nan,
+        "pi_high": math.nan,
+        "d_z": mean / sd if n >= 2 and sd > 0 else math.nan,
         "paired": True,
-        "note": "",
+        "note": "" if n >= 2 and sd > 0 else _no_interval(n),
     }
+    if describe and n:
+        row["p_wilcoxon"] = float(stats.wilcoxon(diffs).pvalue) if np.any(diffs != 0) else 1.0
+        wins = float(np.sum(diffs > 0) + 0.5 * np.sum(diffs == 0))
+        pi = proportion_confint(wins, n, alpha, method="wilson")
+        row.update(prob_improvement=wins / n, pi_low=float(pi[0]), pi_high=float(pi[1]))
+    return row
 
 
 def welch_row(
@@ -111,65 +112,102 @@ def welch_row(
     n_resamples: int,
     ci_method: str = "t",
 ) -> dict[str, Any]:
-    """Unmatched groups (values already oriented: larger = better): Welch's t-test, and
-    Welch's CI (`t`) or a percentile bootstrap of the difference of means (otherwise)."""
-    from statsmodels.stats.power import TTestIndPower
-
+    """Unmatched groups (values already oriented: larger = better): Welch's se and df, and
+    the unadjusted interval by Welch (`t`) or a percentile bootstrap of the difference of
+    means (otherwise)."""
     cand, ref = np.asarray(cand, float), np.asarray(ref, float)
     gain = float(cand.mean() - ref.mean()) if len(cand) and len(ref) else math.nan
-    p_t, low, high, mde, se = math.nan, math.nan, math.nan, math.inf, math.nan
+    se, df, low, high = math.nan, math.nan, math.nan, math.nan
     if len(cand) >= 2 and len(ref) >= 2:
-        welch = stats.ttest_ind(cand, ref, equal_var=False)
-        p_t = float(welch.pvalue)
-        se = math.sqrt(cand.var(ddof=1) / len(cand) + ref.var(ddof=1) / len(ref))
-        if ci_method == "t":
-            ci = welch.confidence_interval(1 - alpha)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ci = stats.bootstrap(
-                    (cand, ref), lambda a, b, axis=-1: a.mean(axis) - b.mean(axis),
-                    confidence_level=1 - alpha, method="percentile", n_resamples=n_resamples,
-                    rng=np.random.default_rng(seed),
-                ).confidence_interval  # fmt: skip
-        low, high = float(ci.low), float(ci.high)
-        pooled = math.sqrt((cand.var(ddof=1) + ref.var(ddof=1)) / 2)
-        if pooled > 0:
-            d = TTestIndPower().solve_power(
-                effect_size=None, nobs1=len(cand), ratio=len(ref) / len(cand), alpha=alpha,
-                power=0.8,
-            )  # fmt: skip
-            mde = float(d) * pooled
+        va, vb = cand.var(ddof=1) / len(cand), ref.var(ddof=1) / len(ref)
+        if va + vb > 0:
+            se = math.sqrt(va + vb)
+            df = (va + vb) ** 2 / (va**2 / (len(cand) - 1) + vb**2 / (len(ref) - 1))
+            low, high = (float(v) for v in t_interval(gain, se, df, 1 - alpha))
+            if ci_method != "t":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # tiny or lumpy samples
+                    ci = stats.bootstrap(
+                        (cand, ref), lambda a, b, axis=-1: a.mean(axis) - b.mean(axis),
+                        confidence_level=1 - alpha, method="percentile",
+                        n_resamples=n_resamples, rng=np.random.default_rng(seed),
+                    ).confidence_interval  # fmt: skip
+                low, high = float(ci.low), float(ci.high)
+    note = f"unmatched seeds ({len(cand)} vs {len(ref)} trials): Welch's t"
     return {
         "n_pairs": min(len(cand), len(ref)),
         "gain": gain,
         "se": se,
-        "ci_low": low,
-        "ci_high": high,
+        "df": df,
+        "ci_low_unadjusted": low,
+        "ci_high_unadjusted": high,
         "ci_method": ci_method if ci_method == "t" else "percentile",
-        "p_t": p_t,
         "p_wilcoxon": math.nan,
         "prob_improvement": math.nan,
         "pi_low": math.nan,
         "pi_high": math.nan,
         "d_z": math.nan,
-        "mde": mde,
-        "seeds_needed": math.nan,
         "paired": False,
-        "note": f"unmatched seeds ({len(cand)} vs {len(ref)} trials): Welch's t-test",
+        "note": note if math.isfinite(se) else f"{note}; {_no_interval(0)}",
     }
 
 
-def verdict(row: dict[str, Any], alpha: float, min_effect: float) -> str:
-    p = row["p_holm"]
-    if isinstance(p, float) and math.isfinite(p) and p < alpha:
-        if row["ci_low"] > 0:
-            return "gain"
-        if row["ci_high"] < 0:
-            return "loss"
-    if row["n_pairs"] >= 2 and row["mde"] <= min_effect:
-        return "no detectable difference"
-    return "underpowered"
+def _no_interval(n: int) -> str:
+    if n < 2:
+        return "fewer than 2 pairs: no interval"
+    return "every pair differs by the same amount: no interval (no spread to estimate)"
+
+
+def adjust_family(
+    rows: pd.DataFrame,
+    alpha: float,
+    min_effect: float,
+    family_size: int | None = None,
+    planning: bool = True,
+) -> pd.DataFrame:
+    """Add the family-wise columns to per-row statistics (`gain`, `se`, `df`, `n_pairs`,
+    `d_z`): the simultaneous and TOST intervals, `p_t`, `p_adj`, `q_bh`, `verdict`, and (with
+    `planning`) `mde` and `seeds_needed` at α/m. m = `family_size`, else the rows that have
+    an interval."""
+    from statsmodels.stats.multitest import multipletests
+
+    out = rows.copy()
+    gain, se, df = (out[c].to_numpy(float) for c in ("gain", "se", "df"))
+    has = np.isfinite(gain) & np.isfinite(se) & (se > 0) & np.isfinite(df)
+    m = int(family_size if family_size is not None else max(1, int(has.sum())))
+    out["family_size"] = m
+    out["ci_low"], out["ci_high"] = t_interval(gain, se, df, 1 - alpha / m)
+    out["tost_low"], out["tost_high"] = t_interval(gain, se, df, 1 - 2 * alpha / m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_t = np.where(has, 2 * stats.t.sf(np.abs(gain / se), np.where(has, df, 1.0)), math.nan)
+    out["p_t"] = p_t
+    out["p_adj"] = np.minimum(1.0, p_t * m)
+    out["q_bh"] = math.nan
+    if has.sum() >= 2:
+        out.loc[has, "q_bh"] = multipletests(p_t[has], alpha, method="fdr_bh")[1]
+    elif has.sum() == 1:
+        out.loc[has, "q_bh"] = p_t[has]
+    out["verdict"] = verdicts(out, min_effect)
+    if planning:
+        sd = se * np.sqrt(out["n_pairs"].to_numpy(float))
+        out["mde"] = [
+            minimum_detectable_effect(s, int(n), alpha / m) if p else math.nan
+            for s, n, p in zip(sd, out["n_pairs"], out["paired"], strict=True)
+        ]
+        out["seeds_needed"] = [pairs_needed(d, alpha / m) for d in out["d_z"].to_numpy(float)]
+    else:
+        out["mde"], out["seeds_needed"] = math.nan, math.nan
+    return out
+
+
+def verdicts(rows: pd.DataFrame, min_effect: float) -> np.ndarray:
+    """The verdict of each row, from its printed intervals alone (module docstring)."""
+    low, high = rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)
+    t_low, t_high = rows["tost_low"].to_numpy(float), rows["tost_high"].to_numpy(float)
+    equivalent = (t_low > -min_effect) & (t_high < min_effect)
+    return np.select(
+        [low > 0, high < 0, equivalent], ["gain", "loss", "equivalent"], "inconclusive"
+    ).astype(object)
 
 
 def compare_losses(
@@ -185,18 +223,24 @@ def compare_losses(
     n_resamples: int = 9999,
     higher_better: bool | None = None,
     ci_method: str = "t",
+    family_size: int | None = None,
+    describe: bool = True,
 ) -> pd.DataFrame:
     """One row per candidate loss × cell; see the module docstring for every column.
 
     trials: one row per finished trial with `candidate_key`, `pair_key`, the `cell_keys` and
-    `metric`. `min_effect`: the smallest gain of interest, in the metric's units (default 0.5:
-    the paper's claimed top-5 gain, 6.7 → 6.2 points). `ci_method`: `t` (default), `bca` or
-    `percentile` (bootstrap, `n_resamples` resamples seeded by `seed`).
+    `metric`. `min_effect` (> 0): the smallest gain of interest, in the metric's units (default
+    0.5: the paper's claimed top-5 gain, 6.7 → 6.2 points); it sets the equivalence margins.
+    `ci_method`: the unadjusted interval's method, `t` (default), `bca` or `percentile`
+    (bootstrap, `n_resamples` resamples seeded by `seed`); the simultaneous intervals are
+    always Bonferroni t. `family_size`: m, when the family is larger than this call (the
+    calibration benchmark simulates many families in one call). `describe` = False skips the
+    descriptive and planning columns.
     """
-    from statsmodels.stats.multitest import multipletests
-
     if ci_method not in CI_METHODS:
         raise ValueError(f"ci_method {ci_method!r}: allowed {', '.join(CI_METHODS)}")
+    if not 0 < alpha < 1 or not min_effect > 0:
+        raise ValueError(f"alpha {alpha} must lie in (0, 1) and min_effect {min_effect} be > 0")
     missing = [c for c in (candidate_key, pair_key, metric, *cell_keys) if c not in trials]
     if missing:
         raise KeyError(f"trials lack column(s) {missing}")
@@ -216,7 +260,7 @@ def compare_losses(
             )
             if matched:
                 diffs = sign * (cand - ref.loc[cand.index]).to_numpy()
-                row = paired_row(diffs, alpha, seed, n_resamples, ci_method)
+                row = paired_row(diffs, alpha, seed, n_resamples, ci_method, describe)
             else:
                 row = welch_row(
                     sign * cand.to_numpy(), sign * ref.to_numpy(), alpha, seed, n_resamples,
@@ -225,17 +269,8 @@ def compare_losses(
             row["candidate"] = cand_name
             row.update(dict(zip(cell_keys, cell_values, strict=True)))
             rows.append(row)
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return pd.DataFrame(columns=[*COLUMNS[:1], *cell_keys, *COLUMNS[1:]])
-    out["p_holm"], out["q_bh"] = math.nan, math.nan
-    ok = out["p_t"].notna()
-    if ok.sum() == 1:  # one test: both corrections are the identity (and statsmodels' Holm
-        out.loc[ok, "p_holm"] = out.loc[ok, "q_bh"] = out.loc[ok, "p_t"]  # runs gc.collect)
-    elif ok.any():
-        out.loc[ok, "p_holm"] = multipletests(out.loc[ok, "p_t"], alpha, method="holm")[1]
-        out.loc[ok, "q_bh"] = multipletests(out.loc[ok, "p_t"], alpha, method="fdr_bh")[1]
-    out["verdict"] = [verdict(r, alpha, min_effect) for r in out.to_dict("records")]
-    return out[[COLUMNS[0], *cell_keys, *COLUMNS[1:]]]
-
-
+    order = [COLUMNS[0], *cell_keys, *COLUMNS[1:]]
+    if not rows:
+        return pd.DataFrame(columns=order)
+    out = adjust_family(pd.DataFrame(rows), alpha, min_effect, family_size, planning=describe)
+    return out[order]

@@ -2,14 +2,16 @@
 
     .venv/bin/python benchmarks/sequential_calibration.py [SIMS] [--cells 8 42]
 
-Each row simulates SIMS studies of `cells` cells, each cell's paired differences drawn
-N(δ, σ_d = 0.3) seed by seed and analysed at looks 3, 6, 10, 15, 20 with α = 0.05 and
-min_effect = 0.5 (the issue's plan), decided cells getting no more seeds. Rows:
+Each row simulates SIMS studies of `cells` comparisons, each comparison's paired differences
+drawn N(δ, σ_d) seed by seed and analysed at looks 3, 6, 10, 15, 20 with α = 0.05 and
+min_effect = 0.5, decided comparisons getting no more seeds; σ_d / min_effect ∈ {0.3, 1, 3};
+futility on (β_futility 0.05) or off. Columns:
 
-* null: every δ = 0; the family-wise false-positive rate (any `gain`/`loss` in the study);
-* power: every δ = min_effect; the share of cells decided `gain` by the last look;
-* mixed: half the cells null, a quarter at min_effect, a quarter at 3 × min_effect; the seeds
-  used as a share of the fixed design's (every cell to the last look), and the error rates.
+* family-wise false positives: every δ = 0, any `gain`/`loss` in the study (target ≤ α);
+* power, futile and inconclusive at min_effect: every δ = min_effect, the share of comparisons
+  decided `gain`, `futile` (target ≤ β_futility for every σ_d) and `inconclusive`;
+* seeds used / fixed design: with every δ = 0, and on the mixed study (half null, a quarter
+  at min_effect, a quarter at 3 × min_effect).
 
 Monte-Carlo error of a rate p over S studies: sqrt(p (1 − p) / S). Prints a Markdown table
 with the command, machine and date.
@@ -31,14 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.sequential import SequentialPlan, decide_many
 
 LOOKS = (3, 6, 10, 15, 20)
-SIGMA = 0.3
 MIN_EFFECT = 0.5
+SD_RATIOS = (0.3, 1.0, 3.0)
 
 
-def simulate(effects: np.ndarray, plan: SequentialPlan, rng: np.random.Generator) -> dict:
+def simulate(
+    effects: np.ndarray, plan: SequentialPlan, sigma: float, rng: np.random.Generator
+) -> dict:
     """One study per row of `effects` (studies × cells); returns decisions and seeds used."""
     studies, cells = effects.shape
-    diffs = rng.normal(effects[..., None], SIGMA, size=(studies, cells, plan.looks[-1]))
+    diffs = rng.normal(effects[..., None], sigma, size=(studies, cells, plan.looks[-1]))
     decision = np.full((studies, cells), "continue", dtype=object)
     used = np.zeros((studies, cells), dtype=int)
     for n in plan.looks:
@@ -66,37 +70,38 @@ def main() -> None:
     print(
         f"# {' '.join(['benchmarks/sequential_calibration.py', *sys.argv[1:]])}: "
         f"{args.sims} simulated studies per row; looks {list(LOOKS)}, α 0.05, min_effect "
-        f"{MIN_EFFECT}, σ_d {SIGMA}, spending {args.spending}; {platform.machine()}, "
+        f"{MIN_EFFECT}, spending {args.spending}; {platform.machine()}, "
         f"{os.cpu_count()} cores, {dt.date.today()}\n"
     )
-    print("| cells | study | family-wise false positives | power at min_effect "
-          "| seeds used / fixed design | wrong-sign decisions |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+    print("| cells | σ_d / min_effect | futility | family-wise false positives "
+          "| power at min_effect | futile at min_effect | inconclusive at min_effect "
+          "| seeds used, null | seeds used, mixed |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for cells in args.cells:
-        plan = SequentialPlan(LOOKS, 0.05, MIN_EFFECT, cells, args.spending)
-        null = simulate(np.zeros((args.sims, cells)), plan, rng)
-        fwer = np.isin(null["decision"], ("gain", "loss")).any(axis=1)
-        used = null["used"].sum(axis=1) / (cells * LOOKS[-1])
-        print(f"| {cells} | null | {rate(fwer)} | – | {used.mean():.3f} | – |")
-        power = simulate(np.full((args.sims, cells), MIN_EFFECT), plan, rng)
-        won = (power["decision"] == "gain").mean(axis=1)
-        used = power["used"].sum(axis=1) / (cells * LOOKS[-1])
-        wrong = (power["decision"] == "loss").any(axis=1)
-        print(f"| {cells} | all at min_effect | – | {won.mean():.3f} | {used.mean():.3f} "
-              f"| {rate(wrong)} |")  # fmt: skip
-        quarter = max(cells // 4, 1)
-        effects = np.zeros(cells)
-        effects[cells - 2 * quarter : cells - quarter] = MIN_EFFECT
-        effects[cells - quarter :] = 3 * MIN_EFFECT
-        mixed = simulate(np.tile(effects, (args.sims, 1)), plan, rng)
-        nulls = effects == 0
-        false = np.isin(mixed["decision"][:, nulls], ("gain", "loss")).any(axis=1)
-        won = (mixed["decision"][:, effects == MIN_EFFECT] == "gain").mean()
-        used = mixed["used"].sum(axis=1) / (cells * LOOKS[-1])
-        wrong = (mixed["decision"][:, ~nulls] == "loss").any(axis=1)
-        print(f"| {cells} | mixed (½ null, ¼ min_effect, ¼ 3×) | {rate(false)} | {won:.3f} "
-              f"| {used.mean():.3f} | {rate(wrong)} |")  # fmt: skip
+        for ratio in SD_RATIOS:
+            for futility in (True, False):
+                print(row(cells, ratio, futility, args, rng), flush=True)
     print(f"\n({time.perf_counter() - start:.0f} s)")
+
+
+def row(cells: int, ratio: float, futility: bool, args: argparse.Namespace,
+        rng: np.random.Generator) -> str:  # fmt: skip
+    plan = SequentialPlan(LOOKS, 0.05, MIN_EFFECT, cells, args.spending, futility=futility)
+    sigma, fixed = ratio * MIN_EFFECT, cells * LOOKS[-1]
+    null = simulate(np.zeros((args.sims, cells)), plan, sigma, rng)
+    fwer = np.isin(null["decision"], ("gain", "loss")).any(axis=1)
+    at = simulate(np.full((args.sims, cells), MIN_EFFECT), plan, sigma, rng)["decision"]
+    quarter = max(cells // 4, 1)
+    effects = np.zeros(cells)
+    effects[cells - 2 * quarter : cells - quarter] = MIN_EFFECT
+    effects[cells - quarter :] = 3 * MIN_EFFECT
+    mixed = simulate(np.tile(effects, (args.sims, 1)), plan, sigma, rng)
+    return (
+        f"| {cells} | {ratio:g} | {'on' if futility else 'off'} | {rate(fwer)} "
+        f"| {(at == 'gain').mean():.3f} | {(at == 'futile').mean():.4f} "
+        f"| {(at == 'inconclusive').mean():.3f} | {null['used'].sum(axis=1).mean() / fixed:.3f} "
+        f"| {mixed['used'].sum(axis=1).mean() / fixed:.3f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -51,13 +51,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(str(exc).strip("'\"")) from exc
     import pandas as pd
 
+    from analysis.answer import per_setting_table
+
+    print((out / "answer.txt").read_text())
     table = pd.read_csv(out / "comparisons.csv")
-    meta = pd.read_csv(out / "meta_analysis.csv")
-    print("Pooled over cells (random effects):")
-    print(render_text(meta.drop(columns=["method"])))
-    keep = [c for c in table.columns if c not in ("pi_low", "pi_high", "note", "paired")]
-    print("\nPer cell:")
-    print(render_text(table[keep]))
+    keys = [c for c in table.columns[1 : table.columns.get_loc("n_pairs")]]
+    print("Per setting (simultaneous intervals; every column in comparisons.csv):")
+    print(render_text(per_setting_table(table, keys, verdict=True)))
     print(f"\nWrote {len(files)} files to {out} (open {out / 'report.html'})")
     return 0
 

@@ -28,7 +28,7 @@ def launch(spec: StudySpec, storage: Storage, uri: str, address: str | None, ver
     check_tracking(uri)
     record = open_study(storage, spec, uri)
     outcome = run_study(record, storage, address, verbose=verbose)
-    print_summary(outcome.final, [k for k in spec.grid if k != "seed"])
+    print_summary(outcome.final, [k for k in spec.grid if k != "seed"], spec.analysis.metric)
     counts = ", ".join(
         f"{stage}: {outcome.finished.get(stage, 0)}/{n} finished"
         + (f", {outcome.errored[stage]} errored" if outcome.errored.get(stage) else "")
@@ -68,8 +68,9 @@ def self_command() -> str:
         return str(argv0.resolve())
 
 
-def print_summary(final: list[dict[str, Any]], axes: list[str]) -> None:
-    """Mean ± std over seeds of the final test errors, per grid cell (all axes but the seed)."""
+def print_summary(final: list[dict[str, Any]], axes: list[str], metric: str) -> None:
+    """Mean ± std over seeds of the study's analysis metric, per grid cell (all axes but the
+    seed)."""
     from study.stages import trial_label
 
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -78,12 +79,9 @@ def print_summary(final: list[dict[str, Any]], axes: list[str]) -> None:
         groups.setdefault(cell or "all", []).append(row)
     if not groups:
         return
-    metrics = ("final_paper_top5_error", "final_test_top1_error")
-    print(f"\nmean ± std over seeds (percent): {', '.join(metrics)}")
+    print(f"\nmean ± std over seeds: {metric}")
     for cell, rows in sorted(groups.items()):
-        cols = []
-        for metric in metrics:
-            values = [r[metric] for r in rows]
-            std = statistics.stdev(values) if len(values) > 1 else float("nan")
-            cols.append(f"{statistics.fmean(values):7.3f} ± {std:.3f}")
-        print(f"  {cell:40s} n={len(rows)}  " + "   ".join(cols))
+        values = [r[metric] for r in rows if metric in r]
+        std = statistics.stdev(values) if len(values) > 1 else float("nan")
+        mean = statistics.fmean(values) if values else float("nan")
+        print(f"  {cell:40s} n={len(values)}  {mean:7.3f} ± {std:.3f}")

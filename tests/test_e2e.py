@@ -141,16 +141,19 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert set(pd.read_parquet(out / "epochs.parquet")["step"]) == {1, 2}
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and 'src="http' not in page  # self-contained
-    # it opens with the pooled answer across cells, then the per-cell verdicts
-    assert page.index("Across cells") < page.index("Verdicts per cell") < page.index("Time to")
-    meta = pd.read_csv(out / "meta_analysis.csv")
-    assert list(meta["candidate"]) == ["lace"] and meta["k_cells"].tolist() == [1]
-    assert set(table["ci_method"]) == {"t"}
+    # it opens with the answer in words, then the per-setting table; the methods come last
+    answer = (out / "answer.txt").read_text()
+    assert answer.startswith("lace vs ce, ") and answer.splitlines()[0] in page
+    assert page.index("The answer") < page.index("Per setting") < page.index("Time to")
+    assert page.index("Time to") < page.index("Methods") and "`" not in page
+    assert not (out / "meta_analysis.csv").exists()  # one setting: nothing to pool
+    assert set(table["ci_method"]) == {"t"} and set(table["family_size"]) == {1}
+    assert table["verdict"].iloc[0] in ("gain", "loss", "equivalent", "inconclusive")
     targets = pd.read_csv(out / "time_to_target.csv")
     assert list(targets["candidate"]) == ["lace"] and targets["n_pairs"].tolist() == [2]
     logged = client.list_artifacts(parents[0].info.run_id, "report")
     assert {Path(a.path).name for a in logged} >= {
-        "report.html", "comparisons.csv", "meta_analysis.csv", "time_to_target.csv",
+        "report.html", "comparisons.csv", "answer.txt", "time_to_target.csv", "paired_misses.csv",
     }  # fmt: skip
 
 

@@ -25,6 +25,9 @@ def test_obrien_fleming_spending_by_hand() -> None:
     z = stats.norm.ppf(1 - a / 2)
     # alpha(t) = 2 - 2 Phi(z / sqrt(t)); at t = 10/20
     assert PLAN.spent(0.5) == pytest.approx(2 - 2 * stats.norm.cdf(z / math.sqrt(0.5)))
+    # at 42 cells and early looks 2 - 2 Phi is 0 in floating point; 2 Phi-bar is not
+    early = SequentialPlan((3, 6, 10, 15, 20, 40, 80), n_cells=42).levels()[0]
+    assert early > 0 and 2 - 2 * stats.norm.cdf(stats.norm.isf(0.05 / 84) / math.sqrt(3 / 80)) == 0
     levels = PLAN.levels()
     assert sum(levels) == pytest.approx(a) and all(x > 0 for x in levels)
     assert levels == sorted(levels)  # O'Brien-Fleming spends little early
@@ -52,9 +55,30 @@ def test_each_decision() -> None:
     assert decide(noisy, PLAN) == "continue"
 
 
-def test_the_last_look_always_decides() -> None:
+def test_the_last_look_without_a_boundary_is_inconclusive() -> None:
     noisy = np.tile([1.0, -0.8, 0.5, -0.2, 0.9], 4)  # 20 seeds, wide, centred near 0
-    assert decide(noisy, PLAN) == "futile"
+    verdict, info = decide_with_bounds(noisy, PLAN)
+    assert verdict == "inconclusive" and info["futility_bound"] >= 0.5
+    assert boundary(verdict, info, PLAN) == "last look, no boundary crossed"
+
+
+def test_futility_can_be_turned_off_and_identical_differences_decide_nothing() -> None:
+    off = SequentialPlan((3, 6, 10, 15, 20), min_effect=0.5, n_cells=4, futility=False)
+    tiny = np.random.default_rng(0).normal(0, 0.01, 6)
+    assert decide(tiny, PLAN) == "futile" and decide(tiny, off) == "continue"
+    assert decide(np.full(6, 0.2), PLAN) == "continue"  # no spread: no interval, no decision
+
+
+@pytest.mark.parametrize("sd", [0.15, 0.5, 1.5])
+def test_futile_at_a_true_gain_of_min_effect_stays_below_beta(sd: float) -> None:
+    """P(futile | gain = min_effect) ≤ β_futility for every sd (2,000 comparisons each)."""
+    rng = np.random.default_rng(3)
+    diffs = rng.normal(0.5, sd, (2000, 20))
+    out = np.full(len(diffs), "continue", dtype=object)
+    for n in PLAN.looks:
+        open_ = out == "continue"
+        out[open_] = decide_many(diffs[open_, :n], PLAN)
+    assert (out == "futile").mean() <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 2000)
 
 
 def test_bounds_are_the_repeated_ci_by_hand() -> None:

@@ -97,7 +97,8 @@ def test_sequential_study_resumes_without_re_deciding(tmp_path: Path) -> None:
     )  # fmt: skip
     assert report.returncode == 0, report.stderr[-2000:]
     text = (tmp_path / "rep" / "report.md").read_text()
-    assert "Sequential decisions" in text
+    assert "Sequential decisions" in text and "(sequential): gain in" in text
+    assert "biased away from 0 and carry no verdict" in text  # fixed-design rows: estimates only
     assert all(f"| {cid} | {v['decision']} | 3 |" in text for cid, v in final.items()), text
     status = subprocess.run(
         [sys.executable, "-m", "study.cli", "status", name], cwd=tmp_path,

@@ -28,13 +28,16 @@ def test_paired_row_by_hand() -> None:
     sd = np.std(diffs, ddof=1)  # 0.1581
     assert row["d_z"] == pytest.approx(0.4 / sd)
     t = 0.4 / (sd / math.sqrt(5))
-    assert row["p_t"] == pytest.approx(2 * stats.t.sf(t, 4))
+    p_t = compare_losses(_trials([1.0] * 5, list(1 - diffs)), "top5_error").iloc[0]["p_t"]
+    assert p_t == pytest.approx(2 * stats.t.sf(t, 4))
     assert row["p_wilcoxon"] == pytest.approx(0.0625)  # smallest possible two-sided p at n = 5
     assert row["prob_improvement"] == 1.0
-    # the default CI is the paired t interval: 0.4 ± t_{4, 0.975} · sd / √5
+    # the unadjusted CI is the paired t interval: 0.4 ± t_{4, 0.975} · sd / √5
     half = stats.t.ppf(0.975, 4) * sd / math.sqrt(5)
     assert row["ci_method"] == "t" and row["se"] == pytest.approx(sd / math.sqrt(5))
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.4 - half, 0.4 + half))
+    assert row["df"] == 4
+    low, high = row["ci_low_unadjusted"], row["ci_high_unadjusted"]
+    assert (low, high) == pytest.approx((0.4 - half, 0.4 + half))
 
 
 def test_ci_methods() -> None:
@@ -79,30 +82,86 @@ def test_unmatched_seeds_fall_back_to_welch_and_are_flagged() -> None:
     row = compare_losses(trials, "top5_error").iloc[0]
     assert not row["paired"] and "Welch" in row["note"]
     ref, cand = [6.7, 6.8, 6.6, 6.7], [6.2, 6.3, 6.1]
-    assert row["p_t"] == pytest.approx(stats.ttest_ind(cand, ref, equal_var=False).pvalue)
+    welch = stats.ttest_ind(cand, ref, equal_var=False)
+    assert row["p_t"] == pytest.approx(welch.pvalue) and row["df"] == pytest.approx(welch.df)
+    ci = welch.confidence_interval(0.95)  # one row: the simultaneous interval is the plain one
+    # (gain = reference − candidate for an error, so the interval is the negated one)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((-ci.high, -ci.low))
     assert math.isnan(row["p_wilcoxon"])
 
 
-def test_holm_and_bh_across_cells() -> None:
+def test_simultaneous_and_tost_intervals_by_hand() -> None:
+    """Two rows: Bonferroni over m = 2. Interval: gain ± t_{n−1, 1 − α/(2m)}·se; TOST
+    interval: gain ± t_{n−1, 1 − α/m}·se; p_adj = min(1, m·p_t); BH over the two."""
     frames = [
         _trials([1.0, 2.0, 3.0, 4.0], [0.5, 1.4, 2.6, 3.5], {"noise.rate": 0.2}),
         _trials([1.0, 2.0, 3.0, 4.0], [1.1, 1.9, 3.05, 3.9], {"noise.rate": 0.4}),
     ]
     out = compare_losses(pd.concat(frames), "top5_error", cell_keys=["noise.rate"])
-    assert list(out["noise.rate"]) == [0.2, 0.4]
+    assert list(out["noise.rate"]) == [0.2, 0.4] and set(out["family_size"]) == {2}
+    for row, diffs in zip(
+        out.to_dict("records"), ([0.5, 0.6, 0.4, 0.5], [-0.1, 0.1, -0.05, 0.1]), strict=True
+    ):
+        d = np.array(diffs)
+        se = d.std(ddof=1) / 2
+        half = stats.t.ppf(1 - 0.05 / 4, 3) * se
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+        half = stats.t.ppf(1 - 0.05 / 2, 3) * se
+        assert (row["tost_low"], row["tost_high"]) == pytest.approx(
+            (d.mean() - half, d.mean() + half)
+        )
+        assert row["p_adj"] == pytest.approx(min(1, 2 * stats.ttest_1samp(d, 0).pvalue))
+    # row 1: 0.5 ± 0.21 lies above 0; row 2: 0.0125 ± 0.29 (TOST) inside ±0.5
+    assert list(out["verdict"]) == ["gain", "equivalent"]
     p = sorted(out["p_t"])
-    expected_holm = [min(1, 2 * p[0]), min(1, max(2 * p[0], p[1]))]
-    assert sorted(out["p_holm"]) == pytest.approx(expected_holm)
     assert max(out["q_bh"]) == pytest.approx(p[1])
 
 
-def test_underpowered_versus_no_detectable_difference() -> None:
+def test_every_verdict_is_read_from_its_interval() -> None:
+    """On many random families: gain ⇔ ci_low > 0, loss ⇔ ci_high < 0, p_adj < α ⇔ the
+    interval excludes 0, equivalent ⇒ the TOST interval is inside ±min_effect."""
+    rng = np.random.default_rng(5)
+    frames = []
+    for c in range(60):
+        base, gain = rng.normal(5, 1, 8), [-3.0, 0.0, 0.6, 3.0][c % 4]
+        cand = base - gain + rng.normal(0, rng.choice([0.3, 1.5]), 8)
+        frames.append(_trials(list(base), list(cand), {"cell": c}))
+    out = compare_losses(pd.concat(frames), "top5_error", cell_keys=["cell"], min_effect=1.0)
+    assert set(out["verdict"]) == {"gain", "loss", "equivalent", "inconclusive"}
+    assert ((out["verdict"] == "gain") == (out["ci_low"] > 0)).all()
+    assert ((out["verdict"] == "loss") == (out["ci_high"] < 0)).all()
+    excludes = (out["ci_low"] > 0) | (out["ci_high"] < 0)
+    assert ((out["p_adj"] < 0.05) == excludes).all()
+    eq = out[out["verdict"] == "equivalent"]
+    assert ((eq["tost_low"] > -1.0) & (eq["tost_high"] < 1.0)).all()
+
+
+def test_equivalent_versus_inconclusive() -> None:
     noisy = compare_losses(_trials([1, 2, 3, 4, 5], [1.5, 1.2, 3.9, 3.1, 5.6]), "top5_error")
-    assert noisy.iloc[0]["verdict"] == "underpowered"  # sd of pairs ~0.7: mde > 0.5
+    assert noisy.iloc[0]["verdict"] == "inconclusive"  # sd of pairs ~0.7: TOST far outside ±0.5
     tight = compare_losses(
         _trials([1, 2, 3, 4, 5, 6], [1.01, 1.99, 3.02, 3.98, 5.01, 5.99]), "top5_error"
     )
-    assert tight.iloc[0]["verdict"] == "no detectable difference"
+    row = tight.iloc[0]
+    assert row["verdict"] == "equivalent" and -0.5 < row["tost_low"] < row["tost_high"] < 0.5
+
+
+def test_identical_differences_give_no_interval_and_inconclusive() -> None:
+    row = compare_losses(_trials([3, 4, 5], [2, 3, 4]), "top5_error").iloc[0]
+    assert row["gain"] == pytest.approx(1.0) and row["verdict"] == "inconclusive"
+    assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"]) and "no interval" in row["note"]
+    one = compare_losses(_trials([3], [2]), "top5_error").iloc[0]
+    assert one["verdict"] == "inconclusive" and math.isnan(one["ci_low"])
+
+
+def test_planning_figures_use_the_adjusted_level() -> None:
+    from analysis.power import minimum_detectable_effect
+
+    frames = [_trials([1, 2, 3, 4, 5], [0.5, 1.4, 2.6, 3.5, 4.4], {"c": c}) for c in range(4)]
+    out = compare_losses(pd.concat(frames), "top5_error", cell_keys=["c"])
+    row = out.iloc[0]
+    sd = row["se"] * math.sqrt(5)
+    assert row["mde"] == pytest.approx(minimum_detectable_effect(sd, 5, 0.05 / 4))
 
 
 def test_errors_on_bad_input() -> None:
@@ -151,12 +210,12 @@ def test_t_ci_covers_the_planted_gain_at_five_pairs() -> None:
 
 
 def test_time_to_target_by_hand() -> None:
-    from analysis.targets import epoch_curve, never_reached, time_to_target
+    from analysis.targets import epoch_curve, never_reached, paired_misses, time_to_target
 
     assert epoch_curve("final_paper_top5_error") == "test_top5_error"
     assert epoch_curve("final_test_nll") == "test_nll"
     curves = {  # test_top5_error per epoch 1..4
-        "r0": [9.0, 7.0, 5.0, 6.0], "r1": [9.0, 8.0, 7.0, 5.0],  # ce: finals 6.0, 5.0
+        "r0": [9.0, 7.0, 5.5, 6.0], "r1": [9.0, 8.0, 7.0, 5.0],  # ce: best 5.5, 5.0
         "c0": [8.0, 5.5, 5.0, 5.0], "c1": [9.0, 9.0, 9.0, 9.0],  # lace: c1 never gets there
     }  # fmt: skip
     epochs = pd.DataFrame(
@@ -174,7 +233,7 @@ def test_time_to_target_by_hand() -> None:
         }
     )  # fmt: skip
     out = time_to_target(epochs, trials, "final_paper_top5_error").set_index("run_id")
-    assert set(out["target"]) == {5.5}  # median final of ce
+    assert set(out["target"]) == {5.5}  # what both ce seeds (≥ 90 %) reach
     assert out["reached_epoch"].to_dict() == pytest.approx(
         {"r0": 3.0, "r1": 4.0, "c0": 2.0, "c1": math.nan}, nan_ok=True
     )
@@ -183,3 +242,26 @@ def test_time_to_target_by_hand() -> None:
     assert counts.loc["lace", "never_reached"] == 1 and counts.loc["ce", "never_reached"] == 0
     row = compare_losses(out.reset_index(), "epochs_to_target").iloc[0]
     assert row["gain"] == pytest.approx(((3 - 2) + (4 - 5)) / 2)  # epochs saved, censored at 5
+    misses = paired_misses(out.reset_index()).iloc[0]  # seed 0 both reached, seed 1 only ce
+    assert (misses["both_reached"], misses["only_candidate"], misses["only_reference"]) == (1, 0, 1)
+    assert misses["p_mcnemar"] == pytest.approx(1.0)  # one discordant pair: binomial p = 1
+
+
+def test_paired_misses_mcnemar_by_hand() -> None:
+    from analysis.targets import paired_misses
+
+    frame = pd.DataFrame({
+        "loss_label": ["ce"] * 8 + ["lace"] * 8, "seed": list(range(8)) * 2,
+        "reached": [True] * 8 + [False] * 7 + [True],
+    })  # fmt: skip
+    row = paired_misses(frame).iloc[0]
+    assert (row["only_candidate"], row["only_reference"], row["n_pairs"]) == (0, 7, 8)
+    assert row["p_mcnemar"] == pytest.approx(2 * 0.5**7)  # exact: two-sided binomial, 0 of 7
+
+
+def test_time_to_target_without_spread_is_inconclusive() -> None:
+    frame = pd.DataFrame({"loss_label": ["ce"] * 3 + ["lace"] * 3, "seed": [0, 1, 2] * 2,
+                          "epochs_to_target": [5.0, 6.0, 7.0, 4.0, 5.0, 6.0]})  # fmt: skip
+    row = compare_losses(frame, "epochs_to_target", min_effect=1.0).iloc[0]
+    assert row["gain"] == 1.0 and row["verdict"] == "inconclusive"
+    assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])

@@ -74,7 +74,8 @@ class SequentialSpec:
     min_effect: float = 0.5
     spending: str = "obrien_fleming"
     beta_futility: float = 0.05
-    sd: float | None = None  # default: 0.6 × min_effect (the 0.3 at 0.5)
+    sd: float | None = None  # default: 0.6 × min_effect (0.3 at a min_effect of 0.5)
+    futility: bool = True  # stop a comparison early once it rules out min_effect
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,11 @@ def parse_sequential(
     the reference in each setting of the other axes."""
     from analysis.sequential import SPENDING
 
-    keys(raw, "sequential", ("looks", "alpha", "min_effect", "spending", "beta_futility", "sd"))
+    keys(raw, "sequential",
+         ("looks", "alpha", "min_effect", "spending", "beta_futility", "sd", "futility"))
+    futility = raw.get("futility", True)
+    if not isinstance(futility, bool):
+        raise ConfigError(f"sequential.futility: invalid value {futility!r} (allowed: true, false)")
     looks = raw.get("looks")
     whole = isinstance(looks, list) and all(
         isinstance(n, int) and not isinstance(n, bool) for n in looks
@@ -147,6 +151,7 @@ def parse_sequential(
         spending=str(raw.get("spending", "obrien_fleming")),
         beta_futility=number(raw.get("beta_futility", 0.05), "sequential.beta_futility"),
         sd=None if raw.get("sd") is None else number(raw["sd"], "sequential.sd"),
+        futility=futility,
     )
     for key in ("alpha", "beta_futility"):
         if not 0 < getattr(spec, key) < 1:

@@ -51,7 +51,7 @@ def sequential_plan(spec: StudySpec) -> Any:
     seq = spec.sequential
     assert seq is not None
     return SequentialPlan(seq.looks, seq.alpha, seq.min_effect, len(comparisons(spec)),
-                          seq.spending, seq.beta_futility)  # fmt: skip
+                          seq.spending, seq.beta_futility, seq.futility)  # fmt: skip
 
 
 def _needed(spec: StudySpec, open_ids: set[str]) -> list[dict[str, Any]]:

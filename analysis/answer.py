@@ -1,0 +1,162 @@
+"""The answer in words, one sentence per candidate, from the verdicts and the intervals that
+the report prints beside them (fixed design: `analysis.stats`; sequential: the stored
+decisions of `analysis.sequential`). Pure pandas; no statistics of its own."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import pandas as pd
+
+NAMES = {
+    "final_paper_top1_error": "test top-1 error",
+    "final_paper_top5_error": "test top-5 error",
+    "final_test_nll": "test NLL",
+    "final_test_ece": "test ECE",
+    "epochs_to_target": "epochs to target",
+}
+
+
+def metric_label(metric: str) -> str:
+    """A metric's name for a reader: `final_paper_top1_error` → `test top-1 error`."""
+    return NAMES.get(metric, metric.replace("_", " "))
+
+
+def unit(metric: str) -> str:
+    """The unit of a gain in `metric`: percentage points for errors, epochs for time."""
+    if metric.startswith("epochs"):
+        return "epochs"
+    return "points" if metric.endswith("error") or "_error" in metric else "units"
+
+
+def margin(min_effect: float, metric: str) -> str:
+    """`±1 point`, `±0.5 points`."""
+    u = unit(metric)
+    return f"±{number(min_effect)} {u[:-1] if min_effect == 1 else u}"
+
+
+def number(value: float) -> str:
+    """3 significant digits, with a real minus sign."""
+    if not math.isfinite(value):
+        return "n/a"
+    text = f"{value:.3g}" if abs(value) >= 0.001 else "0"
+    return text.replace("-", "−")
+
+
+def setting_name(row: pd.Series | dict, keys: Sequence[str]) -> str:
+    """`pairflip 0.2`, `none`, or `lr=0.05, width=16` for other axes."""
+    parts = []
+    rest = [k for k in keys if k not in ("noise.kind", "noise.rate")]
+    if "noise.kind" in keys or "noise.rate" in keys:
+        kind = str(row.get("noise.kind", "noise"))
+        rate = row.get("noise.rate", math.nan)
+        parts.append("no noise" if kind == "none" else f"{kind} {float(rate):g}")
+    parts += [f"{k.split('.')[-1]}={row[k]}" for k in rest]
+    return ", ".join(parts) or "the one setting"
+
+
+def per_setting_table(
+    comparisons: pd.DataFrame, keys: Sequence[str], verdict: bool
+) -> pd.DataFrame:
+    """The few columns of `compare_losses` output that fit a page (all are in the CSV)."""
+    table = pd.DataFrame({
+        "candidate": comparisons["candidate"],
+        "setting": [setting_name(r, keys) for _, r in comparisons.iterrows()],
+        "n": comparisons["n_pairs"], "gain": comparisons["gain"],
+        "ci_low": comparisons["ci_low"], "ci_high": comparisons["ci_high"],
+    })  # fmt: skip
+    if verdict:
+        table["verdict"] = comparisons["verdict"]
+    return table
+
+
+def _listed(rows: pd.DataFrame, keys: Sequence[str], u: str, est: str = "gain") -> str:
+    items = [
+        f"{setting_name(r, keys)}: {number(r[est])} {u} [{number(r['ci_low'])}, "
+        f"{number(r['ci_high'])}]"
+        for _, r in rows.iterrows()
+    ]
+    return f" ({'; '.join(items)})" if items else ""
+
+
+def answer_lines(
+    comparisons: pd.DataFrame,
+    keys: Sequence[str],
+    metric: str,
+    reference: str,
+    min_effect: float,
+) -> list[str]:
+    """Per candidate: `lace vs ce, test top-1 error: gain in 0 of 6 settings; loss in 1
+    (pairflip 0.2: −1.59 points [−2.9, −0.3]); equivalent within ±1 point in 2;
+    inconclusive in 3`."""
+    u = unit(metric)
+    lines = []
+    for cand, frame in comparisons.groupby("candidate", sort=True):
+        k = len(frame)
+        if k == 1:
+            r = frame.iloc[0]
+            eq = r["verdict"] == "equivalent"
+            within = f", within {margin(min_effect, metric)}" if eq else ""
+            lines.append(
+                f"{cand} vs {reference}, {metric_label(metric)}: {r['verdict']} "
+                f"({number(r['gain'])} {u} [{number(r['ci_low'])}, {number(r['ci_high'])}]"
+                f"{within})"
+            )
+            continue
+        by = {v: frame[frame["verdict"] == v] for v in ("gain", "loss", "equivalent")}
+        n_inc = k - sum(len(f) for f in by.values())
+        lines.append(
+            f"{cand} vs {reference}, {metric_label(metric)}: gain in {len(by['gain'])} of {k} "
+            f"setting{'s' if k != 1 else ''}{_listed(by['gain'], keys, u)}; loss in "
+            f"{len(by['loss'])}{_listed(by['loss'], keys, u)}; equivalent within "
+            f"{margin(min_effect, metric)} in {len(by['equivalent'])}; inconclusive in {n_inc}"
+        )
+    return lines
+
+
+_TOP_LEVEL_COMMA = re.compile(r",(?![^()]*\))")
+
+
+def comparison_parts(comparison: str) -> tuple[str, str]:
+    """`loss=lace,noise=symmetric(rate=0.2)` → (`lace`, `noise=symmetric(rate=0.2)`)."""
+    parts = _TOP_LEVEL_COMMA.split(comparison)
+    loss = next((p.split("=", 1)[1] for p in parts if p.startswith("loss=")), comparison)
+    rest = [p for p in parts if not p.startswith("loss=")]
+    return loss, ", ".join(rest) or "the one setting"
+
+
+def sequential_lines(
+    decisions: pd.DataFrame, metric: str, reference: str, min_effect: float
+) -> list[str]:
+    """Per candidate, the sequential verdicts: gain / loss (with the look and the repeated
+    CI), futile (ruled out ±min_effect), inconclusive (the last look showed nothing)."""
+    u = unit(metric)
+    frame = decisions.copy()
+    split = frame["comparison"].map(comparison_parts)
+    frame["candidate"] = [c for c, _ in split]
+    frame["setting"] = [s for _, s in split]
+    lines = []
+    for cand, rows in frame.groupby("candidate", sort=True):
+        counts = rows["decision"].value_counts()
+
+        def listed(decision: str, rows: pd.DataFrame = rows) -> str:
+            chosen = rows[rows["decision"] == decision]
+            items = [
+                f"{r['setting']}, look {int(r['look'])}: {number(r['mean'])} {u} "
+                f"[{number(r['ci_low'])}, {number(r['ci_high'])}]"
+                for _, r in chosen.iterrows()
+            ]
+            return f" ({'; '.join(items)})" if items else ""
+
+        open_ = int(counts.get("continue", 0))
+        lines.append(
+            f"{cand} vs {reference}, {metric_label(metric)} (sequential): gain in "
+            f"{int(counts.get('gain', 0))} of {len(rows)} settings{listed('gain')}; loss in "
+            f"{int(counts.get('loss', 0))}{listed('loss')}; futile (a gain of "
+            f"{margin(min_effect, metric)} ruled out) in {int(counts.get('futile', 0))}; "
+            f"inconclusive in {int(counts.get('inconclusive', 0))}"
+            + (f"; still open in {open_}" if open_ else "")
+        )
+    return lines
