@@ -1,5 +1,4 @@
-"""lossbench analysis: reads study runs back from MLflow (never imports Ray, never trains).
-
-Loading, paired statistics and reports are built in the analysis issue; until then use the
-MLflow UI (`study ui`) or `mlflow.search_runs` on the study's experiment.
-"""
+"""lossbench analysis: reads study runs back from MLflow (never imports Ray, never trains),
+compares each candidate loss with the reference (`analysis.stats`), across settings
+(`analysis.across`, `analysis.meta`) and look by look (`analysis.sequential`), and writes the
+report (`analysis.report`)."""

@@ -46,14 +46,14 @@ def number(value: float) -> str:
 
 
 def setting_name(row: pd.Series | dict, keys: Sequence[str]) -> str:
-    """`pairflip 0.2`, `none`, or `lr=0.05, width=16` for other axes."""
-    parts = []
+    """`pairflip 0.2`, `no noise`, `vgg5, symmetric 0.4`, or `lr=0.05` for other axes: a name
+    is shown alone, the noise setting last."""
     rest = [k for k in keys if k not in ("noise.kind", "noise.rate")]
+    parts = [str(row[k]) if k.endswith(".name") else f"{k.split('.')[-1]}={row[k]}" for k in rest]
     if "noise.kind" in keys or "noise.rate" in keys:
         kind = str(row.get("noise.kind", "noise"))
         rate = row.get("noise.rate", math.nan)
         parts.append("no noise" if kind == "none" else f"{kind} {float(rate):g}")
-    parts += [f"{k.split('.')[-1]}={row[k]}" for k in rest]
     return ", ".join(parts) or "the one setting"
 
 

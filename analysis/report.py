@@ -63,6 +63,7 @@ class ReportConfig:
             seed=self.seed,
             n_resamples=self.n_resamples,
             ci_method=self.ci_method,
+            selects_on_test=parent_params.get("analysis.selects_on_test") == "True",
         )
 
 
@@ -77,6 +78,7 @@ class Settings:
     seed: int
     n_resamples: int
     ci_method: str
+    selects_on_test: bool = False
 
 
 def build_report(
@@ -178,6 +180,12 @@ def _answer(found: Findings, cfg: Settings, keys: list[str], out_dir: Path) -> l
         text = (
             "Verdicts of the sequential design (repeated confidence intervals at the look "
             "where each comparison stopped; methods at the end)."
+        )
+    if cfg.selects_on_test:
+        text = (
+            "This study selects on the test set (an epoch, or a learning-rate restart, chosen "
+            "by test accuracy), as the published protocol it reproduces does: its errors are "
+            "optimistic and its verdicts describe that method, not a fair comparison. " + text
         )
     if found.decisions.empty:
         forest = plots.forest(comp, keys, cfg.metric, found.pooled, cfg.min_effect)

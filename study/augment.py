@@ -1,8 +1,10 @@
 """Per-batch preprocessing on whatever device the images live on.
 
 The paper's recipe: random 32×32 crop of the zero-padded image (4 pixels), horizontal flip with
-probability 1/2 (training only), then per-pixel mean subtraction (x/255 − mean image). All random
-draws come from one explicit `torch.Generator`, so the seed fixes data order and augmentation.
+probability 1/2 (training only), then per-pixel mean subtraction (x/255 − mean image). Optional:
+random rotation and perspective, one batched warp after the crop and flip (`study.warp`;
+`Warp` = (rotation degrees, perspective scale, perspective probability)). All random draws come
+from one explicit `torch.Generator`, so the seed fixes data order and augmentation.
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
+
+from study.warp import random_warp
+
+Warp = tuple[float, float, float]
+NO_WARP: Warp = (0.0, 0.0, 0.5)
 
 
 def random_crop_flip(
@@ -52,12 +59,13 @@ def train_batches(
     mean: torch.Tensor,
     padding: int,
     flip: bool,
+    warp: Warp = NO_WARP,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch: a permutation drawn from `gen`, then augmented, normalised batches."""
     order = torch.randperm(len(labels), generator=gen, device=gen.device).to(images.device)
     for start in range(0, len(labels), batch_size):
         idx = order[start : start + batch_size]
-        x = random_crop_flip(images[idx], gen, padding, flip)
+        x = random_warp(random_crop_flip(images[idx], gen, padding, flip), gen, *warp)
         yield normalize(x, mean), labels[idx]
 
 
@@ -70,6 +78,7 @@ def reference_batches(
     padding: int,
     flip: bool,
     device: torch.device,
+    warp: Warp = NO_WARP,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The classic pipeline, image by image on the CPU, then a float32 copy to `device`.
 
@@ -98,7 +107,7 @@ def reference_batches(
             if coins is not None and bool(coins[j]):
                 img = img.flip(2)
             crops.append(img)
-        x = normalize(torch.stack(crops), cpu_mean)
+        x = normalize(random_warp(torch.stack(crops), gen, *warp), cpu_mean)
         yield x.to(device), labels[idx].to(device)
 
 

@@ -111,8 +111,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
         raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
-    cmd += ["--host", args.host, "--port", str(args.port)]
+    cmd, env = ui_command(uri, args.host, args.port)
     link = ui_link(f"http://{args.host}:{args.port}")
     print(f"MLflow UI on {link} (the runs tables; Ctrl-C stops it)", flush=True)
-    os.execv(sys.executable, cmd)  # replaces this process: its PID is the server's
+    os.execve(sys.executable, cmd, env)  # replaces this process: its PID is the server's
+
+
+def ui_command(uri: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """`mlflow ui` without its job consumers (7 huey processes otherwise; the UI needs none)."""
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    cmd += ["--host", host, "--port", str(port)]
+    return cmd, {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

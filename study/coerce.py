@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import types
 from collections.abc import Mapping
 from typing import Any, Union, get_args, get_origin
@@ -59,15 +61,16 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: invalid value {value!r} (allowed: an integer)")
     if hint is float:
+        number: float | None = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             # PyYAML (YAML 1.1) reads `5e-4` as a string; accept what float() accepts.
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: invalid value {value!r} (allowed: a number)")
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is not None and math.isfinite(number):  # `.inf` and `.nan` are YAML floats
+            return number
+        raise ConfigError(f"{key}: invalid value {value!r} (allowed: a finite number)")
     if hint is str:
         if isinstance(value, str):
             return value

@@ -35,10 +35,22 @@ class DataConfig:
     val_seed: int = 0
     crop_padding: int = 4
     flip: bool = True
+    rotation: float = 0.0  # random rotation in [−r, r] degrees (study.warp)
+    perspective: float = 0.0  # random perspective distortion scale (0: off)
+    perspective_p: float = 0.5  # probability of a perspective warp per image
+    size: int | None = None  # resize the images to size × size at load (bilinear); None: keep
+    outputs: int | None = None  # model outputs when the dataset offers a choice (EMNIST: 26, 62)
+    norm_mean: float | None = None  # None: per-pixel mean image (the paper); else x/255 − mean
+    norm_std: float = 1.0  # …divided by this (torchvision's Normalize(mean, std))
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "in [0, 1)")
         _check(self.crop_padding >= 0, "data.crop_padding", self.crop_padding, ">= 0")
+        _check(0.0 <= self.rotation <= 180.0, "data.rotation", self.rotation, "in [0, 180]")
+        _check(0.0 <= self.perspective < 1.0, "data.perspective", self.perspective, "in [0, 1)")
+        _check(0 <= self.perspective_p <= 1, "data.perspective_p", self.perspective_p, "in [0, 1]")
+        _check(self.size is None or self.size >= 4, "data.size", self.size, "null or >= 4")
+        _check(self.norm_std > 0, "data.norm_std", self.norm_std, "> 0")
         for key in ("n_train", "n_test"):
             value = getattr(self, key)
             _check(value is None or value >= 1, f"data.{key}", value, "null or >= 1")
@@ -93,6 +105,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    name: str = "sgd"  # sgd | adam | adamw (study.optim)
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -106,16 +119,19 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
+    name: str = "step"  # step | cosine | spinal_restart (study.optim)
     epochs: int = 200
     batch_size: int = 100
     step_size: int = 50  # StepLR: lr × gamma every step_size epochs
     gamma: float = 0.1
+    reads: str = "val"  # the split whose accuracy spinal_restart reads: val | test
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "schedule.epochs", self.epochs, ">= 1")
         _check(self.batch_size >= 1, "schedule.batch_size", self.batch_size, ">= 1")
         _check(self.step_size >= 1, "schedule.step_size", self.step_size, ">= 1")
         _check(0.0 < self.gamma <= 1.0, "schedule.gamma", self.gamma, "in (0, 1]")
+        _check(self.reads in ("val", "test"), "schedule.reads", self.reads, "val or test")
 
 
 @dataclass(frozen=True)
@@ -178,19 +194,35 @@ class TrialConfig:
     def __post_init__(self) -> None:
         # Registries are imported here, not at module level: they import torch, which reading a
         # study's record never needs, and the data sources (behind the registry) use our types.
-        from study import losses, models, noise
+        from study import losses, models, noise, optim
         from study.data import registry as data
 
         source = data.DATASETS.get(self.data.name, "data.name")
         noise.check_noise(self.noise.kind, self.noise.rate, self.noise.path, source.has_coarse)
         models.MODELS.get(self.model.name, "model.name")
+        optim.OPTIMIZERS.get(self.optim.name, "optim.name")
+        optim.SCHEDULES.get(self.schedule.name, "schedule.name")
+        self._check_choices()
         losses.create_loss(self.loss.name, **dict(self.loss.params))
+        _check(self.eval.final_window <= self.schedule.epochs, "eval.final_window",
+               self.eval.final_window, f"<= schedule.epochs ({self.schedule.epochs})")  # fmt: skip
         _check(
             self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
             "device",
             self.device,
             "auto, cpu, cuda or cuda:N",
         )
+
+    def _check_choices(self) -> None:
+        """Cross-field rules: outputs (label noise would flip into EMNIST's unused outputs),
+        and what the restart schedule reads."""
+        emnist, outputs = self.data.name == "emnist_letters", self.data.outputs
+        allowed = "null, 26 or 62 for emnist_letters" if emnist else f"null for {self.data.name}"
+        _check(outputs in ((None, 26, 62) if emnist else (None,)), "data.outputs", outputs, allowed)
+        _check(outputs != 62 or self.noise.kind == "none", "data.outputs", 62, "26 with noise")
+        if self.schedule.name == "spinal_restart" and self.schedule.reads == "val":
+            _check(self.data.val_fraction > 0, "schedule.reads", "val",
+                   "test, or a validation holdout (data.val_fraction > 0) to read")  # fmt: skip
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> TrialConfig:

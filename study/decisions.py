@@ -14,13 +14,11 @@ from study.storage import Storage
 
 FOLDER = "decisions"
 EXPECTED_KEY = "expected"  # trials per stage given the decisions so far (`study status`)
-LEGACY = {"tune": "stage1_best.json"}  # where the first round stored stage 1's winners
 
 
 def load_decision(storage: Storage, study: str, key: str) -> Any | None:
-    for parts in ((FOLDER, f"{key}.json"), (LEGACY.get(key, ""),)):
-        if parts[0] and storage.exists(study, *parts):
-            return json.loads(storage.read_text(study, *parts))
+    if storage.exists(study, FOLDER, f"{key}.json"):
+        return json.loads(storage.read_text(study, FOLDER, f"{key}.json"))
     return None
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from study.augment import reference_batches, train_batches
+from study.augment import NO_WARP, Warp, reference_batches, train_batches
 from study.config import TrialConfig
 
 
@@ -77,7 +77,10 @@ class Runtime:
         mean: torch.Tensor,
         padding: int,
         flip: bool,
+        warp: Warp = NO_WARP,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self.fast:
-            return train_batches(images, labels, batch_size, gen, mean, padding, flip)
-        return reference_batches(images, labels, batch_size, gen, mean, padding, flip, self.device)
+            return train_batches(images, labels, batch_size, gen, mean, padding, flip, warp)
+        return reference_batches(
+            images, labels, batch_size, gen, mean, padding, flip, self.device, warp
+        )

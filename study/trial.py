@@ -27,6 +27,7 @@ from study.data import Dataset, Split, load_dataset
 from study.losses import create_loss
 from study.metrics import EvalAccumulator, MemorizationAccumulator
 from study.models import create_model
+from study.optim import Schedule, create_optimizer, create_schedule
 from study.runtime import Runtime
 
 CHECKPOINT_FORMAT = 1
@@ -51,7 +52,10 @@ def run_trial(
     """Train `cfg` to its last epoch, reporting every epoch; returns the last report."""
     rt = Runtime.from_config(cfg)
     data = load_dataset(cfg.data, cfg.noise.for_trial(cfg.seed))
-    mean = data.mean_image().to(rt.device)
+    mean = data.mean_image()
+    if cfg.data.norm_mean is not None:  # a dataset-wide constant instead of the mean image
+        mean = torch.full_like(mean, cfg.data.norm_mean)
+    mean = mean.to(rt.device)
     train = _to_device(data.train, rt.data_device)
     evals = {"test": _to_device(data.test, rt.device)}
     if data.val is not None:
@@ -61,23 +65,18 @@ def run_trial(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = rt.prepare(
-            create_model(
-                cfg.model.name, data.num_classes, cfg.model.width, int(train.images.shape[1])
+            _scaled(
+                create_model(
+                    cfg.model.name, data.num_classes, cfg.model.width, int(train.images.shape[1])
+                ),
+                cfg.data.norm_std,
             )
         )
     # compiled or not, `model` holds the parameters and the checkpointed state
     net: nn.Module = torch.compile(model) if cfg.perf.compile else model  # type: ignore[assignment]
     loss_fn = create_loss(cfg.loss.name, **dict(cfg.loss.params))
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=cfg.optim.lr,
-        momentum=cfg.optim.momentum,
-        weight_decay=cfg.optim.weight_decay,
-        nesterov=cfg.optim.nesterov,
-    )
-    scheduler = torch.optim.lr_scheduler.StepLR(
-        optimizer, step_size=cfg.schedule.step_size, gamma=cfg.schedule.gamma
-    )
+    optimizer = create_optimizer(model.parameters(), cfg.optim)
+    scheduler = create_schedule(optimizer, cfg.schedule, cfg.seed)
     gen = rt.generator(cfg.seed)
     history: dict[str, list[float]] = {}
     start = 0
@@ -91,14 +90,20 @@ def run_trial(
     last = cfg.schedule.epochs
     for epoch in range(start + 1, last + 1):
         lr = float(optimizer.param_groups[0]["lr"])
-        train_loss = _train_epoch(rt, net, loss_fn, optimizer, train, gen, mean, cfg)
-        scheduler.step()
+        # Dropout draws from the global RNG: seed it from (seed, epoch), so a resumed trial draws
+        # what an uninterrupted one does, and fork it so nothing leaks to other trials
+        cuda = [rt.device] if rt.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+            train_loss = _train_epoch(rt, net, loss_fn, optimizer, train, gen, mean, cfg)
         metrics = {"epoch": float(epoch), "lr": lr, "train_loss": train_loss}
         for split_name, split in evals.items():
             acc = evaluate(rt, net, split, mean, data.num_classes, cfg.eval.batch_size)
             metrics.update({f"{split_name}_{k}": v for k, v in acc.compute().items()})
             if epoch == last and split_name == "test":
                 artifacts["reliability_test.json"] = json.dumps(acc.reliability()).encode()
+        # the schedule reads the accuracy of its split (spinal_restart; the others ignore it)
+        scheduler.step(100.0 - metrics.get(f"{cfg.schedule.reads}_top1_error", math.nan))
         if epoch % cfg.eval.train_every == 0 or epoch == last:
             values = memorization(rt, net, train, mean, cfg.eval.batch_size)
             metrics.update({f"train_{k}": v for k, v in values.items()})
@@ -129,6 +134,21 @@ def run_trial(
     return metrics
 
 
+class _InputScale(nn.Module):
+    """Divides the (mean-subtracted) input by a dataset's std: torchvision's Normalize."""
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        self.scale = 1.0 / std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+def _scaled(model: nn.Module, std: float) -> nn.Module:
+    return model if std == 1.0 else nn.Sequential(_InputScale(std), model)
+
+
 def _mask_npz(mask: np.ndarray) -> bytes:
     """`flipped`: bool per sample of the full training split, in the dataset's order."""
     buf = io.BytesIO()
@@ -145,6 +165,8 @@ def final_metrics(
     for k in (1, 5):
         series = history[f"test_top{k}_error"][-window:]
         out[f"final_paper_top{k}_error"] = sum(series) / len(series)
+    # the best epoch's test error: model selection on the test set, as some papers report it
+    out["final_best_test_top1_error"] = min(history["test_top1_error"])
     out["noise_realized_rate"] = data.noise_realized_rate
     return out
 
@@ -169,6 +191,7 @@ def _train_epoch(
         mean,
         cfg.data.crop_padding,
         cfg.data.flip,
+        (cfg.data.rotation, cfg.data.perspective, cfg.data.perspective_p),
     )
     for x, y in batches:
         with rt.autocast():
@@ -229,7 +252,7 @@ def _restore(
     cfg: TrialConfig,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scheduler: Schedule,
     gen: torch.Generator,
     history: dict[str, list[float]],
 ) -> int:

@@ -9,13 +9,20 @@ from typing import Any
 import pytest
 
 from study.config import TrialConfig
-from study.data import write_fake_cifar100
+from study.data import write_fake_cifar100, write_fake_emnist_letters
 
 
 @pytest.fixture(scope="session")
 def fake_cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cifar")
     write_fake_cifar100(root, n_train=1000, n_test=200, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def fake_emnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("emnist")
+    write_fake_emnist_letters(root, n_train=520, n_test=104, seed=0)
     return root
 
 

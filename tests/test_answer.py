@@ -54,7 +54,9 @@ def test_names() -> None:
     assert number(-0.0004) == "0" and number(math.nan) == "n/a" and number(18.807) == "18.8"
     assert setting_name({"noise.kind": "none", "noise.rate": 0.0}, KEYS) == "no noise"
     assert setting_name({"noise.kind": "symmetric", "noise.rate": 0.6, "optim.lr": 0.1},
-                        [*KEYS, "optim.lr"]) == "symmetric 0.6, lr=0.1"  # fmt: skip
+                        [*KEYS, "optim.lr"]) == "lr=0.1, symmetric 0.6"  # fmt: skip
+    assert setting_name({"noise.kind": "none", "noise.rate": 0.0, "model.name": "vgg5"},
+                        ["model.name", *KEYS]) == "vgg5, no noise"  # fmt: skip
     assert comparison_parts("loss=focal(gamma=2.0),noise=symmetric(rate=0.2)") == (
         "focal(gamma=2.0)", "noise=symmetric(rate=0.2)"
     )

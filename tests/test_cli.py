@@ -87,3 +87,11 @@ def test_ui_without_a_db_is_a_clear_error(
 def test_trial_command_with_bad_config(tmp_path: Path, fake_cifar_root: Path) -> None:
     path = _write(tmp_path, tiny_dict(fake_cifar_root, schedule={"epochs": 0}))
     assert main(["trial", str(path)]) == 2
+
+
+def test_ui_starts_mlflow_without_its_job_consumers() -> None:
+    from study.cli_tools import ui_command
+
+    cmd, env = ui_command("sqlite:////tmp/x.db", "127.0.0.1", 5001)
+    assert cmd[-4:] == ["--host", "127.0.0.1", "--port", "5001"] and "ui" in cmd
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"

@@ -209,3 +209,29 @@ def test_tune_then_evaluate_runs_both_stages(tmp_path: Path, fake_cifar_root: Pa
     # A restart picks up where it was: nothing re-run, nothing duplicated, same winners.
     _study(tmp_path, space, db, storage)
     assert len(client.search_runs([exp.experiment_id])) == 11
+
+
+def test_second_paper_protocol_smoke_trains_and_its_report_says_it_selects_on_test(
+    tmp_path: Path, fake_emnist_root: Path
+) -> None:
+    """The published EMNIST-Letters protocol (VGG-5, Adam, the random-restart schedule reading
+    the test split, rotation + perspective, 62 outputs) on fake official files, through Ray and
+    MLflow; its report says up front that it selects on the test set."""
+    root = Path(__file__).parents[1] / "search_spaces" / "smoke"
+    space = tmp_path / "emnist.yaml"
+    space.write_text(
+        f"extends: {root / 'emnist_letters_smoke.yaml'}\n"
+        f"base: {{data: {{root: {fake_emnist_root}}}}}\n"
+    )
+    db, storage = tmp_path / "e.db", tmp_path / "store"
+    proc = _study(tmp_path, space, db, storage)
+    assert "main: 3/3 finished" in proc.stdout
+    out = tmp_path / "report"
+    cmd = [sys.executable, "-m", "study.cli", "report", "emnist_letters_smoke",
+           "--tracking-uri", f"sqlite:///{db}", "--out", str(out), "--no-log"]  # fmt: skip
+    report = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = (out / "report.html").read_text()
+    assert page.index("selects on the test set") < page.index("Per setting")
+    table = pd.read_csv(out / "comparisons.csv")
+    assert sorted(table["candidate"]) == ["minent(lam=0.1088)", "mixent(eta=1e-06,lam=1.3206)"]

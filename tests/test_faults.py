@@ -56,7 +56,8 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
 
 
 def _space(tmp_path: Path, root: Path, name: str, epochs: int) -> tuple[Path, dict[str, Any]]:
-    base = tiny_dict(root, schedule={"epochs": epochs, "step_size": 2})
+    base = tiny_dict(root, schedule={"epochs": epochs, "step_size": 2},
+                     eval={"batch_size": 100, "final_window": min(2, epochs)})  # fmt: skip
     raw = {
         "name": name,
         "base": base,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -67,10 +68,22 @@ def test_data_root_is_made_absolute() -> None:
         ({"checkpoint": {"every_epochs": 0}}, "checkpoint.every_epochs: invalid value 0"),
         ({"checkpoint": {"every_seconds": "often"}}, "checkpoint.every_seconds: invalid value"),
         ({"checkpoint": {"every": 3}}, "checkpoint.every: unknown key"),
+        # YAML's .inf is a float: refused like .nan, as not finite
+        ({"base": {"data": {"name": "digits"}, "optim": {"lr": float("inf")}}},
+         "optim.lr: invalid value inf (allowed: a finite number)"),
+        ({"grid": {"optim.lr": [0.1, float("nan")]}}, "optim.lr: invalid value nan"),
+        # a window of 99 epochs in a 15-epoch schedule would average what never ran
+        ({"base": {"data": {"name": "digits"}, "schedule": {"epochs": 15},
+                   "eval": {"final_window": 99}}},
+         "eval.final_window: invalid value 99 (allowed: <= schedule.epochs (15))"),
+        # two identical trials: the analysis could not pair them
+        ({"grid": {"seed": [0, 0]}}, "grid.seed: invalid value [0, 0] (allowed: distinct values"),
+        ({"grid": {"loss": [{"name": "ce"}, {"name": "ce"}], "seed": [0]}},
+         "grid.loss: invalid value"),
     ],
 )
 def test_malformed_specs_name_the_key(extra: dict, needle: str) -> None:
-    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
         spec_from_dict(_spec(**extra))
 
 
@@ -217,6 +230,7 @@ def test_sequential_section() -> None:
         ({"alpha": 1.5}, "sequential.alpha: invalid value"),
         ({"spending": "haybittle"}, "sequential.spending: invalid value"),
         ({"surprise": 1}, "sequential.surprise: unknown key"),
+        ({"futility": "no"}, "sequential.futility: invalid value 'no'"),
     ],
 )
 def test_malformed_sequential_sections_name_the_key(change: dict, needle: str) -> None:

@@ -153,7 +153,8 @@ def test_study_trial_needs_no_ray_mlflow_or_optuna(tmp_path: Path, fake_cifar_ro
     """A GPU box may have only PyTorch and the scientific stack: `study trial` must not import
     the cluster, tracking or search libraries."""
     cfg = tmp_path / "trial.yaml"
-    cfg.write_text(yaml.safe_dump(tiny_dict(fake_cifar_root, schedule={"epochs": 1})))
+    raw = tiny_dict(fake_cifar_root, schedule={"epochs": 1}, eval={"final_window": 1})
+    cfg.write_text(yaml.safe_dump(raw))
     code = (
         "import sys; from study.cli import main; "
         f"rc = main(['trial', {str(cfg)!r}, '--out', {str(tmp_path / 'm.json')!r}]); "

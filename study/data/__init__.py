@@ -1,10 +1,11 @@
 """Datasets by name: one module per source (`cifar`: the CIFAR pickles, `digits`: scikit-learn's
-digits, `fake`: a fake CIFAR-100 writer for tests) registered in `registry.DATASETS`, and
-`loading`: noise, subsample and holdout for a trial."""
+digits, `emnist`: EMNIST-Letters through torchvision, `fake`: fake CIFAR-100 and EMNIST writers
+for tests) registered in `registry.DATASETS`, and `loading`: noise, subsample and holdout for
+a trial."""
 
-from study.data import cifar, digits  # noqa: F401  (registers the sources)
+from study.data import cifar, digits, emnist  # noqa: F401  (registers the sources)
 from study.data.cifar import ensure_available
-from study.data.fake import CIFAR100_FINE_TO_COARSE, write_fake_cifar100
+from study.data.fake import CIFAR100_FINE_TO_COARSE, write_fake_cifar100, write_fake_emnist_letters
 from study.data.loading import load_dataset, preflight
 from study.data.registry import (
     DATASETS,
@@ -18,5 +19,5 @@ from study.data.registry import (
 __all__ = [
     "CIFAR100_FINE_TO_COARSE", "DATASETS", "Dataset", "DatasetSource", "Split",
     "ensure_available", "list_datasets", "load_dataset", "preflight", "stratified_holdout",
-    "write_fake_cifar100",
+    "write_fake_cifar100", "write_fake_emnist_letters",
 ]  # fmt: skip

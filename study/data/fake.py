@@ -52,3 +52,26 @@ def write_fake_cifar100(root: str | Path, n_train: int, n_test: int, seed: int =
     with (folder / "meta").open("wb") as fh:
         pickle.dump(meta, fh, protocol=2)
     return folder
+
+
+def write_fake_emnist_letters(root: str | Path, n_train: int, n_test: int, seed: int = 0) -> Path:
+    """Write `root/EMNIST/raw/emnist-letters-{train,test}-{images-idx3,labels-idx1}-ubyte` in
+    the official uncompressed IDX format (big-endian magic 0x0803 / 0x0801 and sizes, then the
+    uint8 bytes), which torchvision's `EMNIST(split="letters")` reads. Labels cycle through
+    1..26 as in the real files; each letter has a blocky prototype plus noise. Returns the
+    folder written."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.uniform(0, 255, size=(26, 7, 7)).repeat(4, axis=1).repeat(4, axis=2)
+    folder = Path(root) / "EMNIST" / "raw"
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, n in (("train", n_train), ("test", n_test)):
+        labels = rng.permutation(np.arange(n) % 26) + 1
+        pixels = prototypes[labels - 1] * 0.7 + rng.uniform(0, 255 * 0.3, size=(n, 28, 28))
+        images = np.clip(pixels, 0, 255).astype(np.uint8)
+        header = np.array([0x0803, n, 28, 28], dtype=">i4").tobytes()
+        (folder / f"emnist-letters-{part}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+        header = np.array([0x0801, n], dtype=">i4").tobytes()
+        (folder / f"emnist-letters-{part}-labels-idx1-ubyte").write_bytes(
+            header + labels.astype(np.uint8).tobytes()
+        )
+    return folder

@@ -11,7 +11,8 @@ import torch
 
 from study.config import DataConfig, NoiseConfig, TrialConfig
 from study.data.cifar import ensure_available
-from study.data.registry import DATASETS, Dataset, stratified_holdout
+from study.data.emnist import ensure_emnist
+from study.data.registry import DATASETS, Dataset, Split, stratified_holdout
 from study.noise import load_human_labels, make_noisy_labels, realized_rate
 
 
@@ -21,6 +22,8 @@ def load_dataset(cfg: DataConfig, noise: NoiseConfig | None = None) -> Dataset:
     split, which keeps its clean labels unless `noise.apply_to_val`. A `noise.seed` of
     `trial` must be resolved first (`NoiseConfig.for_trial`)."""
     train, test, names = DATASETS.get(cfg.name, "data.name").load(cfg)
+    if cfg.size is not None:
+        train, test = resized(train, cfg.size), resized(test, cfg.size)
     num_classes = len(names)
     mask = None
     if noise is not None and noise.kind != "none":
@@ -50,9 +53,23 @@ def load_dataset(cfg: DataConfig, noise: NoiseConfig | None = None) -> Dataset:
     return Dataset(cfg.name, num_classes, train, test, val, names, rate, mask)
 
 
+def resized(split: Split, size: int) -> Split:
+    """The split's images resized to size × size (bilinear, antialiased when shrinking),
+    rounded back to uint8."""
+    import torch.nn.functional as F
+
+    if tuple(split.images.shape[-2:]) == (size, size):
+        return split
+    out = F.interpolate(split.images.float(), size=(size, size), mode="bilinear",
+                        align_corners=False, antialias=True)  # fmt: skip
+    return replace(split, images=out.round_().clamp_(0, 255).to(torch.uint8))
+
+
 def preflight(cfg: TrialConfig) -> None:
     """Everything a trial will read exists and is valid: checked on the driver, before any
     trial starts or anything is written (data downloaded here when allowed)."""
     ensure_available(cfg.data)
+    if cfg.data.name == "emnist_letters":
+        ensure_emnist(cfg.data)
     if cfg.noise.path:
         load_human_labels(cfg.noise.path)

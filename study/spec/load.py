@@ -32,6 +32,7 @@ from study.errors import ConfigError, UserError
 from study.spec.model import StudySpec
 from study.spec.search import parse_evaluate, parse_scheduler, parse_search
 from study.spec.sections import (
+    check_test_selection,
     parse_analysis,
     parse_checkpoint,
     parse_failure,
@@ -119,6 +120,7 @@ def spec_from_dict(
             raise ConfigError(f"grid point {point}: {exc}") from exc
     search = parse_search(section(raw, "search"), base, cells) if raw.get("search") else None
     analysis = parse_analysis(section(raw, "analysis"))
+    check_test_selection(analysis, cells)
     sequential = (
         parse_sequential(section(raw, "sequential"), grid, analysis.reference, search is not None)
         if raw.get("sequential")

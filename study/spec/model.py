@@ -83,6 +83,7 @@ class AnalysisSpec:
     reference: str = "ce"
     metric: str = "final_paper_top5_error"
     min_effect: float = 0.5
+    selects_on_test: bool = False  # allowed only in a faithful replication; the report says so
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,11 @@ def parse_grid(raw: Mapping[str, Any]) -> dict[str, list[Any]]:
     for key, values in raw.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid.{key}: invalid value {values!r} (allowed: a non-empty list)")
+        seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
+        repeated = [v for i, v in enumerate(values) if seen[i] in seen[:i]]
+        if repeated:  # two identical trials would make the analysis's pairs not unique
+            raise ConfigError(f"grid.{key}: invalid value {values!r} (allowed: distinct values; "
+                              f"{repeated[0]!r} is repeated)")  # fmt: skip
         grid[str(key)] = values
     return grid
 
@@ -103,11 +109,16 @@ def parse_checkpoint(raw: Mapping[str, Any]) -> CheckpointPolicy:
 
 
 def parse_analysis(raw: Mapping[str, Any]) -> AnalysisSpec:
-    keys(raw, "analysis", ("reference", "metric", "min_effect"))
+    keys(raw, "analysis", ("reference", "metric", "min_effect", "selects_on_test"))
+    selects = raw.get("selects_on_test", False)
+    if not isinstance(selects, bool):
+        raise ConfigError(f"analysis.selects_on_test: invalid value {selects!r} "
+                          "(allowed: true, false)")  # fmt: skip
     spec = AnalysisSpec(
         reference=str(raw.get("reference", "ce")),
         metric=str(raw.get("metric", "final_paper_top5_error")),
         min_effect=number(raw.get("min_effect", 0.5), "analysis.min_effect"),
+        selects_on_test=selects,
     )
     if spec.metric.startswith(("val_", "final_val_")):
         raise ConfigError(
@@ -115,6 +126,23 @@ def parse_analysis(raw: Mapping[str, Any]) -> AnalysisSpec:
             f"the validation split was used for tuning)"
         )
     return spec
+
+
+def check_test_selection(analysis: AnalysisSpec, cells: Sequence[TrialConfig]) -> None:
+    """Choosing an epoch or a learning rate by the test set is allowed only where the study
+    says it does so (a faithful replication of a published method)."""
+    if analysis.selects_on_test:
+        return
+    if analysis.metric.startswith("final_best_test"):
+        raise ConfigError(
+            f"analysis.metric: invalid value {analysis.metric!r} (allowed: a metric that does "
+            "not pick the best test epoch, unless analysis.selects_on_test: true)"
+        )
+    if any(c.schedule.name == "spinal_restart" and c.schedule.reads == "test" for c in cells):
+        raise ConfigError(
+            "schedule.reads: invalid value 'test' (allowed: val, unless "
+            "analysis.selects_on_test: true)"
+        )
 
 
 def check_holdout(cfg: TrialConfig, key: str) -> None:

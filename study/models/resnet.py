@@ -6,15 +6,11 @@ w, 2w, 4w, 8w, global average pooling, one linear layer. At w = 64 and 100 class
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from study.registry import Registry
-
-MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+from study.models.registry import MODELS
 
 
 class BasicBlock(nn.Module):
@@ -62,13 +58,3 @@ class ResNet(nn.Module):
 @MODELS.register("resnet18")
 def resnet18(num_classes: int = 100, width: int = 64, in_channels: int = 3) -> nn.Module:
     return ResNet((2, 2, 2, 2), num_classes, width, in_channels)
-
-
-def create_model(name: str, num_classes: int, width: int, in_channels: int) -> nn.Module:
-    return MODELS.get(name, "model.name")(
-        num_classes=num_classes, width=width, in_channels=in_channels
-    )
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
