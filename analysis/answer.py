@@ -13,6 +13,7 @@ import pandas as pd
 NAMES = {
     "final_paper_top1_error": "test top-1 error",
     "final_paper_top5_error": "test top-5 error",
+    "final_best_test_top1_error": "best-epoch test top-1 error",
     "final_test_nll": "test NLL",
     "final_test_ece": "test ECE",
     "epochs_to_target": "epochs to target",
@@ -49,7 +50,8 @@ def setting_name(row: pd.Series | dict, keys: Sequence[str]) -> str:
     """`pairflip 0.2`, `no noise`, `vgg5, symmetric 0.4`, or `lr=0.05` for other axes: a name
     is shown alone, the noise setting last."""
     rest = [k for k in keys if k not in ("noise.kind", "noise.rate")]
-    parts = [str(row[k]) if k.endswith(".name") else f"{k.split('.')[-1]}={row[k]}" for k in rest]
+    named = [k for k in rest if k.endswith(".name") or k == "setting"]
+    parts = [str(row[k]) if k in named else f"{k.split('.')[-1]}={row[k]}" for k in rest]
     if "noise.kind" in keys or "noise.rate" in keys:
         kind = str(row.get("noise.kind", "noise"))
         rate = row.get("noise.rate", math.nan)
@@ -99,10 +101,13 @@ def answer_lines(
             r = frame.iloc[0]
             eq = r["verdict"] == "equivalent"
             within = f", within {margin(min_effect, metric)}" if eq else ""
+            interval = (
+                f" [{number(r['ci_low'])}, {number(r['ci_high'])}]"
+                if pd.notna(r["ci_low"]) else f"; {r['note'] or 'no interval'}"
+            )  # fmt: skip
             lines.append(
                 f"{cand} vs {reference}, {metric_label(metric)}: {r['verdict']} "
-                f"({number(r['gain'])} {u} [{number(r['ci_low'])}, {number(r['ci_high'])}]"
-                f"{within})"
+                f"({number(r['gain'])} {u}{interval}{within})"
             )
             continue
         by = {v: frame[frame["verdict"] == v] for v in ("gain", "loss", "equivalent")}
@@ -153,7 +158,8 @@ def sequential_lines(
         open_ = int(counts.get("continue", 0))
         lines.append(
             f"{cand} vs {reference}, {metric_label(metric)} (sequential): gain in "
-            f"{int(counts.get('gain', 0))} of {len(rows)} settings{listed('gain')}; loss in "
+            f"{int(counts.get('gain', 0))} of {len(rows)} setting{'s' if len(rows) != 1 else ''}"
+            f"{listed('gain')}; loss in "
             f"{int(counts.get('loss', 0))}{listed('loss')}; futile (a gain of "
             f"{margin(min_effect, metric)} ruled out) in {int(counts.get('futile', 0))}; "
             f"inconclusive in {int(counts.get('inconclusive', 0))}"

@@ -155,10 +155,12 @@ def load_decisions(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
     the boundary it crossed at that look. Read from the parent run's artifacts
     `decisions/look-<n>.json` (`study.runner` copies them there from the study storage);
     empty when the study has none."""
+    import os
     import tempfile
 
     from mlflow import MlflowClient
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file
     client = MlflowClient(tracking_uri)
     files = [
         f.path for f in client.list_artifacts(parent_run_id, "decisions")

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.answer import setting_name
+
 MAX_PANELS = 12
 
 
@@ -93,8 +95,7 @@ def forest(
     items: list[tuple[str, str, pd.Series]] = []  # (kind, label, row)
     for cand, frame in rows.groupby("candidate", sort=True):
         for _, r in frame.iterrows():
-            cell = _cell_name(cell_keys, [r[k] for k in cell_keys])
-            items.append(("cell", f"{cand} | {cell}", r))
+            items.append(("cell", f"{cand} | {setting_name(r, cell_keys)}", r))
         if cand in pooled and math.isfinite(pooled[cand]["gain"]):
             k = int(pooled[cand]["k_cells"])
             items.append(("pooled", f"{cand} | pooled over {k} cells", pooled[cand]))
@@ -122,7 +123,7 @@ def forest(
         f"simultaneous 95 % interval (Bonferroni over {m} rows{'' if m > 1 else ': none'})"
     )
     xlabel = (
-        f"paired gain in {metric}, {interval}; > 0: candidate better\n"
+        f"paired gain in {metric} (> 0: candidate better)\n{interval}\n"
         "green gain, red loss, blue equivalent or futile (dashed: ±min_effect), grey "
         "inconclusive"
     )

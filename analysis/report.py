@@ -161,8 +161,8 @@ def _header(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> list[str
     return [
         f"Experiment {study.experiment} (parent run {study.parent['run_id']}), generated "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {n_ok} finished trials of {n_all} tracked; "
-        f"losses {', '.join(sorted(finished['loss_label'].unique()))}; settings by "
-        f"{', '.join(study.cell_keys) or 'one setting'}.",
+        f"losses {', '.join(sorted(finished['loss_label'].unique()))}; "
+        + (f"settings by {', '.join(study.cell_keys)}." if study.cell_keys else "one setting."),
         f"Metric: {metric_label(cfg.metric)} ({cfg.metric}); reference: {cfg.reference}; "
         f"gain > 0: the candidate is better; smallest gain of interest ±{cfg.min_effect:g}.",
     ]
