@@ -42,6 +42,14 @@ def _study(tmp_path: Path, space: Path, db: Path, storage: Path) -> subprocess.C
     return proc
 
 
+def _smoke(tmp_path: Path, name: str, data_root: Path) -> Path:
+    """A shipped smoke space reading its data from `data_root`."""
+    space = tmp_path / f"{name}.yaml"
+    smoke = Path(__file__).parents[1] / "search_spaces" / "smoke" / f"{name}.yaml"
+    space.write_text(f"extends: {smoke}\nbase: {{data: {{root: {data_root}}}}}\n")
+    return space
+
+
 def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path) -> None:
     space = tmp_path / "tiny.yaml"
     raw = {
@@ -160,12 +168,7 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
 def test_tune_then_evaluate_runs_both_stages(tmp_path: Path, fake_cifar_root: Path) -> None:
     """Stage 1: an Optuna search per loss (3 samples, 2 at a time) whose first trial is the
     paper's point; stage 2: each loss's best configuration with 2 fresh seeds."""
-    root = Path(__file__).parents[1] / "search_spaces" / "smoke"
-    space = tmp_path / "tte.yaml"
-    space.write_text(
-        f"extends: {root / 'tune_then_evaluate_smoke.yaml'}\n"
-        f"base: {{data: {{root: {fake_cifar_root}}}}}\n"
-    )
+    space = _smoke(tmp_path, "tune_then_evaluate_smoke", fake_cifar_root)
     db, storage = tmp_path / "t.db", tmp_path / "store"
     proc = _study(tmp_path, space, db, storage)
     assert "tune: 6/6 finished, evaluate: 4/4 finished" in proc.stdout
@@ -217,12 +220,7 @@ def test_second_paper_protocol_smoke_trains_and_its_report_says_it_selects_on_te
     """The published EMNIST-Letters protocol (VGG-5, Adam, the random-restart schedule reading
     the test split, rotation + perspective, 62 outputs) on fake official files, through Ray and
     MLflow; its report says up front that it selects on the test set."""
-    root = Path(__file__).parents[1] / "search_spaces" / "smoke"
-    space = tmp_path / "emnist.yaml"
-    space.write_text(
-        f"extends: {root / 'emnist_letters_smoke.yaml'}\n"
-        f"base: {{data: {{root: {fake_emnist_root}}}}}\n"
-    )
+    space = _smoke(tmp_path, "emnist_letters_smoke", fake_emnist_root)
     db, storage = tmp_path / "e.db", tmp_path / "store"
     proc = _study(tmp_path, space, db, storage)
     assert "main: 3/3 finished" in proc.stdout
