@@ -144,6 +144,7 @@ def cost_lines(m: dict) -> list[str]:
         "",
         "`study status` output, last line: `" + m["status_last"] + "`",
         "",
+        *([m["context"], ""] if m["context"] else []),
     ]
 
 
@@ -160,16 +161,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--out", type=Path, default=Path("docs/findings"))
+    parser.add_argument("--context", default="", help="what else ran on the machine meanwhile")
     args = parser.parse_args()
     work = args.workdir.resolve()
     m = measure(work)
+    m["context"] = args.context
     commit, measuring = commit_of(work), commit_of(Path(__file__).resolve().parent)
     reports = work / "reports" / NAME
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from study.record import load_record
-    from study.storage import Storage
+    import json
 
-    spec = load_record(Storage.of(work / "runs"), NAME).spec  # what ran, as stored
+    from study.spec import spec_from_dict
+
+    # what ran, as stored (its resolved spec; `load_record` would refuse a record written by
+    # an earlier version whose config had fewer keys, which is what resuming needs)
+    stored = json.loads((work / "runs" / NAME / "lossbench_spec.json").read_text())
+    spec = spec_from_dict(stored["resolved"])
     out = args.out
     (out / NAME).mkdir(parents=True, exist_ok=True)
     for src, (dst, _) in FIGURES.items():
