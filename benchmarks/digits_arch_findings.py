@@ -105,7 +105,8 @@ def main() -> None:
         f"Study `{NAME}` (`search_spaces/{NAME}.yaml`): {n} finished trials = ce, lace, "
         "minent, mixent × {ResNet-18 (CIFAR variant), VGG-5 (SpinalNet's)} at width 16 × {no "
         "noise, symmetric 0.4} × 10 seeds on scikit-learn's digits upsampled to 16 × 16; SGD "
-        "0.1 / momentum 0.9 / wd 5e-4, 15 epochs, StepLR ×0.1 every 6, for both networks. "
+        "0.02 / momentum 0.9 / wd 5e-4, 15 epochs, StepLR ×0.1 every 6, for both networks "
+        "(at the first paper's lr 0.1 VGG-5 did not train reliably: the YAML's comments). "
         f"Metric: test top-1 error (%), mean of the last 3 epochs (`{METRIC}`); reference ce; "
         "smallest gain of interest 1 point. minent and mixent at the second paper's settings "
         "under the plain reading (docs/losses.md).",
