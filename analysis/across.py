@@ -64,7 +64,7 @@ def noise_design(cells: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The design matrix of the module docstring for cells with `noise.kind` / `noise.rate`
     (a missing `noise.kind` is read as one kind, `noise`); column names say each term."""
     rate = cells["noise.rate"].astype(float).to_numpy()
-    kind = (cells["noise.kind"] if "noise.kind" in cells else pd.Series("noise", cells.index))
+    kind = cells["noise.kind"] if "noise.kind" in cells else pd.Series("noise", cells.index)
     kind = kind.astype(str).to_numpy()
     clean = (kind == "none") | (rate == 0)
     kinds = sorted(set(kind[~clean]))

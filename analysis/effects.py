@@ -39,7 +39,6 @@ def replication(trials: pd.DataFrame, metric: str = "final_paper_top5_error") ->
     return pd.DataFrame(rows)
 
 
-
 def is_paper_protocol(trials: pd.DataFrame) -> bool:
     expected = {
         "data.name": "cifar100", "model.width": 64, "schedule.epochs": 200,

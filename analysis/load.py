@@ -153,7 +153,8 @@ def load_decisions(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
     """A sequential study's verdicts, one row per comparison: the look at which it was decided
     (or its last look), its decision, the mean gain, the repeated CI, the futility bound and
     the boundary it crossed at that look. Read from the parent run's artifacts
-    `decisions/look-<n>.json` (`study.runner` copies them there from the study storage);
+    `decisions/look-<n>.json` (`study.orchestration.runner` copies them there from the study
+    storage);
     empty when the study has none."""
     import os
     import tempfile

@@ -118,9 +118,7 @@ def build_report(
     return files
 
 
-def analyse(
-    study: StudyRuns, finished: pd.DataFrame, cfg: Settings, tracking_uri: str
-) -> Findings:
+def analyse(study: StudyRuns, finished: pd.DataFrame, cfg: Settings, tracking_uri: str) -> Findings:
     """The per-setting comparisons, the sequential decisions, the answer across settings."""
     keys = study.cell_keys
     comparisons = compare_losses(
@@ -190,8 +188,14 @@ def _answer(found: Findings, cfg: Settings, keys: list[str], out_dir: Path) -> l
     if found.decisions.empty:
         forest = plots.forest(comp, keys, cfg.metric, found.pooled, cfg.min_effect)
     else:
-        forest = plots.forest(decided(found.decisions), ["setting"], cfg.metric, None,
-                              cfg.min_effect, "repeated confidence interval at the stopping look")
+        forest = plots.forest(
+            decided(found.decisions),
+            ["setting"],
+            cfg.metric,
+            None,
+            cfg.min_effect,
+            "repeated confidence interval at the stopping look",
+        )
     name, png = save_figure(out_dir, 1, forest)
     return [Section("The answer", text, bullets=found.answer, figure=name, figure_png=png)]
 
@@ -226,5 +230,3 @@ def _sections(
                 cfg.ci_method, len(found.regression), not found.decisions.empty)
     )  # fmt: skip
     return sections
-
-

@@ -132,11 +132,17 @@ def main() -> None:
         "",
         "Architecture dependence shown in "
         f"{int((dependence['depends'] == 'yes').sum())} of {len(dependence)} rows"
-        + (": " + "; ".join(
-            f"{r['candidate']} at {r['setting']} ({r['difference']:+.2f} points "
-            f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}])"
-            for _, r in dependence[dependence["depends"] == "yes"].iterrows()
-        ) if (dependence["depends"] == "yes").any() else "") + ".",
+        + (
+            ": "
+            + "; ".join(
+                f"{r['candidate']} at {r['setting']} ({r['difference']:+.2f} points "
+                f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}])"
+                for _, r in dependence[dependence["depends"] == "yes"].iterrows()
+            )
+            if (dependence["depends"] == "yes").any()
+            else ""
+        )
+        + ".",
         "",
         "**The optimiser** is not varied here: both networks train with the same SGD (momentum "
         "0.9, lr 0.02, StepLR). The second paper's Adam and random-restart recipe is "

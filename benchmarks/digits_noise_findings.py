@@ -63,9 +63,7 @@ def overhead_per_trial(client: MlflowClient, wall_s: float, slots: int) -> tuple
     return (wall_s * slots - busy) / len(runs), len(runs)
 
 
-def convergence(
-    trials: pd.DataFrame, epochs: pd.DataFrame, last: int, window: int
-) -> pd.DataFrame:
+def convergence(trials: pd.DataFrame, epochs: pd.DataFrame, last: int, window: int) -> pd.DataFrame:
     """Per loss × noise setting, the mean over seeds of test top-1 error at the last epoch
     minus at `window` epochs before it, largest change first: near 0 = converged."""
     curve = epochs[epochs["metric"] == "test_top1_error"]
@@ -171,7 +169,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import json
 
-    from study.spec import spec_from_dict
+    from study.orchestration.spec import spec_from_dict
 
     # what ran, as stored (its resolved spec; `load_record` would refuse a record written by
     # an earlier version whose config had fewer keys, which is what resuming needs)
@@ -233,21 +231,32 @@ def answer_lines(reports: Path, spec: Any) -> list[str]:
         f"Each verdict below is read from a simultaneous 95 % interval over all {m} candidate × "
         f"setting rows (Bonferroni); `equivalent` means the family-adjusted 90 % interval lies "
         f"within ±{me:g} point (two one-sided tests). Over the {m} rows: "
-        + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".",
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + ".",
         "",
         *[f"* {line}" for line in answer],
         "",
         "**lace (the paper's loss) against cross entropy on digits:** "
-        + "; ".join(verdict_list(comp[comp["candidate"] == "lace"], v) for v in
-                    ("gain", "loss", "equivalent")) + ".",
+        + "; ".join(
+            verdict_list(comp[comp["candidate"] == "lace"], v)
+            for v in ("gain", "loss", "equivalent")
+        )
+        + ".",
         "",
         "**How lace's gain changes with the noise rate** (meta-regression, simultaneous 95 % "
         f"intervals over {len(regression)} coefficients): "
-        + regression_sentence(regression, "lace") + ".",
+        + regression_sentence(regression, "lace")
+        + ".",
         "",
         "**Which losses gain, and where:** "
-        + ("; ".join(f"{r['candidate']} at {setting(r)} ({r['gain']:+.2f} [{r['ci_low']:+.2f}, "
-                     f"{r['ci_high']:+.2f}])" for _, r in gains.iterrows()) or "none")
+        + (
+            "; ".join(
+                f"{r['candidate']} at {setting(r)} ({r['gain']:+.2f} [{r['ci_low']:+.2f}, "
+                f"{r['ci_high']:+.2f}])"
+                for _, r in gains.iterrows()
+            )
+            or "none"
+        )
         + ".",
         "",
         *limits_lines(spec),

@@ -64,8 +64,9 @@ def check_against_compare_losses(rng: np.random.Generator) -> None:
     slow = compare_losses(frame, "error", cell_keys=["cell"], min_effect=MIN_EFFECT)
     fast = verdict_frame(diffs, m)
     assert (slow["verdict"].to_numpy() == fast["verdict"].to_numpy()).all()
-    assert np.allclose(slow["ci_low"], fast["ci_low"]) and np.allclose(slow["tost_high"],
-                                                                       fast["tost_high"])
+    assert np.allclose(slow["ci_low"], fast["ci_low"]) and np.allclose(
+        slow["tost_high"], fast["tost_high"]
+    )
 
 
 def family_rates(m: int, n: int, ratio: float, sims: int, rng: np.random.Generator) -> dict:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from study.config import TrialConfig
-from study.data import write_fake_cifar100, write_fake_emnist_letters
+from study.training.config import TrialConfig
+from study.training.data import write_fake_cifar100, write_fake_emnist_letters
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,8 @@ def test_names() -> None:
     assert setting_name({"noise.kind": "none", "noise.rate": 0.0, "model.name": "vgg5"},
                         ["model.name", *KEYS]) == "vgg5, no noise"  # fmt: skip
     assert comparison_parts("loss=focal(gamma=2.0),noise=symmetric(rate=0.2)") == (
-        "focal(gamma=2.0)", "noise=symmetric(rate=0.2)"
+        "focal(gamma=2.0)",
+        "noise=symmetric(rate=0.2)",
     )
 
 

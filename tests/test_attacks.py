@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from study.attacks import fgsm, pgd
+from study.training.attacks import fgsm, pgd
 
 
 def _model() -> torch.nn.Module:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from study.bench import bench_losses
-from study.cli import main
-from study.losses import list_losses
+from study.tools.bench import bench_losses
+from study.tools.cli import main
+from study.training.losses import list_losses
 
 
 def test_bench_losses_covers_every_loss_and_shape() -> None:

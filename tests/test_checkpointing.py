@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from study.checkpointing import AUTO_FACTOR, CheckpointPolicy
-from study.spec import spec_from_dict
+from study.orchestration.spec import spec_from_dict
+from study.training.checkpointing import AUTO_FACTOR, CheckpointPolicy
 
 
 def test_every_n_epochs_and_always_the_last() -> None:

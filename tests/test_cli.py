@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from study.cli import main, parse_sets
+from study.tools.cli import main, parse_sets
 
 from .conftest import tiny_dict
 
@@ -90,7 +90,7 @@ def test_trial_command_with_bad_config(tmp_path: Path, fake_cifar_root: Path) ->
 
 
 def test_ui_starts_mlflow_without_its_job_consumers() -> None:
-    from study.cli_tools import ui_command
+    from study.tools.cli_tools import ui_command
 
     cmd, env = ui_command("sqlite:////tmp/x.db", "127.0.0.1", 5001)
     assert cmd[-4:] == ["--host", "127.0.0.1", "--port", "5001"] and "ui" in cmd

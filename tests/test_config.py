@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from study.config import TrialConfig
 from study.errors import ConfigError
+from study.training.config import TrialConfig
 
 
 def test_defaults_are_the_papers_protocol() -> None:

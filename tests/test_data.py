@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from study.augment import normalize, random_crop_flip, train_batches
-from study.config import DataConfig, NoiseConfig
-from study.data import (
+from study.errors import UserError
+from study.training.augment import normalize, random_crop_flip, train_batches
+from study.training.config import DataConfig, NoiseConfig
+from study.training.data import (
     CIFAR100_FINE_TO_COARSE,
     ensure_available,
     load_dataset,
     stratified_holdout,
     write_fake_cifar100,
 )
-from study.errors import UserError
 
 
 def test_fake_files_have_the_official_format(fake_cifar_root: Path) -> None:
@@ -90,7 +90,7 @@ def test_noise_changes_train_labels_only(fake_cifar_root: Path) -> None:
 
 
 def test_pairs_share_the_noise_draw_and_replicates_do_not(fake_cifar_root: Path) -> None:
-    from study.config import TrialConfig
+    from study.training.config import TrialConfig
 
     def mask(loss: str, seed: int) -> np.ndarray:
         cfg = TrialConfig.from_dict(

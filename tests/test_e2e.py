@@ -33,7 +33,7 @@ SECRETS = {
 def _study(tmp_path: Path, space: Path, db: Path, storage: Path) -> subprocess.CompletedProcess:
     work = tmp_path / "cwd"
     work.mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "study.cli", "run", str(space)]
+    cmd = [sys.executable, "-m", "study", "run", str(space)]
     cmd += ["--tracking-uri", f"sqlite:///{db}", "--storage", str(storage)]
     env = {**os.environ, **SECRETS}  # none of these may reach MLflow or the logs
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600, env=env)
@@ -105,7 +105,7 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
         assert artifacts.is_relative_to(db.parent)
 
     status = subprocess.run(
-        [sys.executable, "-m", "study.cli", "status", "tiny", "--storage", str(storage),
+        [sys.executable, "-m", "study", "status", "tiny", "--storage", str(storage),
          "--tracking-uri", f"sqlite:///{db}"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -140,7 +140,7 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
 
     # The report reads the runs back from MLflow only.
     out = tmp_path / "report"
-    cmd = [sys.executable, "-m", "study.cli", "report", "tiny", "--tracking-uri", f"sqlite:///{db}"]
+    cmd = [sys.executable, "-m", "study", "report", "tiny", "--tracking-uri", f"sqlite:///{db}"]
     proc = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(out / "comparisons.csv")
@@ -225,7 +225,7 @@ def test_second_paper_protocol_smoke_trains_and_its_report_says_it_selects_on_te
     proc = _study(tmp_path, space, db, storage)
     assert "main: 3/3 finished" in proc.stdout
     out = tmp_path / "report"
-    cmd = [sys.executable, "-m", "study.cli", "report", "emnist_letters_smoke",
+    cmd = [sys.executable, "-m", "study", "report", "emnist_letters_smoke",
            "--tracking-uri", f"sqlite:///{db}", "--out", str(out), "--no-log"]  # fmt: skip
     report = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-3000:]

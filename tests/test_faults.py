@@ -18,8 +18,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from study.config import TrialConfig
-from study.server import start_server, stop_server, wait_healthy
+from study.tools.server import start_server, stop_server, wait_healthy
+from study.training.config import TrialConfig
 
 from .conftest import free_port as _free_port
 from .conftest import tiny_dict
@@ -97,7 +97,7 @@ def _tracked_through_a_restarted_server(
         raw = yaml.safe_load(space.read_text())
         raw["checkpoint"] = {"every_epochs": 3, "every_seconds": None}  # killed between saves
         space.write_text(yaml.safe_dump(raw))
-        cmd = [sys.executable, "-m", "study.cli", "run", str(space), "--tracking-uri", uri]
+        cmd = [sys.executable, "-m", "study", "run", str(space), "--tracking-uri", uri]
         driver = subprocess.Popen(
             [*cmd, "--storage", str(tmp_path / "store")], stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -117,14 +117,14 @@ def _tracked_through_a_restarted_server(
         assert driver.returncode == 0, out[-4000:]
         # Read back through the server: the statistics, and the status from the record.
         report = subprocess.run(
-            [sys.executable, "-m", "study.cli", "report", "faults", "--storage",
+            [sys.executable, "-m", "study", "report", "faults", "--storage",
              str(tmp_path / "store"), "--out", str(tmp_path / "report")],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert report.returncode == 0, report.stderr[-3000:]
         assert "lace" in (tmp_path / "report" / "comparisons.csv").read_text()
         status = subprocess.run(
-            [sys.executable, "-m", "study.cli", "status", "faults", "--storage",
+            [sys.executable, "-m", "study", "status", "faults", "--storage",
              str(tmp_path / "store")],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
@@ -160,7 +160,7 @@ def test_unreachable_tracking_server_is_a_clear_error(
     space, _ = _space(tmp_path, fake_cifar_root, "noserver", epochs=1)
     port = _free_port()
     proc = subprocess.run(
-        [sys.executable, "-m", "study.cli", "run", str(space), "--tracking-uri",
+        [sys.executable, "-m", "study", "run", str(space), "--tracking-uri",
          f"http://127.0.0.1:{port}", "--storage", str(tmp_path / "store")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -176,7 +176,7 @@ def _reference_finals(tmp_path: Path, base: dict[str, Any], loss: str) -> dict[s
     ref_cfg.write_text(yaml.safe_dump(cfg.to_dict()))
     ref_out = tmp_path / f"ref_{loss}.json"
     subprocess.run(
-        [sys.executable, "-m", "study.cli", "trial", str(ref_cfg), "--out", str(ref_out)],
+        [sys.executable, "-m", "study", "trial", str(ref_cfg), "--out", str(ref_out)],
         check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     return dict(json.loads(ref_out.read_text()))
@@ -184,7 +184,7 @@ def _reference_finals(tmp_path: Path, base: dict[str, Any], loss: str) -> dict[s
 
 def _cli(cwd: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "study.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "study", *args], cwd=cwd, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
 
@@ -229,7 +229,7 @@ def test_sigterm_then_killed_driver_then_resume_and_status_from_elsewhere(
 
     def status() -> str:
         proc = subprocess.run(
-            [sys.executable, "-m", "study.cli", "status", "driver", *elsewhere],
+            [sys.executable, "-m", "study", "status", "driver", *elsewhere],
             cwd=dir_b, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]

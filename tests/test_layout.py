@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from study.spec import spec_from_dict
-from study.stages import STAGES, Cost, StageContext, TunerPlan, expected_trials, study_stages
+from study.orchestration.spec import spec_from_dict
+from study.orchestration.stages import (
+    STAGES,
+    Cost,
+    StageContext,
+    TunerPlan,
+    expected_trials,
+    study_stages,
+)
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import module_graph
@@ -22,12 +29,14 @@ def test_no_import_cycle_and_no_module_over_300_lines() -> None:
     assert module_graph.cycles(g) == []
     assert {n: g.nodes[n]["lines"] for n in g if g.nodes[n]["lines"] > 300} == {}
     # the graph tool sees lazy imports too: a cycle made of them would be reported
-    assert ("study.config", "study.data.registry") in g.edges
+    assert ("study.training.config", "study.training.data.registry") in g.edges
 
 
 def test_each_stage_kind_is_its_own_module() -> None:
     kinds = {STAGES.get(n).__class__.__module__ for n in STAGES.names()}
-    assert kinds == {f"study.stages.{m}" for m in ("grid", "search", "evaluate", "looks")}
+    assert kinds == {
+        f"study.orchestration.stages.{m}" for m in ("grid", "search", "evaluate", "looks")
+    }
 
 
 class _TwiceStage:
@@ -54,8 +63,8 @@ class _TwiceStage:
 def test_a_new_stage_kind_is_one_registration(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from study.planning import plan_table
-    from study.storage import Storage
+    from study.orchestration.storage import Storage
+    from study.tools.planning import plan_table
 
     monkeypatch.setitem(STAGES._entries, "twice", _TwiceStage())
     spec = spec_from_dict({"name": "x", "base": {"data": {"name": "digits"}},
@@ -74,7 +83,7 @@ def test_reading_a_study_imports_no_torch_or_ray() -> None:
     import subprocess
 
     code = (
-        "import sys, study.status, study.record, study.spec; "
+        "import sys, study.tools.status, study.orchestration.record, study.orchestration.spec; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'ray', 'optuna'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

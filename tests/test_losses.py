@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from study.errors import ConfigError
-from study.losses import create_loss, list_losses
+from study.training.losses import create_loss, list_losses
 
 T = torch.Tensor
 

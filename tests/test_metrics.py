@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from study.metrics import EvalAccumulator
+from study.training.metrics import EvalAccumulator
 
 
 def test_metrics_by_hand() -> None:
@@ -29,7 +29,7 @@ def test_metrics_by_hand() -> None:
 
 
 def test_memorization_by_hand() -> None:
-    from study.metrics import MemorizationAccumulator
+    from study.training.metrics import MemorizationAccumulator
 
     clean = torch.tensor([0, 1, 2, 3, 4, 0])
     noisy = torch.tensor([0, 1, 2, 1, 0, 2])  # samples 3, 4, 5 flipped
@@ -43,7 +43,7 @@ def test_memorization_by_hand() -> None:
 
 
 def test_memorization_without_noise_omits_noisy_shares() -> None:
-    from study.metrics import MemorizationAccumulator
+    from study.training.metrics import MemorizationAccumulator
 
     labels = torch.tensor([0, 1])
     acc = MemorizationAccumulator(torch.device("cpu"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from study.models import count_parameters, create_model, resnet18
+from study.training.models import count_parameters, create_model, resnet18
 
 
 def test_resnet18_cifar_variant_parameter_count() -> None:
@@ -25,7 +25,7 @@ def test_width_multiplier_and_small_inputs() -> None:
 
 def test_vgg5_and_spinal_vgg5_match_the_published_counts() -> None:
     """SpinalNet's EMNIST-Letters code at 1 input channel: 26 and 62 classes."""
-    from study.bench import count_macs
+    from study.tools.bench import count_macs
 
     counts = {(name, k): count_parameters(create_model(name, k, 64, 1))
               for name in ("vgg5", "spinal_vgg5") for k in (26, 62)}  # fmt: skip

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from study.server import start_server, stop_server, wait_healthy
+from study.tools.server import start_server, stop_server, wait_healthy
 
 from .conftest import free_port as _free_port
 from .conftest import tiny_dict
@@ -96,7 +96,7 @@ def _multinode(tmp_path: Path, fake_cifar_root: Path, s3_env: dict[str, str]) ->
             )
         )
         driver = subprocess.Popen(
-            [sys.executable, "-m", "study.cli", "run", str(space), "--address",
+            [sys.executable, "-m", "study", "run", str(space), "--address",
              f"127.0.0.1:{gcs}", "--tracking-uri", uri, "--storage", f"s3://{BUCKET}/multi"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,

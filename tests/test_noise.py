@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from study.config import TrialConfig
-from study.data import CIFAR100_FINE_TO_COARSE
 from study.errors import ConfigError, UserError
-from study.noise import list_noise_models, load_human_labels, make_noisy_labels, realized_rate
+from study.training.config import TrialConfig
+from study.training.data import CIFAR100_FINE_TO_COARSE
+from study.training.noise import (
+    list_noise_models,
+    load_human_labels,
+    make_noisy_labels,
+    realized_rate,
+)
 
 LABELS = np.repeat(np.arange(100), 50)  # balanced, 5,000 samples
 COARSE = CIFAR100_FINE_TO_COARSE[LABELS]

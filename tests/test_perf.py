@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from study.augment import reference_batches, train_batches
-from study.bench import count_macs
-from study.cli import main
-from study.config import TrialConfig
-from study.models import resnet18
-from study.runtime import Runtime
-from study.trial import run_trial
+from study.tools.bench import count_macs
+from study.tools.cli import main
+from study.training.augment import reference_batches, train_batches
+from study.training.config import TrialConfig
+from study.training.models import resnet18
+from study.training.runtime import Runtime
+from study.training.trial import run_trial
 
 from .conftest import tiny_dict
 

@@ -12,12 +12,18 @@ from typing import Any
 import pytest
 import torch
 
-from study.config import OptimConfig, ScheduleConfig, TrialConfig
-from study.data import load_dataset
 from study.errors import ConfigError, UserError
-from study.optim import OPTIMIZERS, SCHEDULES, RandomRestart, create_optimizer, create_schedule
-from study.spec import load_spec, spec_from_dict
-from study.trial import run_trial
+from study.orchestration.spec import load_spec, spec_from_dict
+from study.training.config import OptimConfig, ScheduleConfig, TrialConfig
+from study.training.data import load_dataset
+from study.training.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    RandomRestart,
+    create_optimizer,
+    create_schedule,
+)
+from study.training.trial import run_trial
 
 from .test_trial import Recorder
 
@@ -51,7 +57,7 @@ def test_emnist_letters_labels_26_or_62(fake_emnist_root: Path) -> None:
 
 
 def test_missing_emnist_files_are_a_clear_error(tmp_path: Path) -> None:
-    from study.data.emnist import ensure_emnist
+    from study.training.data.emnist import ensure_emnist
 
     with pytest.raises(UserError, match=re.escape("emnist_letters not found")):
         ensure_emnist(_emnist(tmp_path).data)
@@ -155,6 +161,9 @@ def test_protocol_files_plan_and_differ_only_where_fair() -> None:
     assert (p.model.name, p.optim.name, p.optim.lr, p.schedule.epochs) == ("vgg5", "adam", 0.005,
                                                                            200)  # fmt: skip
     assert (p.schedule.reads, f.schedule.reads, p.data.outputs, f.data.outputs) == (
-        "test", "val", 62, 26
+        "test",
+        "val",
+        62,
+        26,
     )
     assert len(published.trial_overrides()) == 15 and fair.analysis.metric.startswith("final_paper")

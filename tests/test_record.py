@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from study.errors import UserError
-from study.record import (
+from study.orchestration.record import (
     RECORD_FILE,
     check_same_spec,
     load_record,
@@ -17,8 +17,8 @@ from study.record import (
     save_record,
     spec_diff,
 )
-from study.spec import spec_from_dict
-from study.storage import Storage
+from study.orchestration.spec import spec_from_dict
+from study.orchestration.storage import Storage
 
 from .conftest import tiny_dict
 
@@ -80,7 +80,7 @@ def test_spec_diff_lists_changed_keys() -> None:
 def test_status_without_a_tracking_db_creates_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from study.status import study_status
+    from study.tools.status import study_status
 
     spec = spec_from_dict(_raw(str(tmp_path)))
     db = tmp_path / "gone" / "mlflow.db"

@@ -34,14 +34,14 @@ def test_s3_storage_killed_driver_then_status_and_resume(
 
         def cli(*args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
             proc = subprocess.run(
-                [sys.executable, "-m", "study.cli", *args], env=env, capture_output=True,
+                [sys.executable, "-m", "study", *args], env=env, capture_output=True,
                 text=True, timeout=timeout, cwd=tmp_path,
             )  # fmt: skip
             outputs.extend([proc.stdout, proc.stderr])
             return proc
 
         driver = subprocess.Popen(
-            [sys.executable, "-m", "study.cli", "run", str(space), "--tracking-uri",
+            [sys.executable, "-m", "study", "run", str(space), "--tracking-uri",
              f"sqlite:///{db}", "--storage", storage],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,

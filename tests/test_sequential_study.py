@@ -18,8 +18,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from analysis.sequential import boundary, decide_with_bounds
-from study.spec import load_spec
-from study.stages.looks import comparisons, sequential_plan
+from study.orchestration.spec import load_spec
+from study.orchestration.stages.looks import comparisons, sequential_plan
 
 from .test_faults import _cli, _finish, _trial_runs, _wait
 
@@ -92,7 +92,7 @@ def test_sequential_study_resumes_without_re_deciding(tmp_path: Path) -> None:
     names = {a.path for a in client.list_artifacts(parent[0].info.run_id, "decisions")}
     assert names == {"decisions/look-2.json", "decisions/look-3.json"}
     report = subprocess.run(
-        [sys.executable, "-m", "study.cli", "report", name, "--out", str(tmp_path / "rep")],
+        [sys.executable, "-m", "study", "report", name, "--out", str(tmp_path / "rep")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert report.returncode == 0, report.stderr[-2000:]
@@ -101,7 +101,7 @@ def test_sequential_study_resumes_without_re_deciding(tmp_path: Path) -> None:
     assert "biased away from 0 and carry no verdict" in text  # fixed-design rows: estimates only
     assert all(f"| {cid} | {v['decision']} | 3 |" in text for cid, v in final.items()), text
     status = subprocess.run(
-        [sys.executable, "-m", "study.cli", "status", name], cwd=tmp_path,
+        [sys.executable, "-m", "study", "status", name], cwd=tmp_path,
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert f"looks             {len(runs)}        {len(runs)}" in status.stdout, status.stdout

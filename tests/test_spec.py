@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from study.errors import ConfigError, UserError
-from study.spec import load_spec, spec_from_dict
+from study.orchestration.spec import load_spec, spec_from_dict
 
 SPACES = sorted((Path(__file__).parents[1] / "search_spaces").rglob("*.yaml"))
 
@@ -69,17 +69,28 @@ def test_data_root_is_made_absolute() -> None:
         ({"checkpoint": {"every_seconds": "often"}}, "checkpoint.every_seconds: invalid value"),
         ({"checkpoint": {"every": 3}}, "checkpoint.every: unknown key"),
         # YAML's .inf is a float: refused like .nan, as not finite
-        ({"base": {"data": {"name": "digits"}, "optim": {"lr": float("inf")}}},
-         "optim.lr: invalid value inf (allowed: a finite number)"),
+        (
+            {"base": {"data": {"name": "digits"}, "optim": {"lr": float("inf")}}},
+            "optim.lr: invalid value inf (allowed: a finite number)",
+        ),
         ({"grid": {"optim.lr": [0.1, float("nan")]}}, "optim.lr: invalid value nan"),
         # a window of 99 epochs in a 15-epoch schedule would average what never ran
-        ({"base": {"data": {"name": "digits"}, "schedule": {"epochs": 15},
-                   "eval": {"final_window": 99}}},
-         "eval.final_window: invalid value 99 (allowed: <= schedule.epochs (15))"),
+        (
+            {
+                "base": {
+                    "data": {"name": "digits"},
+                    "schedule": {"epochs": 15},
+                    "eval": {"final_window": 99},
+                }
+            },
+            "eval.final_window: invalid value 99 (allowed: <= schedule.epochs (15))",
+        ),
         # two identical trials: the analysis could not pair them
         ({"grid": {"seed": [0, 0]}}, "grid.seed: invalid value [0, 0] (allowed: distinct values"),
-        ({"grid": {"loss": [{"name": "ce"}, {"name": "ce"}], "seed": [0]}},
-         "grid.loss: invalid value"),
+        (
+            {"grid": {"loss": [{"name": "ce"}, {"name": "ce"}], "seed": [0]}},
+            "grid.loss: invalid value",
+        ),
     ],
 )
 def test_malformed_specs_name_the_key(extra: dict, needle: str) -> None:
@@ -119,7 +130,7 @@ def test_noise_space_is_the_full_grid() -> None:
 
 @pytest.mark.parametrize("path", SPACES, ids=[p.stem for p in SPACES])
 def test_shipped_spaces_plan(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from study.cli import main
+    from study.tools.cli import main
 
     assert main(["plan", str(path)]) == 0
     out = capsys.readouterr().out

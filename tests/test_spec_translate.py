@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from study.spec import spec_from_dict
-from study.spec.translate import build_search, default_point
+from study.orchestration.spec import spec_from_dict
+from study.orchestration.spec.translate import build_search, default_point
 
 RAW: dict[str, Any] = {
     "name": "s",

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from study.storage import Storage
+from study.orchestration.storage import Storage
 
 
 @pytest.mark.parametrize("as_uri", [False, True], ids=["folder", "uri"])

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from study.config import TrialConfig
-from study.trial import load_checkpoint, run_trial, save_checkpoint
+from study.training.config import TrialConfig
+from study.training.trial import load_checkpoint, run_trial, save_checkpoint
 
 from .conftest import tiny_dict
 
@@ -87,7 +87,7 @@ def test_same_seed_same_metrics_in_two_processes(fake_cifar_root: Path, tmp_path
     for i in range(2):
         out = tmp_path / f"m{i}.json"
         subprocess.run(
-            [sys.executable, "-m", "study.cli", "trial", str(config), "--out", str(out)],
+            [sys.executable, "-m", "study", "trial", str(config), "--out", str(out)],
             check=True,
             capture_output=True,
         )
@@ -156,7 +156,7 @@ def test_study_trial_needs_no_ray_mlflow_or_optuna(tmp_path: Path, fake_cifar_ro
     raw = tiny_dict(fake_cifar_root, schedule={"epochs": 1}, eval={"final_window": 1})
     cfg.write_text(yaml.safe_dump(raw))
     code = (
-        "import sys; from study.cli import main; "
+        "import sys; from study.tools.cli import main; "
         f"rc = main(['trial', {str(cfg)!r}, '--out', {str(tmp_path / 'm.json')!r}]); "
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'mlflow', 'optuna'}); "
         "print('HEAVY', heavy); sys.exit(rc)"

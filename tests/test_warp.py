@@ -1,4 +1,4 @@
-"""The batched rotation + perspective warp (study/warp.py), by hand."""
+"""The batched rotation + perspective warp (study/training/warp.py), by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from study.warp import _solve_homography, random_homographies, random_warp, warp
+from study.training.warp import _solve_homography, random_homographies, random_warp, warp
 
 
 def _images(b: int = 4, size: int = 9) -> torch.Tensor:

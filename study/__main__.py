@@ -1,0 +1,6 @@
+"""`python -m study ...` is the `study` command (the console script of pyproject.toml)."""
+
+from study.tools.cli import main
+
+if __name__ == "__main__":
+    main()

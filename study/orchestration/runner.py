@@ -1,0 +1,225 @@
+"""Run (or resume) a study under Ray Tune: the one module that builds, restores and fits
+Tuners. The study is its stored record (`study.orchestration.record`); its stages
+(`study.orchestration.stages`) say what
+to run, round after round, and the runner runs each round's plans, hands the results back,
+and settles the runs in MLflow (`study.orchestration.settle`). It never knows a stage's kind.
+
+Running the same study again resumes it: each plan's experiment is `Tuner.restore`d when it
+exists, and the stages' stored decisions are read back instead of re-taken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from study.orchestration.callback import TrackingCallback
+from study.orchestration.decisions import EXPECTED_KEY, load_decision, save_decision
+from study.orchestration.decisions import FOLDER as DECISIONS_FOLDER
+from study.orchestration.progress import ProgressCallback
+from study.orchestration.record import StudyRecord
+from study.orchestration.settle import settle
+from study.orchestration.signals import terminate_like_interrupt
+from study.orchestration.spec.model import StudySpec
+from study.orchestration.spec.translate import build_scheduler, build_search, sampler_settings
+from study.orchestration.stages import (
+    StageContext,
+    TrialResult,
+    TunerPlan,
+    study_stages,
+    trial_label,
+)
+from study.orchestration.storage import Storage
+from study.orchestration.tracking import Tracker, metric_items
+from study.orchestration.trainable import (
+    STATES_FOLDER,
+    trainable,
+    trial_label_of,
+    trial_name,
+    trial_overrides,
+)
+
+FINAL_KEY = "final_paper_top5_error"  # present in a trial's last report only
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    name: str
+    experiment_id: str
+    parent_run_id: str
+    tracking_uri: str
+    storage: Storage
+    expected: dict[str, int]  # trials per stage (given the stages' decisions)
+    finished: dict[str, int]
+    errored: dict[str, int]
+    final: list[dict[str, Any]] = field(default_factory=list)  # compared stages: overrides+finals
+
+    @property
+    def complete(self) -> bool:
+        return all(self.finished.get(s, 0) == n for s, n in self.expected.items())
+
+
+def run_study(
+    record: StudyRecord, storage: Storage, address: str | None = None, verbose: bool = False
+) -> StudyOutcome:
+    """Run (or resume) every stage of the stored study, tracking it in MLflow. The console
+    shows one line per finished trial (`study.orchestration.progress`); `verbose`: Ray's tables."""
+    spec = record.spec
+    tracker = Tracker(record.tracking_uri)
+    experiment_id = tracker.experiment_id(spec.name)
+    tracker.describe_experiment(experiment_id, spec.description)
+    parent_id = tracker.parent_run(experiment_id, spec.name, spec.spec_hash(), spec.to_dict())
+    if spec.search is not None:
+        tracker.set_tags(parent_id, {"sampler": json.dumps(sampler_settings(spec.search))})
+    if not verbose:
+        # Ray's new output engine prints its experiment box and status table even at
+        # verbose=0; its legacy reporter at verbose=0 prints nothing (Ray 2.60)
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    _init_ray(address)
+    ctx = StageContext(spec, storage)
+    stages = study_stages(spec)
+    final: list[dict[str, Any]] = []
+    logged: set[str] = set()  # decisions copied to the parent run by this process
+
+    def expected() -> dict[str, int]:
+        return {s.name: s.expected(spec, ctx) for s in stages}
+
+    def fit(plan: TunerPlan) -> list[TrialResult]:
+        grid = _fit(plan, spec, storage, tracker, experiment_id, parent_id, verbose)
+        return [
+            TrialResult(trial_overrides(r.config or {}), dict(r.metrics or {}), r.error is None)
+            for r in grid
+        ]
+
+    try:
+        for stage in stages:
+            ctx.results[stage.name] = []
+            for plans in stage.rounds(ctx):
+                # before the fit: a decision taken (or read back) for this round is on the
+                # parent run even if the driver dies during the round
+                _log_decisions(tracker, parent_id, ctx, logged)
+                ctx.results[stage.name].extend(fit(plan) for plan in plans)
+                # `study status` reads the trials expected given the decisions so far here
+                save_decision(storage, spec.name, EXPECTED_KEY, expected())
+                if stage.compared:
+                    final += [
+                        {**t.overrides, **metric_items(t.metrics)}
+                        for plan_results in ctx.results[stage.name][-len(plans) :]
+                        for t in plan_results
+                        if t.ok and FINAL_KEY in t.metrics
+                    ]
+            now = expected()  # reads the stages' decisions: once per stage
+            save_decision(storage, spec.name, EXPECTED_KEY, now)
+            counts = settle(tracker, experiment_id, spec.name, now, parent_id, final=False)
+            ctx.complete[stage.name] = counts.finished.get(stage.name) == now[stage.name]
+            _log_decisions(tracker, parent_id, ctx, logged)
+    except KeyboardInterrupt:
+        # A second Ctrl-C (or SIGTERM) while Tune was stopping: leave no run RUNNING.
+        settle(tracker, experiment_id, spec.name, expected(), parent_id, final=True)
+        raise
+    now = expected()
+    outcome = settle(
+        tracker, experiment_id, spec.name, now, parent_id, final=True,
+        summary=(list(spec.grid), spec.analysis.metric),
+    )  # fmt: skip
+    return StudyOutcome(
+        spec.name, experiment_id, parent_id, record.tracking_uri, storage, now,
+        outcome.finished, outcome.errored, final,
+    )  # fmt: skip
+
+
+def _log_decisions(tracker: Tracker, parent_id: str, ctx: StageContext, logged: set[str]) -> None:
+    """Copy the stages' decisions to the parent run (artifacts `decisions/<key>.json`), where
+    the report reads them; the storage keeps the original. A resumed driver copies the ones
+    it reads back again (the same bytes): one killed before copying loses nothing."""
+    for key in [k for k in ctx.used if k not in logged]:
+        value = load_decision(ctx.storage, ctx.spec.name, key)
+        data = json.dumps(value, indent=2, sort_keys=True).encode()
+        tracker.log_bytes(parent_id, data, f"{key}.json", DECISIONS_FOLDER)
+        logged.add(key)
+
+
+def _progress(plan: TunerPlan, spec: StudySpec) -> ProgressCallback:
+    metric = plan.search.metric if plan.search else spec.analysis.metric
+    stage = f"{plan.stage} [{trial_label(plan.cell)}]" if plan.cell else plan.stage
+    return ProgressCallback(stage, plan.n_trials, metric, trial_label_of)
+
+
+def _fit(
+    plan: TunerPlan,
+    spec: StudySpec,
+    storage: Storage,
+    tracker: Tracker,
+    experiment_id: str,
+    parent_id: str,
+    verbose: bool = False,
+) -> Any:
+    """Build (or restore) the plan's Tuner and fit it; returns Tune's ResultGrid."""
+    from ray import tune
+
+    # A plain study is the Tune experiment `<storage>/<name>`; stages live inside that folder.
+    storage_path, name = (
+        (storage.uri(), spec.name) if not plan.key else (storage.uri(spec.name), plan.key)
+    )
+    path = f"{storage_path}/{name}"
+    states = Storage(f"{path}/{STATES_FOLDER}")
+    fn = tune.with_resources(
+        tune.with_parameters(
+            trainable, base=plan.base, states=states, policy=spec.checkpoint,
+            gpu_share=spec.resources.gpu,
+        ),
+        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+    )  # fmt: skip
+    if tune.Tuner.can_restore(path):
+        return tune.Tuner.restore(path, fn, resume_unfinished=True, resume_errored=True).fit()
+    search = plan.search
+    # Early stopping only where it cannot bias the comparison: the search, or a plain study
+    # that asks for it (the stage says so); an evaluation is always FIFO at full budget.
+    asha = plan.early_stopping
+    metric = search.metric if search else (spec.scheduler.metric if asha else None)
+    mode = search.mode if search else "min"
+    scheduler = build_scheduler(spec.scheduler, plan.base.schedule.epochs, metric, mode)
+    tuner = tune.Tuner(
+        fn,
+        param_space={"overrides": tune.grid_search(list(plan.grid))} if plan.grid else {},
+        tune_config=tune.TuneConfig(
+            search_alg=build_search(search, plan.base) if search else None,
+            scheduler=scheduler if asha else None,
+            num_samples=search.num_samples if search else 1,
+            max_concurrent_trials=spec.resources.max_concurrent_trials,
+            # a finished trial's worker process runs the next trial: imports and data caches
+            # stay warm (the trainable keeps no state between calls)
+            reuse_actors=True,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage_path,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            callbacks=[
+                TrackingCallback(tracker, experiment_id, parent_id, spec.name, plan),
+                *([] if verbose else [_progress(plan, spec)]),
+            ],
+            # Ray's tables print every trial's every result: only when asked for
+            verbose=1 if verbose else 0,
+        ),
+    )
+    return tuner.fit()
+
+
+def _init_ray(address: str | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    # Trials run in Ray workers whose cwd is a scratch folder: every path we hand them is
+    # absolute already; keep the worker's cwd where the driver was for anything else.
+    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(address="local", include_dashboard=False, log_to_driver=True)
+    terminate_like_interrupt()  # ray.init replaced our SIGTERM handler with one that exits

@@ -1,0 +1,89 @@
+"""Settling a study's runs in MLflow: count the child runs per stage, mark runs an interrupted
+fit left RUNNING as KILLED, and at the end set the parent run's status and its description
+(a results table per cell, `summary_note`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from study.orchestration.tracking import NOTE_TAG, Tracker
+
+
+@dataclass(frozen=True)
+class Counts:
+    finished: dict[str, int]
+    errored: dict[str, int]
+
+
+def settle(
+    tracker: Tracker,
+    experiment_id: str,
+    study: str,
+    expected: dict[str, int],
+    parent_id: str,
+    final: bool,
+    summary: tuple[list[str], str] | None = None,
+) -> Counts:
+    """Count child runs per stage; runs left RUNNING (an interrupted fit) become KILLED, and at
+    the end the parent becomes FINISHED, FAILED or KILLED. `summary` (grid axes, metric): also
+    write the results per cell as the parent run's description."""
+    finished: dict[str, int] = dict.fromkeys(expected, 0)
+    errored: dict[str, int] = dict.fromkeys(expected, 0)
+    runs = [
+        r
+        for r in tracker.find_runs(experiment_id, lossbench__role="trial", study=study)
+        if r.data.tags.get("mlflow.parentRunId") == parent_id
+    ]
+    for run in runs:
+        stage = run.data.tags.get("stage", "main")
+        if run.info.status == "RUNNING":
+            tracker.set_status(run.info.run_id, "KILLED")
+        elif run.info.status == "FINISHED":
+            finished[stage] = finished.get(stage, 0) + 1
+        elif run.info.status == "FAILED":
+            errored[stage] = errored.get(stage, 0) + 1
+    if final:
+        if all(finished.get(s, 0) == n for s, n in expected.items()):
+            status = "FINISHED"
+        elif any(errored.values()):
+            status = "FAILED"
+        else:
+            status = "KILLED"
+        if summary is not None:
+            counts = {s: f"{finished.get(s, 0)}/{n} finished" for s, n in expected.items()}
+            note = summary_note(study, runs, summary[0], summary[1], counts)
+            tracker.set_tags(parent_id, {NOTE_TAG: note})
+        tracker.set_status(parent_id, status)
+    return Counts(finished, errored)
+
+
+def summary_note(
+    study: str, runs: list[Any], axes: list[str], metric: str, counts: Mapping[str, str]
+) -> str:
+    """Markdown for the parent run's description: trials per stage, then the mean ± std over
+    seeds of `metric` per grid cell (every axis but the seed) of the finished trials."""
+    import statistics
+
+    groups: dict[str, list[float]] = {}
+    for run in runs:
+        value = run.data.metrics.get(metric)
+        tuning = run.data.tags.get("stage") == "tune"  # saw the holdout: never compared
+        if run.info.status != "FINISHED" or value is None or tuning:
+            continue
+        params = run.data.params
+        cell = ", ".join(
+            f"{k}={v}"
+            for k, v in sorted(params.items())
+            if any(k == a or k.startswith(a + ".") for a in axes if a != "seed")
+        )
+        groups.setdefault(cell or "all", []).append(float(value))
+    lines = [f"**Study `{study}`**: " + "; ".join(f"{s} {c}" for s, c in counts.items()), ""]
+    if groups:
+        lines += [f"| cell | n | {metric} (mean ± std) |", "|---|---|---|"]
+        for cell, values in sorted(groups.items()):
+            sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+            lines.append(f"| {cell} | {len(values)} | {statistics.fmean(values):.3f} ± {sd:.3f} |")
+    lines += ["", "Statistics: `study report " + study + "`."]
+    return "\n".join(lines)

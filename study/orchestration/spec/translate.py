@@ -1,0 +1,121 @@
+"""Translation of a study's search and scheduler sections to Optuna and Ray Tune — the one
+place where those libraries' objects are built. Samplers and schedulers are registries."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from study.orchestration.spec.model import Distribution, SchedulerSpec, SearchSpec
+from study.registry import Registry
+from study.training.config import TrialConfig
+
+SAMPLERS: Registry[Callable[[SearchSpec], Any]] = Registry("sampler")
+SCHEDULERS: Registry[Callable[[SchedulerSpec, int, str | None, str], Any]] = Registry("scheduler")
+
+
+@SAMPLERS.register("tpe")
+def _tpe(spec: SearchSpec) -> Any:
+    import optuna
+
+    return optuna.samplers.TPESampler(
+        seed=spec.sampler_seed, multivariate=spec.multivariate, constant_liar=spec.constant_liar
+    )
+
+
+@SAMPLERS.register("random")
+def _random(spec: SearchSpec) -> Any:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=spec.sampler_seed)
+
+
+@SCHEDULERS.register("fifo")
+def _fifo(spec: SchedulerSpec, epochs: int, metric: str | None, mode: str) -> Any:
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+@SCHEDULERS.register("asha")
+def _asha(spec: SchedulerSpec, epochs: int, metric: str | None, mode: str) -> Any:
+    from ray.tune.schedulers import ASHAScheduler
+
+    # our `epoch`, not Tune's training_iteration: a resumed trial restarts Tune's count (it
+    # resumes from its own state file) and re-sends its last epoch once
+    return ASHAScheduler(
+        time_attr="epoch",
+        metric=metric,
+        mode=mode,
+        max_t=spec.max_t or epochs,
+        grace_period=min(spec.grace_period, spec.max_t or epochs),
+        reduction_factor=spec.reduction_factor,
+    )
+
+
+def optuna_distribution(dist: Distribution) -> Any:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if dist.type == "categorical":
+        return CategoricalDistribution(list(dist.choices))
+    if dist.type == "int":
+        return IntDistribution(int(dist.low or 0), int(dist.high or 0))
+    return FloatDistribution(
+        float(dist.low or 0), float(dist.high or 0), log=dist.type == "logfloat"
+    )
+
+
+def default_point(cell: TrialConfig, keys: list[str]) -> dict[str, Any]:
+    """The cell's own values of the searched keys — the paper's settings when the base config
+    is the paper's — with a loss's constructor default for an unset loss parameter."""
+    flat = cell.to_flat_dict()
+    point = {}
+    for key in keys:
+        if key in flat:
+            point[key] = flat[key]
+        elif key.startswith("loss."):
+            from study.training.losses import LOSSES  # torch: only when a search is built
+
+            sig = inspect.signature(LOSSES.get(cell.loss.name).__init__)
+            point[key] = sig.parameters[key[5:]].default
+    return point
+
+
+def build_search(spec: SearchSpec, cell: TrialConfig) -> Any:
+    """OptunaSearch over the cell's space; its first trials are `points_to_evaluate` (default:
+    the cell's own values, i.e. the paper's settings for the paper's base config). Metric and
+    mode are set here: Tune does not pass TuneConfig's on through the concurrency limiter that
+    `max_concurrent_trials` adds."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    space = spec.params_for(cell.loss.name)
+    default = default_point(cell, list(space))
+    # a partial point is completed with the cell's own values
+    points = [{**default, **p} for p in spec.points_to_evaluate or [{}]]
+    return OptunaSearch(
+        space={k: optuna_distribution(d) for k, d in space.items()},
+        metric=spec.metric,
+        mode=spec.mode,
+        points_to_evaluate=points,
+        sampler=SAMPLERS.get(spec.sampler, "search.sampler.name")(spec),
+    )
+
+
+def build_scheduler(spec: SchedulerSpec, epochs: int, metric: str | None, mode: str) -> Any:
+    return SCHEDULERS.get(spec.name, "scheduler.name")(spec, epochs, metric, mode)
+
+
+def sampler_settings(spec: SearchSpec) -> Mapping[str, Any]:
+    """What decides the suggestions, recorded on the parent run (Optuna 5's TPE depends on
+    concurrency through constant_liar)."""
+    return {
+        "sampler": spec.sampler,
+        "seed": spec.sampler_seed,
+        "multivariate": spec.multivariate,
+        "constant_liar": spec.constant_liar,
+    }

@@ -1,0 +1,83 @@
+"""Stage `evaluate`: stage 2 of a tuned study. Each cell's best searched values (by the last
+reported search metric of stage `tune`) are re-trained with fresh seeds, FIFO at full budget,
+in one Tune experiment `<storage>/<name>/evaluate`; only this stage is compared. Runs only
+when every search trial finished. The winners are the stage's decision (`decisions/tune.json`),
+taken once and read back on every restart."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from study.errors import UserError
+from study.orchestration.spec.model import StudySpec
+from study.orchestration.stages.base import STAGES, Cost, StageContext, TrialResult, TunerPlan
+from study.orchestration.stages.search import SearchStage, search_plans
+
+
+def best_per_cell(
+    spec: StudySpec, results: Sequence[Sequence[TrialResult]]
+) -> list[dict[str, Any]]:
+    """Each cell's searched values with the best final search metric; ties (common on tiny
+    data) are broken by the values themselves, so the choice is deterministic."""
+    assert spec.search is not None
+    sign = 1.0 if spec.search.mode == "min" else -1.0
+    best = []
+    for plan, trials in zip(search_plans(spec), results, strict=True):
+        keys = list(spec.search.params_for(plan.base.loss.name))
+        scored = []
+        for trial in trials:
+            value = trial.metrics.get(spec.search.metric)
+            if trial.ok and isinstance(value, int | float) and math.isfinite(value):
+                chosen = {k: trial.overrides[k] for k in keys}
+                scored.append((sign * float(value), json.dumps(chosen, sort_keys=True), chosen))
+        if not scored:
+            raise UserError(f"stage 1: no trial reported {spec.search.metric!r}")
+        best.append(min(scored, key=lambda item: item[:2])[2])
+    return best
+
+
+def evaluate_plan(spec: StudySpec, best: Sequence[Mapping[str, Any]]) -> TunerPlan:
+    """Stage 2 from stage 1's winners: `best[i]` holds the searched values for cell i."""
+    assert spec.evaluate is not None
+    base = spec.base.with_overrides(spec.evaluate.overrides)
+    grid = tuple(
+        {**plan.cell, **params, "seed": seed}
+        for plan, params in zip(search_plans(spec), best, strict=True)
+        for seed in spec.evaluate.seeds
+    )
+    return TunerPlan("evaluate", EvaluateStage.name, base, grid)
+
+
+class EvaluateStage:
+    name = "evaluate"
+    order = 20
+    compared = True
+
+    def active(self, spec: StudySpec) -> bool:
+        return spec.evaluate is not None
+
+    def expected(self, spec: StudySpec, ctx: StageContext | None = None) -> int:
+        assert spec.evaluate is not None
+        return len(search_plans(spec)) * len(spec.evaluate.seeds)
+
+    def cost(self, spec: StudySpec) -> Cost:
+        assert spec.evaluate is not None
+        base = spec.base.with_overrides(spec.evaluate.overrides)
+        cells = [base.with_overrides(p.cell) for p in search_plans(spec)]
+        return Cost(1, [(c, len(spec.evaluate.seeds)) for c in cells])
+
+    def rounds(self, ctx: StageContext) -> Iterator[list[TunerPlan]]:
+        if not ctx.complete.get(SearchStage.name):
+            return  # stage 1 did not finish: `study resume` completes it first
+        best = ctx.decision(SearchStage.name)
+        if best is None:
+            best = ctx.decide(
+                SearchStage.name, best_per_cell(ctx.spec, ctx.results[SearchStage.name])
+            )
+        yield [evaluate_plan(ctx.spec, best)]
+
+
+STAGES.register(EvaluateStage.name)(EvaluateStage())

@@ -1,0 +1,45 @@
+"""Stage `tune`: one Optuna search per grid cell (e.g. per loss), each the same budget
+(`search.num_samples`) on the validation holdout, stored at `<storage>/<name>/tune-<cell>`.
+Active when the study has a `search` section. Its decision, each cell's winning values, is
+taken by the `evaluate` stage that follows (`study.orchestration.stages.evaluate`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from study.orchestration.spec.model import StudySpec
+from study.orchestration.stages.base import STAGES, Cost, StageContext, TunerPlan, slug
+
+
+def search_plans(spec: StudySpec) -> list[TunerPlan]:
+    """One plan per grid cell (a study without grid: one cell, `all`)."""
+    assert spec.search is not None
+    return [
+        TunerPlan(f"tune-{slug(point)}", SearchStage.name, spec.base.with_overrides(point),
+                  search=spec.search, cell=point, early_stopping=spec.scheduler.name == "asha")
+        for point in spec.trial_overrides() or [{}]
+    ]  # fmt: skip
+
+
+class SearchStage:
+    name = "tune"
+    order = 10
+    compared = False  # tuned on the validation split; only a fresh evaluation is compared
+
+    def active(self, spec: StudySpec) -> bool:
+        return spec.search is not None
+
+    def expected(self, spec: StudySpec, ctx: StageContext | None = None) -> int:
+        return sum(p.n_trials for p in search_plans(spec))
+
+    def cost(self, spec: StudySpec) -> Cost:
+        plans = search_plans(spec)
+        trials = [(p.base, p.n_trials) for p in plans]
+        asha = spec.scheduler.name == "asha"
+        return Cost(len(plans), trials, spec.scheduler.max_t, "ASHA" if asha else "")
+
+    def rounds(self, ctx: StageContext) -> Iterator[list[TunerPlan]]:
+        yield search_plans(ctx.spec)
+
+
+STAGES.register(SearchStage.name)(SearchStage())

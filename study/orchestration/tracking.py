@@ -1,0 +1,286 @@
+"""MLflow tracking: one experiment per study, a parent run per study, a child run per trial.
+
+All calls go through `MlflowClient` with an explicit tracking URI (no fluent global state), and
+all of them happen on the driver: workers never need to reach the tracking store. Runs are
+found again by tags (`lossbench.role`, `study`, `ray.trial_id`), so a resumed study reuses its
+runs instead of duplicating them, and re-sent epochs (after a retry) are not logged twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from study.coerce import flatten
+from study.training.config import TrialConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DB = "mlflow.db"
+ROLE_TAG = "lossbench.role"
+NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows for a run/experiment
+KIND_TAG = "mlflow.experimentKind"
+
+
+def ui_link(base: str, experiment_id: str | None = None) -> str:
+    """The MLflow UI page of an experiment's runs table. MLflow 3.17 opens on its GenAI
+    overview (traces) unless the URL asks for the model-training view; the choice is then
+    remembered by the browser."""
+    page = f"experiments/{experiment_id}" if experiment_id else "experiments"
+    return f"{base.rstrip('/')}/#/{page}?workflowType=machine_learning"
+
+
+# Tags every trial run carries, with the config key each comes from.
+TRIAL_TAG_KEYS = {
+    "loss": "loss.name",
+    "seed": "seed",
+    "lr": "optim.lr",
+    "noise_kind": "noise.kind",
+    "noise_rate": "noise.rate",
+}
+METRIC_PREFIXES = ("train_", "test_", "val_", "final_", "noise_")
+
+
+def resolve_tracking_uri(uri: str | None, cwd: Path | None = None) -> str:
+    """Default `sqlite:///<abs>/mlflow.db`; a relative sqlite path is made absolute (a Ray worker
+    runs in a scratch directory, where a relative path would land)."""
+    base = (cwd or Path.cwd()).resolve()
+    if uri is None:
+        return f"sqlite:///{base / DEFAULT_DB}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{(base / uri[len('sqlite:///') :]).resolve()}"
+    if "://" not in uri:  # a bare file path
+        return f"sqlite:///{(base / uri).resolve()}"
+    return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
+
+
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts beside the SQLite DB (`<db dir>/mlartifacts/<experiment>`); a server decides
+    its own."""
+    db = sqlite_path(uri)
+    return (db.parent / "mlartifacts" / experiment).as_uri() if db else None
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def metric_items(result: Mapping[str, Any]) -> dict[str, float]:
+    """Our metrics from a Tune result (Ray adds many bookkeeping keys of its own)."""
+    return {
+        k: float(v)
+        for k, v in result.items()
+        if (k.startswith(METRIC_PREFIXES) or k in ("lr", "epoch")) and isinstance(v, int | float)
+    }
+
+
+RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30, 30, 30)  # about 3 minutes in all
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A tracking error worth retrying: the store is unreachable, restarting or locked — not a
+    bad request (which would fail again)."""
+    text = f"{type(exc).__name__}: {exc}"
+    markers = (
+        "Connection refused", "Max retries exceeded", "ConnectionError", "RemoteDisconnected",
+        "TEMPORARILY_UNAVAILABLE", "database is locked", "Read timed out", "502", "503", "504",
+    )  # fmt: skip
+    return isinstance(exc, ConnectionError | TimeoutError) or any(m in text for m in markers)
+
+
+class RetryingClient:
+    """An `MlflowClient` whose calls are retried with backoff on transient errors, so that a
+    tracking server that goes away and comes back fails no trial and loses no metric."""
+
+    def __init__(self, client: Any, delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+        self._client = client
+        self._delays = delays
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            for delay in (*self._delays, None):
+                try:
+                    return attr(*args, **kwargs)
+                except Exception as exc:
+                    if delay is None or not is_transient(exc):
+                        raise
+                    logger.warning(
+                        "tracking call %s failed (%s); retrying in %ss", name, exc, delay
+                    )
+                    time.sleep(delay)
+            raise AssertionError("unreachable")
+
+        return call
+
+
+class Tracker:
+    """Thin typed wrapper over `MlflowClient` for one tracking URI."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._client: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"uri": self.uri, "_client": None}  # a client is not picklable state
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            db = sqlite_path(self.uri)
+            if db is not None:
+                db.parent.mkdir(parents=True, exist_ok=True)
+            self._client = RetryingClient(MlflowClient(tracking_uri=self.uri))
+        return self._client
+
+    # --- experiments and runs ---------------------------------------------------------------
+
+    def experiment_id(self, name: str) -> str:
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return str(exp.experiment_id)
+        return str(
+            self.client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
+        )
+
+    def describe_experiment(self, experiment_id: str, description: str) -> None:
+        """The study's description, shown on the experiment's page of the MLflow UI, and the
+        experiment's kind: model training, not GenAI. (MLflow 3.17's UI still opens on its
+        GenAI overview unless the link says `?workflowType=machine_learning`: `ui_link`.)"""
+        self.client.set_experiment_tag(experiment_id, KIND_TAG, "custom_model_development")
+        if description.strip():
+            self.client.set_experiment_tag(experiment_id, NOTE_TAG, description.strip())
+
+    def find_runs(self, experiment_id: str, **tags: str) -> list[Any]:
+        clauses = [f"tags.`{k.replace('__', '.')}` = '{v}'" for k, v in tags.items()]
+        return list(
+            self.client.search_runs(
+                [experiment_id], filter_string=" and ".join(clauses), max_results=50000
+            )
+        )
+
+    def parent_run(
+        self, experiment_id: str, study: str, spec_hash: str, spec: Mapping[str, Any]
+    ) -> str:
+        """The study's parent run: reused when the same spec is resumed, else created."""
+        found = self.find_runs(experiment_id, lossbench__role="parent", study=study)
+        found = [r for r in found if r.data.tags.get("spec_hash") == spec_hash]
+        if found:
+            run_id = str(found[0].info.run_id)
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run = self.client.create_run(
+            experiment_id,
+            run_name=study,
+            tags={
+                ROLE_TAG: "parent",
+                "study": study,
+                "spec_hash": spec_hash,
+                "git_sha": git_sha(),
+                "grid_axes": json.dumps(list(spec.get("grid", {}))),
+            },
+        )
+        run_id = str(run.info.run_id)
+        self.log_params(run_id, flatten(spec))
+        self.client.log_dict(run_id, dict(spec), "study_spec.json")
+        return run_id
+
+    def trial_run(
+        self,
+        experiment_id: str,
+        parent_id: str,
+        study: str,
+        trial_id: str,
+        trial_name: str,
+        cfg: TrialConfig,
+        extra_tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """The child run of one Ray trial, found by `ray.trial_id` or created."""
+        found = self.find_runs(experiment_id, ray__trial_id=trial_id, study=study)
+        if found:
+            run_id = str(found[0].info.run_id)
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        flat = cfg.to_flat_dict()
+        tags = {
+            ROLE_TAG: "trial",
+            "study": study,
+            "mlflow.parentRunId": parent_id,
+            "ray.trial_id": trial_id,
+            "git_sha": git_sha(),
+            "config_hash": cfg.config_hash(),
+            **{tag: str(flat[key]) for tag, key in TRIAL_TAG_KEYS.items()},
+            "noise_draw_seed": str(cfg.noise_draw_seed),  # what `noise.seed: trial` resolved to
+            **dict(extra_tags or {}),
+        }
+        run = self.client.create_run(experiment_id, run_name=trial_name, tags=tags)
+        run_id = str(run.info.run_id)
+        self.log_params(run_id, flat)
+        self.client.log_dict(run_id, cfg.to_dict(), "trial_config.json")
+        return run_id
+
+    # --- logging ----------------------------------------------------------------------------
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        # MLflow keeps at most 6000 characters of a param value
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow accepts at most 100 params per batch
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[i : i + 1000])
+
+    def log_bytes(self, run_id: str, data: bytes, name: str, folder: str | None = None) -> None:
+        """Store `data` as artifact `name` of the run (in its artifact folder `folder`)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="lossbench-art-") as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            self.client.log_artifact(run_id, str(path), folder)
+
+    def last_step(self, run_id: str, key: str = "train_loss") -> int:
+        history = self.client.get_metric_history(run_id, key)
+        return max((int(m.step) for m in history), default=0)
+
+    def set_status(self, run_id: str, status: str) -> None:
+        """FINISHED, FAILED or KILLED (sets the end time)."""
+        self.client.set_terminated(run_id, status=status)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)

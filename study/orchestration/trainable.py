@@ -1,0 +1,110 @@
+"""The Ray Tune trainable: one trial = one call of `study.training.trial.run_trial` in a Tune
+function
+trainable. Every epoch it reports its metrics, then saves its state in the study storage when
+the checkpoint policy says so (`study.training.checkpointing`), so a crashed trial retries from its
+last
+saved epoch. Files travel to the driver inside the results; MLflow is written only by the
+driver (`study.orchestration.callback`)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from study.orchestration.stages import trial_label
+from study.orchestration.storage import Storage
+from study.training.checkpointing import CheckpointPolicy
+from study.training.config import TrialConfig
+from study.training.trial import checkpoint_bytes, checkpoint_from_bytes, run_trial
+
+STATES_FOLDER = "trial_states"
+BACKLOG_KEY = "lossbench_backlog"  # earlier reports re-sent by a resumed trial (JSON list)
+ARTIFACT_PREFIX = "artifact:"
+NODE_KEY = "lossbench_node_id"
+
+
+def trial_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's overrides: the fixed grid point plus the searcher's suggestions."""
+    out = dict(config.get("overrides", {}))
+    out.update({k: v for k, v in config.items() if k != "overrides"})
+    return out
+
+
+def trial_name(trial: Any) -> str:
+    return f"{trial_label_of(trial)}_{trial.trial_id}"
+
+
+def trial_label_of(trial: Any) -> str:
+    return trial_label(trial_overrides(trial.config))
+
+
+def trainable(
+    config: dict[str, Any],
+    base: TrialConfig,
+    states: Storage,
+    policy: CheckpointPolicy,
+    gpu_share: float = 0.0,
+) -> None:
+    """Tune function trainable: resume from the trial's own state file if any, report every
+    epoch, then save the state (model, optimiser, RNG and every report sent so far) when the
+    study's checkpoint policy says so (`study.training.checkpointing`).
+
+    The state file `<states>/<trial id>.pt`, in the study's shared storage, is the one source
+    of truth for resuming, and Tune keeps no checkpoint. Tune deletes an old checkpoint before
+    its experiment snapshot names the new one, so a driver killed in between left a trial that
+    pointed at a deleted checkpoint and could never resume; our file is replaced atomically
+    and is always the last epoch saved. On resume, every report sent before is sent again in
+    one result (the driver logs the epochs it lacks and skips the rest), so an epoch reported
+    just before a crash is never lost; epochs after the state are trained again (identically).
+    """
+    import torch
+    from ray import tune
+
+    if 0 < gpu_share < 1 and torch.cuda.is_available():
+        # Packed trials: Ray shares the device but does not police memory; cap this process's
+        # caching allocator at its share so that one trial cannot starve the others.
+        torch.cuda.set_per_process_memory_fraction(gpu_share)
+
+    import ray
+
+    cfg = base.with_overrides(trial_overrides(config))
+    node_id = ray.get_runtime_context().get_node_id()
+    state_file = f"{tune.get_context().get_trial_id()}.pt"
+    state = (
+        checkpoint_from_bytes(states.read_bytes(state_file)) if states.exists(state_file) else None
+    )
+    sent: list[dict[str, Any]] = list(state["reports"]) if state else []
+    if sent:
+        tune.report({**sent[-1], NODE_KEY: node_id, BACKLOG_KEY: json.dumps(sent[:-1])})
+    if state is not None and state.get("finished"):
+        return  # the driver died after the last epoch was saved: nothing left to train
+
+    def report(
+        metrics: dict[str, float], trial_state: dict[str, Any], artifacts: dict[str, bytes]
+    ) -> None:
+        # Files travel to the driver inside the result (base64): workers never need access to
+        # the tracking store, and a file is logged by the driver together with its epoch.
+        result: dict[str, Any] = dict(metrics)
+        result.update(
+            {ARTIFACT_PREFIX + k: base64.b64encode(v).decode() for k, v in artifacts.items()}
+        )
+        # where this epoch ran (tagged on the run by the driver)
+        tune.report({**result, NODE_KEY: node_id})
+        sent.append(result)
+        epoch, last_epoch = int(metrics["epoch"]), cfg.schedule.epochs
+        if not policy.due(epoch, last_epoch, time.monotonic() - saved[0], saved[1]):
+            return
+        # Report, then save: a crash in between trains this epoch again and re-sends it.
+        # After the last epoch only the reports are kept (no tensors: ~1 % of the size).
+        start = time.monotonic()
+        last = epoch == last_epoch
+        kept = {"reports": sent, "finished": True} if last else {**trial_state, "reports": sent}
+        states.write_bytes(checkpoint_bytes(kept), state_file)
+        end = time.monotonic()
+        saved[:] = [end, end - start]
+
+    saved = [time.monotonic(), 0.0]  # when the last save ended, what it took
+    run_trial(cfg, report, state)

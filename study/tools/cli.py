@@ -1,0 +1,233 @@
+"""The `study` command: `run`, `resume`, `plan`, `status`, `trial`, `report`, `bench`, `ui`,
+`server`: argument parsing over library calls (`study.tools.launch`, `study.tools.planning`,
+`study.tools.status`, `study.tools.local_trial`; `report`, `bench`, `server`, `ui` in
+`study.tools.cli_tools`).
+
+Errors a user can cause end in one line on stderr and exit code 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from study.errors import UserError
+from study.orchestration.signals import terminate_like_interrupt
+from study.tools import cli_tools
+from study.tools.cli_tools import tracking_uri_for
+
+# Library modules are imported inside each command: `study trial` must not pull in Ray or
+# MLflow, and `study status` not torch.
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # a second Ctrl-C (or SIGTERM) during the shutdown of a study
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    terminate_like_interrupt()
+    try:
+        code: int = args.func(args)
+    except UserError as exc:
+        print(f"study: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("\nstudy: interrupted; what finished is kept (see `study status`)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="study", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run (or resume) a study from a search-space YAML")
+    run.add_argument("space", help="study YAML, e.g. search_spaces/quickstart.yaml")
+    _add_location(run, address=True)
+    _add_set(run)
+    run.set_defaults(func=_cmd_run)
+
+    resume = sub.add_parser("resume", help="finish an interrupted study from its storage")
+    resume.add_argument("name", help="the study's name")
+    _add_location(resume, address=True)
+    resume.set_defaults(func=_cmd_resume)
+
+    plan = sub.add_parser("plan", help="stages, trials and estimated cost, without running")
+    plan.add_argument("space", help="study YAML")
+    plan.add_argument("--images-per-second", type=float, help="measured throughput per trial")
+    _add_set(plan)
+    plan.set_defaults(func=_cmd_plan)
+
+    status = sub.add_parser("status", help="per-trial state and per-stage progress of a study")
+    status.add_argument("name", help="the study's name")
+    _add_location(status, address=False)
+    status.set_defaults(func=_cmd_status)
+
+    trial = sub.add_parser("trial", help="one trial in-process (no Ray), progress per epoch")
+    trial.add_argument("config", help="trial config YAML (or a study YAML: its base is used)")
+    trial.add_argument("--checkpoint-dir", help="checkpoint every epoch here; resume if present")
+    trial.add_argument("--out", help="write the last epoch's metrics to this JSON file")
+    _add_set(trial)
+    trial.set_defaults(func=_cmd_trial)
+
+    report = sub.add_parser("report", help="statistics and a report of a study from MLflow")
+    report.add_argument("experiment", help="the study's name (its MLflow experiment)")
+    report.add_argument(
+        "--tracking-uri",
+        help="MLflow URI (default: the one recorded in --storage, else sqlite:///$PWD/mlflow.db)",
+    )
+    report.add_argument("--storage", help="read the tracking URI from this study storage")
+    report.add_argument("--out", help="output folder (default: ./reports/EXPERIMENT)")
+    report.add_argument("--reference", help="reference loss (default: the study's, else ce)")
+    report.add_argument(
+        "--metric", help="metric compared (default: the study's, else final_paper_top5_error)"
+    )
+    report.add_argument("--alpha", type=float, default=0.05)
+    report.add_argument(
+        "--min-effect", type=float,
+        help="smallest gain of interest in metric units (default: the study's, else 0.5)",
+    )  # fmt: skip
+    report.add_argument(
+        "--ci-method", choices=["t", "bca", "percentile"], default="t",
+        help="CI of the mean gain: paired t (default; nominal at small n) or a bootstrap",
+    )  # fmt: skip
+    report.add_argument("--no-log", action="store_true", help="do not log it to the parent run")
+    report.set_defaults(func=cli_tools.cmd_report)
+
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bench.add_argument(
+        "target", choices=["losses", "train", "scheduling"], help="what to benchmark"
+    )
+    bench.add_argument("--trials", type=int, default=200, help="scheduling: trials (>= 1)")
+    bench.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    bench.add_argument("--repeats", type=int, default=50, help="interleaved rounds (>= 1)")
+    bench.add_argument("--quick", action="store_true", help="train: small model and data")
+    bench.set_defaults(func=cli_tools.cmd_bench)
+
+    server = sub.add_parser("server", help="an MLflow tracking server for a cluster's trials")
+    server.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=5000)
+    server.add_argument(
+        "--backend-store-uri", help="sqlite:///ABS.db or postgresql://... (default ./mlflow.db)"
+    )
+    server.add_argument(
+        "--artifacts-destination",
+        default="mlartifacts",
+        help="artifact root (default ./mlartifacts)",
+    )
+    server.set_defaults(func=cli_tools.cmd_server)
+
+    ui = sub.add_parser("ui", help="the MLflow UI on 127.0.0.1 for the tracking DB")
+    ui.add_argument("--tracking-uri", help="MLflow URI (default: sqlite:///$PWD/mlflow.db)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=cli_tools.cmd_ui)
+    return parser
+
+
+def _add_location(p: argparse.ArgumentParser, address: bool) -> None:
+    """Where a study's runs are tracked and stored (and which Ray cluster runs it)."""
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow URI (default: the URI recorded when the study started; for a new study "
+        "sqlite:///$PWD/mlflow.db)",
+    )
+    p.add_argument(
+        "--storage",
+        default="runs",
+        help="Tune storage: a folder or s3://bucket/prefix (default: ./runs)",
+    )
+    if address:
+        p.add_argument("--address", help="join an existing Ray cluster (e.g. auto, HOST:PORT)")
+        p.add_argument(
+            "--verbose", action="store_true",
+            help="Ray Tune's result tables instead of one line per finished trial",
+        )  # fmt: skip
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one base-config value, e.g. --set optim.lr=0.05 (repeatable)",
+    )
+
+
+def parse_sets(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set {item!r}: malformed value ({exc})") from exc
+    return out
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from study.orchestration.record import has_record, stored_study
+    from study.orchestration.spec import load_spec
+    from study.orchestration.storage import Storage
+    from study.tools.launch import launch
+
+    spec = load_spec(args.space, parse_sets(args.set))
+    storage = Storage.of(args.storage)
+    stored_uri = None
+    if args.tracking_uri is None and has_record(storage, spec.name):
+        stored_uri = stored_study(storage, spec.name).tracking_uri or None  # a resume
+    return launch(spec, storage, tracking_uri_for(args, stored_uri), args.address, args.verbose)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from study.orchestration.record import load_record
+    from study.orchestration.storage import Storage
+    from study.tools.launch import launch
+
+    storage = Storage.of(args.storage)
+    record = load_record(storage, args.name)
+    uri = tracking_uri_for(args, record.tracking_uri or None)
+    return launch(record.spec, storage, uri, args.address, args.verbose)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from study.orchestration.spec import load_spec
+    from study.tools.planning import plan_text
+
+    print(plan_text(load_spec(args.space, parse_sets(args.set)), args.images_per_second))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from study.orchestration.storage import Storage
+    from study.orchestration.tracking import resolve_tracking_uri
+    from study.tools.status import study_status
+
+    given = resolve_tracking_uri(args.tracking_uri) if args.tracking_uri else None
+    print(study_status(args.name, Storage.of(args.storage), given))
+    return 0
+
+
+def _cmd_trial(args: argparse.Namespace) -> int:
+    from study.tools.local_trial import load_trial_config, run_local
+
+    cfg = load_trial_config(Path(args.config), parse_sets(args.set))
+    text = json.dumps(run_local(cfg, args.checkpoint_dir), indent=2, sort_keys=True)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The `study` commands that read or serve what studies wrote: `report` (statistics, through
+`analysis.report`, the one place where `study` reaches into `analysis`), `bench`, `server`
+and `ui`. Library modules are imported inside each command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from study.errors import UserError
+
+
+def tracking_uri_for(args: argparse.Namespace, stored: str | None) -> str:
+    """--tracking-uri when given, else the study's recorded one, else ./mlflow.db."""
+    from study.orchestration.tracking import resolve_tracking_uri
+
+    if args.tracking_uri is None and stored:
+        return stored
+    return resolve_tracking_uri(args.tracking_uri)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from study.orchestration.tracking import sqlite_path
+
+    stored = None
+    if args.storage is not None and args.tracking_uri is None:
+        from study.orchestration.record import stored_study
+        from study.orchestration.storage import Storage
+
+        stored = stored_study(Storage.of(args.storage), args.experiment).tracking_uri
+    uri = tracking_uri_for(args, stored)
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
+    if not 0 < args.alpha < 1:
+        raise UserError(f"--alpha: invalid value {args.alpha} (allowed: in (0, 1))")
+    # The CLI is the one place where `study` reaches into `analysis` (reading runs only).
+    from analysis.render import render_text
+    from analysis.report import ReportConfig, build_report
+
+    out = Path(args.out or Path("reports") / args.experiment).resolve()
+    cfg = ReportConfig(
+        metric=args.metric, reference=args.reference, alpha=args.alpha,
+        min_effect=args.min_effect, ci_method=args.ci_method,
+    )  # fmt: skip
+    try:
+        files = build_report(uri, args.experiment, out, cfg, log=not args.no_log)
+    except (LookupError, ValueError, KeyError) as exc:
+        raise UserError(str(exc).strip("'\"")) from exc
+    import pandas as pd
+
+    from analysis.answer import per_setting_table
+
+    print((out / "answer.txt").read_text())
+    table = pd.read_csv(out / "comparisons.csv")
+    keys = [c for c in table.columns[1 : table.columns.get_loc("n_pairs")]]
+    print("Per setting (simultaneous intervals; every column in comparisons.csv):")
+    print(render_text(per_setting_table(table, keys, verdict=True)))
+    print(f"\nWrote {len(files)} files to {out} (open {out / 'report.html'})")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from study.tools.bench import bench_losses, print_loss_table
+
+    if args.repeats < 1:
+        raise UserError(f"--repeats: invalid value {args.repeats} (allowed: >= 1)")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device: {args.device!r} requested but no CUDA device is available")
+    if args.target == "scheduling":
+        from study.tools.bench_scheduling import bench_scheduling
+
+        if args.trials < 1:
+            raise UserError(f"--trials: invalid value {args.trials} (allowed: >= 1)")
+        for line in bench_scheduling(args.trials):
+            print(line, flush=True)
+        return 0
+    if args.target == "train":
+        from study.tools.bench import bench_train
+
+        for line in bench_train(args.device, args.quick):
+            print(line, flush=True)
+        return 0
+    rows = bench_losses(args.device, repeats=args.repeats)
+    print_loss_table(rows, args.device, args.repeats)
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from study.orchestration.tracking import resolve_tracking_uri
+    from study.tools.server import redacted, server_command, server_env
+
+    backend = resolve_tracking_uri(args.backend_store_uri)
+    artifacts = str(Path(args.artifacts_destination).resolve())
+    print(
+        f"MLflow tracking server on http://{args.host}:{args.port} ({redacted(backend)})",
+        flush=True,
+    )
+    cmd = server_command(args.host, args.port, artifacts)
+    os.execve(sys.executable, cmd, server_env(backend))  # replaces this process: stop by PID
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from study.orchestration.tracking import resolve_tracking_uri, sqlite_path, ui_link
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
+    cmd, env = ui_command(uri, args.host, args.port)
+    link = ui_link(f"http://{args.host}:{args.port}")
+    print(f"MLflow UI on {link} (the runs tables; Ctrl-C stops it)", flush=True)
+    os.execve(sys.executable, cmd, env)  # replaces this process: its PID is the server's
+
+
+def ui_command(uri: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """`mlflow ui` without its job consumers (7 huey processes otherwise; the UI needs none)."""
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    cmd += ["--host", host, "--port", str(port)]
+    return cmd, {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

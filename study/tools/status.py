@@ -1,0 +1,74 @@
+"""`study status NAME`: per-trial state and per-stage progress, from the study record in the
+storage and MLflow (runs with their status and last logged `epoch`, at the record's tracking
+URI unless another is given). It does not import Ray: Tune's experiment state adds nothing
+MLflow does not have, and loading it cost a second. Read-only: it never creates a database, a
+folder or a file."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from study.orchestration.record import stored_study
+from study.orchestration.storage import Storage
+from study.orchestration.tracking import Tracker, sqlite_path
+from study.tools.server import redacted
+
+
+def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
+    """`tracking_uri`: None = the one recorded when the study started."""
+    record = stored_study(storage, name)
+    expected = record.expected
+
+    uri = tracking_uri or record.tracking_uri
+    runs: list[Any] = []
+    parent_status = "not tracked"
+    db = sqlite_path(uri)
+    exp = None
+    if db is not None and not db.is_file():  # opening it would create an empty database
+        parent_status = f"not tracked (no tracking DB at {db})"
+    else:
+        tracker = Tracker(uri)
+        exp = tracker.client.get_experiment_by_name(name)
+    if exp is not None:
+        parents = tracker.find_runs(exp.experiment_id, lossbench__role="parent", study=name)
+        parents = [p for p in parents if p.data.tags.get("spec_hash") == record.spec_hash]
+        if parents:
+            parent = parents[0]
+            parent_status = parent.info.status
+            runs = [
+                r
+                for r in tracker.find_runs(exp.experiment_id, lossbench__role="trial", study=name)
+                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+            ]
+    lines = [
+        f"Study {name!r} (storage {storage.uri(name)}, tracking {redacted(uri)}); "
+        f"parent run: {parent_status}"
+    ]
+    lines.append(f"{'stage':10s} {'expected':>8s} {'finished':>8s} {'running':>8s} "
+                 f"{'killed':>7s} {'errored':>7s} {'pending':>7s}")  # fmt: skip
+    complete = True
+    for stage, n in expected.items():
+        mine = [r for r in runs if r.data.tags.get("stage", "main") == stage]
+        counts = Counter(r.info.status for r in mine)
+        pending = max(0, n - len(mine))
+        complete &= counts["FINISHED"] == n
+        lines.append(
+            f"{stage:10s} {n:8d} {counts['FINISHED']:8d} {counts['RUNNING']:8d} "
+            f"{counts['KILLED']:7d} {counts['FAILED']:7d} {pending:7d}"
+        )
+    lines.append("")
+    for run in sorted(runs, key=lambda r: (r.data.tags.get("stage", ""), r.info.run_name or "")):
+        epoch = run.data.metrics.get("epoch")
+        epochs = f"epoch {int(epoch)}" if epoch is not None else "no epoch yet"
+        lines.append(
+            f"  {run.data.tags.get('stage', 'main'):9s} {run.info.status:9s} "
+            f"{epochs:12s} {run.info.run_name}"
+        )
+    verdict = (
+        "complete"
+        if complete
+        else f"NOT complete: resume with `study resume {name}` (or run the same YAML again)"
+    )
+    lines.append(f"\nStudy {name!r} is {verdict}.")
+    return "\n".join(lines)

@@ -1,0 +1,296 @@
+"""The one training loop: `run_trial(cfg, report, checkpoint=None)`.
+
+Used by Ray Tune (`study.orchestration.trainable`), by `study trial` and by the tests. Per epoch it
+trains,
+steps StepLR, evaluates on the test split (and the validation holdout when there is one) and
+calls `report(metrics, state)` with the metrics and a full checkpoint state (model, optimizer,
+scheduler, RNG, epoch, metric history). Restoring that state and continuing gives exactly the
+metrics of an uninterrupted run: the only randomness after initialisation is one
+`torch.Generator` (data order + augmentation) that is part of the state.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from study.training.attacks import adversarial_errors
+from study.training.augment import eval_batches, normalize
+from study.training.config import TrialConfig
+from study.training.data import Dataset, Split, load_dataset
+from study.training.losses import create_loss
+from study.training.metrics import EvalAccumulator, MemorizationAccumulator
+from study.training.models import create_model
+from study.training.optim import Schedule, create_optimizer, create_schedule
+from study.training.runtime import Runtime
+
+CHECKPOINT_FORMAT = 1
+
+
+class Reporter(Protocol):
+    """Receives each epoch's metrics, the checkpoint state, and files to keep (name → bytes;
+    the flipped-label mask `noise_mask.npz` with the first epoch of a noisy trial)."""
+
+    def __call__(
+        self, metrics: dict[str, float], state: dict[str, Any], artifacts: dict[str, bytes], /
+    ) -> None: ...
+
+
+class TrialDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def run_trial(
+    cfg: TrialConfig, report: Reporter, checkpoint: Mapping[str, Any] | None = None
+) -> dict[str, float]:
+    """Train `cfg` to its last epoch, reporting every epoch; returns the last report."""
+    rt = Runtime.from_config(cfg)
+    data = load_dataset(cfg.data, cfg.noise.for_trial(cfg.seed))
+    mean = data.mean_image()
+    if cfg.data.norm_mean is not None:  # a dataset-wide constant instead of the mean image
+        mean = torch.full_like(mean, cfg.data.norm_mean)
+    mean = mean.to(rt.device)
+    train = _to_device(data.train, rt.data_device)
+    evals = {"test": _to_device(data.test, rt.device)}
+    if data.val is not None:
+        evals["val"] = _to_device(data.val, rt.device)
+
+    # Model init uses the global RNG; fork it so that no state leaks to other trials.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = rt.prepare(
+            _scaled(
+                create_model(
+                    cfg.model.name, data.num_classes, cfg.model.width, int(train.images.shape[1])
+                ),
+                cfg.data.norm_std,
+            )
+        )
+    # compiled or not, `model` holds the parameters and the checkpointed state
+    net: nn.Module = torch.compile(model) if cfg.perf.compile else model  # type: ignore[assignment]
+    loss_fn = create_loss(cfg.loss.name, **dict(cfg.loss.params))
+    optimizer = create_optimizer(model.parameters(), cfg.optim)
+    scheduler = create_schedule(optimizer, cfg.schedule, cfg.seed)
+    gen = rt.generator(cfg.seed)
+    history: dict[str, list[float]] = {}
+    start = 0
+    if checkpoint is not None:
+        start = _restore(checkpoint, cfg, model, optimizer, scheduler, gen, history)
+
+    artifacts = {}
+    if start == 0 and data.noise_mask is not None:
+        artifacts["noise_mask.npz"] = _mask_npz(data.noise_mask)
+    metrics: dict[str, float] = {}
+    last = cfg.schedule.epochs
+    for epoch in range(start + 1, last + 1):
+        lr = float(optimizer.param_groups[0]["lr"])
+        # Dropout draws from the global RNG: seed it from (seed, epoch), so a resumed trial draws
+        # what an uninterrupted one does, and fork it so nothing leaks to other trials
+        cuda = [rt.device] if rt.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+            train_loss = _train_epoch(rt, net, loss_fn, optimizer, train, gen, mean, cfg)
+        metrics = {"epoch": float(epoch), "lr": lr, "train_loss": train_loss}
+        for split_name, split in evals.items():
+            acc = evaluate(rt, net, split, mean, data.num_classes, cfg.eval.batch_size)
+            metrics.update({f"{split_name}_{k}": v for k, v in acc.compute().items()})
+            if epoch == last and split_name == "test":
+                artifacts["reliability_test.json"] = json.dumps(acc.reliability()).encode()
+        # the schedule reads the accuracy of its split (spinal_restart; the others ignore it)
+        scheduler.step(100.0 - metrics.get(f"{cfg.schedule.reads}_top1_error", math.nan))
+        if epoch % cfg.eval.train_every == 0 or epoch == last:
+            values = memorization(rt, net, train, mean, cfg.eval.batch_size)
+            metrics.update({f"train_{k}": v for k, v in values.items()})
+        for key, value in metrics.items():
+            history.setdefault(key, []).append(value)
+        if epoch == last:
+            metrics.update(final_metrics(history, cfg.eval.final_window, data))
+            if cfg.eval.adversarial:
+                test = evals["test"]
+                adv = adversarial_errors(
+                    model, test.images, test.labels, mean, cfg.eval.adv_images,
+                    cfg.eval.adv_seed, cfg.eval.batch_size,
+                )  # fmt: skip
+                metrics.update({f"final_{k}": v for k, v in adv.items()})
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "config_hash": cfg.config_hash(),
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": gen.get_state(),
+            "rng_device": gen.device.type,
+            "history": history,
+        }
+        report(metrics, state, artifacts)
+        artifacts = {}
+    return metrics
+
+
+class _InputScale(nn.Module):
+    """Divides the (mean-subtracted) input by a dataset's std: torchvision's Normalize."""
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        self.scale = 1.0 / std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+def _scaled(model: nn.Module, std: float) -> nn.Module:
+    return model if std == 1.0 else nn.Sequential(_InputScale(std), model)
+
+
+def _mask_npz(mask: np.ndarray) -> bytes:
+    """`flipped`: bool per sample of the full training split, in the dataset's order."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, flipped=mask.astype(bool))
+    return buf.getvalue()
+
+
+def final_metrics(
+    history: Mapping[str, list[float]], window: int, data: Dataset
+) -> dict[str, float]:
+    """`final_<m>` = last epoch's value; `final_paper_top{1,5}_error` = test error averaged over
+    the last `window` epochs (the paper: epochs 190–200 of 200, window 11)."""
+    out = {f"final_{k}": v[-1] for k, v in history.items() if k not in ("epoch", "lr")}
+    for k in (1, 5):
+        series = history[f"test_top{k}_error"][-window:]
+        out[f"final_paper_top{k}_error"] = sum(series) / len(series)
+    # the best epoch's test error: model selection on the test set, as some papers report it
+    out["final_best_test_top1_error"] = min(history["test_top1_error"])
+    out["noise_realized_rate"] = data.noise_realized_rate
+    return out
+
+
+def _train_epoch(
+    rt: Runtime,
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: Split,
+    gen: torch.Generator,
+    mean: torch.Tensor,
+    cfg: TrialConfig,
+) -> float:
+    model.train()
+    total = torch.zeros((), dtype=torch.float64, device=rt.device)
+    batches = rt.batches(
+        train.images,
+        train.labels,
+        cfg.schedule.batch_size,
+        gen,
+        mean,
+        cfg.data.crop_padding,
+        cfg.data.flip,
+        (cfg.data.rotation, cfg.data.perspective, cfg.data.perspective_p),
+    )
+    for x, y in batches:
+        with rt.autocast():
+            loss = loss_fn(rt.forward(model, x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * y.numel()  # stays on the device: no sync per step
+    value = total.item() / len(train)
+    if not math.isfinite(value):
+        raise TrialDiverged(f"training loss is {value} (lr={cfg.optim.lr}, loss={cfg.loss.name})")
+    return value
+
+
+@torch.no_grad()
+def memorization(
+    rt: Runtime, model: nn.Module, train: Split, mean: torch.Tensor, batch_size: int
+) -> dict[str, float]:
+    """Clean accuracy and memorised / corrected shares of flipped labels (un-augmented)."""
+    model.eval()
+    acc = MemorizationAccumulator(rt.device)
+    clean = train.labels if train.clean_labels is None else train.clean_labels
+    for start in range(0, len(train), batch_size):
+        sl = slice(start, start + batch_size)
+        x = normalize(train.images[sl].to(rt.device), mean)
+        acc.update(rt.forward(model, x), train.labels[sl].to(rt.device), clean[sl].to(rt.device))
+    return acc.compute()
+
+
+@torch.no_grad()
+def evaluate(
+    rt: Runtime,
+    model: nn.Module,
+    split: Split,
+    mean: torch.Tensor,
+    num_classes: int,
+    batch_size: int,
+) -> EvalAccumulator:
+    """One un-augmented pass over `split`; `.compute()` gives the metrics."""
+    model.eval()
+    acc = EvalAccumulator(num_classes, rt.device)
+    for x, y in eval_batches(split.images, split.labels, batch_size, mean):
+        acc.update(rt.forward(model, x), y)
+    return acc
+
+
+def _to_device(split: Split, device: torch.device) -> Split:
+    return Split(
+        split.images.to(device),
+        split.labels.to(device),
+        None if split.coarse is None else split.coarse.to(device),
+        None if split.clean_labels is None else split.clean_labels.to(device),
+    )
+
+
+def _restore(
+    state: Mapping[str, Any],
+    cfg: TrialConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Schedule,
+    gen: torch.Generator,
+    history: dict[str, list[float]],
+) -> int:
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("config_hash") != cfg.config_hash():
+        raise ValueError(
+            f"checkpoint does not belong to this trial config (hash {state.get('config_hash')} "
+            f"!= {cfg.config_hash()})"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if state.get("rng_device", "cpu") != gen.device.type:
+        raise ValueError(
+            f"checkpoint drew its batches on {state.get('rng_device')}, this run on "
+            f"{gen.device.type}: resume it on the same kind of device (or set device/perf.path)"
+        )
+    gen.set_state(state["rng"])
+    history.update({k: list(v) for k, v in state["history"].items()})
+    return int(state["epoch"])
+
+
+def save_checkpoint(state: Mapping[str, Any], path: str) -> None:
+    torch.save(dict(state), path)
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """Checkpoints hold only tensors and plain containers: load without unpickling code."""
+    loaded: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return loaded
+
+
+def checkpoint_bytes(state: Mapping[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    torch.save(dict(state), buf)
+    return buf.getvalue()
+
+
+def checkpoint_from_bytes(data: bytes) -> dict[str, Any]:
+    loaded: dict[str, Any] = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return loaded
