@@ -10,12 +10,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from study import contract as c
+
 NAMES = {
-    "final_paper_top1_error": "test top-1 error",
-    "final_paper_top5_error": "test top-5 error",
-    "final_best_test_top1_error": "best-epoch test top-1 error",
-    "final_test_nll": "test NLL",
-    "final_test_ece": "test ECE",
+    c.PAPER_TOP1: "test top-1 error",
+    c.PAPER_TOP5: "test top-5 error",
+    c.BEST_TEST_TOP1: "best-epoch test top-1 error",
+    c.FINAL_PREFIX + "test_nll": "test NLL",
+    c.FINAL_PREFIX + "test_ece": "test ECE",
     "epochs_to_target": "epochs to target",
 }
 

@@ -8,11 +8,13 @@ import math
 import pandas as pd
 from scipy import stats
 
+from study import contract as c
+
 # The paper's Table 1 (Shim 2025): top-5 error %, mean ± std over 5 trials, epochs 190–200.
 PUBLISHED_TOP5 = {"ce": (6.7, 0.1, 5), "lace": (6.2, 0.15, 5)}
 
 
-def replication(trials: pd.DataFrame, metric: str = "final_paper_top5_error") -> pd.DataFrame:
+def replication(trials: pd.DataFrame, metric: str = c.DEFAULT_METRIC) -> pd.DataFrame:
     """Our mean ± std (n) next to the published value, with a 95 % t-interval of our mean and
     whether the published mean lies in it."""
     rows = []

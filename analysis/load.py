@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ROLE_TAG = "lossbench.role"
+from study import contract as c
+
 PAIRING_EXCLUDED = ("loss", "seed")
 
 
@@ -64,20 +65,17 @@ def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> 
     if exp is None:
         known = ", ".join(e.name for e in client.search_experiments()) or "none"
         raise LookupError(f"no experiment {experiment!r} at {tracking_uri} (known: {known})")
-    runs = client.search_runs([exp.experiment_id], max_results=50000)
-    parents = [r for r in runs if r.data.tags.get(ROLE_TAG) == "parent"]
-    if not parents:
+    parents = client.search_runs([exp.experiment_id], c.role_filter(c.PARENT_ROLE, experiment))
+    parent = c.parent_run(parents, experiment)  # the latest study of that name
+    if parent is None:
         raise LookupError(f"experiment {experiment!r} has no lossbench study (parent) run")
-    parent = max(parents, key=lambda r: r.info.start_time)  # the latest study of that name
-    children = [
-        r
-        for r in runs
-        if r.data.tags.get(ROLE_TAG) == "trial"
-        and r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
-    ]
+    found = client.search_runs(
+        [exp.experiment_id], c.role_filter(c.TRIAL_ROLE, experiment), max_results=50000
+    )
+    children = c.trial_runs(found, parent.info.run_id)
     trials = _trials_frame(children)
     epochs = _epochs_frame(client, children) if with_epochs else pd.DataFrame()
-    axes = json.loads(parent.data.tags.get("grid_axes", "[]"))
+    axes = json.loads(parent.data.tags.get(c.GRID_AXES_TAG, "[]"))
     return StudyRuns(
         experiment=experiment,
         experiment_id=str(exp.experiment_id),
@@ -115,9 +113,9 @@ def _trials_frame(runs: list[Any]) -> pd.DataFrame:
             "run_id": run.info.run_id,
             "run_name": run.info.run_name,
             "status": run.info.status,
-            "ray_trial_id": run.data.tags.get("ray.trial_id"),
-            "stage": run.data.tags.get("stage", "main"),  # main | tune | evaluate
-            "cell": run.data.tags.get("cell", ""),
+            "ray_trial_id": run.data.tags.get(c.TRIAL_ID_TAG),
+            "stage": c.stage_of(run),
+            "cell": run.data.tags.get(c.CELL_TAG, ""),
             "loss_label": loss_label(params),
             **params,
             **run.data.metrics,
@@ -133,7 +131,7 @@ def _epochs_frame(client: Any, runs: list[Any]) -> pd.DataFrame:
     rows = []
     for run in runs:
         for key in run.data.metrics:
-            if key.startswith("final_") or key == "noise_realized_rate":
+            if not c.is_curve(key):
                 continue
             for m in client.get_metric_history(run.info.run_id, key):
                 rows.append((run.info.run_id, key, int(m.step), float(m.value), int(m.timestamp)))

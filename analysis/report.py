@@ -35,6 +35,7 @@ from analysis.render import Section, html_page, markdown, round_table, save_figu
 from analysis.sections import Findings, across, decided, figures, means, per_setting
 from analysis.stats import compare_losses
 from analysis.time_section import time_to_target_sections
+from study import contract as c
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class ReportConfig:
             return str(chosen)
 
         return Settings(
-            metric=pick(self.metric, "metric", "final_paper_top5_error"),
+            metric=pick(self.metric, "metric", c.DEFAULT_METRIC),
             reference=pick(self.reference, "reference", "ce"),
             alpha=self.alpha,
             min_effect=float(pick(self.min_effect, "min_effect", 0.5)),
@@ -90,7 +91,7 @@ def build_report(
     trials = study.trials
     # the tuning stage of a tune-then-evaluate study is never compared (it saw the holdout)
     finished = (
-        trials[(trials["status"] == "FINISHED") & (trials["stage"] != "tune")]
+        trials[(trials["status"] == "FINISHED") & trials["stage"].map(c.compared)]
         if not trials.empty
         else trials
     )

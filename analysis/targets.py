@@ -27,22 +27,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.orientation import higher_is_better
+from study.contract import epoch_curve
 
 TARGET_COLUMNS = ("target", "reached", "reached_epoch", "epochs_to_target")
 TARGET_SHARE = 0.9  # the share of the reference's seeds that reach the default target
-
-
-def epoch_curve(metric: str) -> str:
-    """The per-epoch metric behind a final metric: `final_paper_top5_error` →
-    `test_top5_error`, `final_best_test_top1_error` → `test_top1_error`, `final_test_nll` →
-    `test_nll`; a per-epoch name is returned as is."""
-    if metric.startswith("final_paper_"):
-        return "test_" + metric[len("final_paper_") :]
-    if metric.startswith("final_best_"):
-        return metric[len("final_best_") :]
-    if metric.startswith("final_"):
-        return metric[len("final_") :]
-    return metric
 
 
 def time_to_target(

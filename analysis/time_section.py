@@ -13,7 +13,8 @@ from analysis.answer import per_setting_table, setting_name
 from analysis.load import StudyRuns
 from analysis.render import Section, round_table
 from analysis.stats import compare_losses
-from analysis.targets import epoch_curve, paired_misses, time_to_target
+from analysis.targets import paired_misses, time_to_target
+from study.contract import epoch_curve
 
 
 def time_to_target_sections(

@@ -45,7 +45,10 @@ def imports(path: Path, known: set[str]) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            names = [f"{base}.{a.name}" for a in node.names] + [base]
+            names = [f"{base}.{a.name}" for a in node.names]
+            # `from pkg import module` ties us to the module; `from module import name` to it
+            if not all(n in known for n in names):
+                names.append(base)
         for name in names:
             parts = name.split(".")
             for cut in range(len(parts), 0, -1):

@@ -9,6 +9,7 @@ import base64
 import json
 from typing import Any
 
+from study import contract as c
 from study.orchestration.stages import TunerPlan, trial_label
 from study.orchestration.tracking import Tracker, metric_items
 from study.orchestration.trainable import (
@@ -42,7 +43,7 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         self.parent_id = parent_id
         self.study = study
         self.base = plan.base
-        self.tags = {"stage": plan.stage, "cell": trial_label(plan.cell), **plan.tags}
+        self.tags = {c.STAGE_TAG: plan.stage, c.CELL_TAG: trial_label(plan.cell), **plan.tags}
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
         self._final: dict[str, bool] = {}
@@ -63,11 +64,11 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
                 self.study,
                 trial.trial_id,
                 # a search trial's name shows its cell too (the cell is in its base config)
-                f"{self.tags['cell']} | {trial_name(trial)}"
-                if self.tags["cell"]
+                f"{self.tags[c.CELL_TAG]} | {trial_name(trial)}"
+                if self.tags[c.CELL_TAG]
                 else trial_name(trial),
                 self.base.with_overrides(overrides),
-                {**self.tags, "trial_label": trial_label(overrides)},
+                {**self.tags, c.TRIAL_LABEL_TAG: trial_label(overrides)},
             )
             self._runs[trial.trial_id] = run_id
             self._last_step[trial.trial_id] = self.tracker.last_step(run_id)
@@ -86,14 +87,14 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     def _log(self, trial: Any, result: dict[str, Any]) -> None:
         run_id = self._run_id(trial)
         step = int(result.get("epoch", 0))
-        self._final[trial.trial_id] = "final_paper_top5_error" in result
+        self._final[trial.trial_id] = c.finished(result)
         if step <= self._last_step[trial.trial_id]:
             return  # re-sent after a retry: already logged
         node = result.get(NODE_KEY)
         if node and self._nodes.get(trial.trial_id) != node:  # first epoch, or moved by a retry
-            seen = self.tracker.client.get_run(run_id).data.tags.get("ray.node_history", "")
+            seen = self.tracker.client.get_run(run_id).data.tags.get(c.NODE_HISTORY_TAG, "")
             history = ",".join(dict.fromkeys([*filter(None, seen.split(",")), str(node)]))
-            self.tracker.set_tags(run_id, {"ray.node_id": str(node), "ray.node_history": history})
+            self.tracker.set_tags(run_id, {c.NODE_TAG: str(node), c.NODE_HISTORY_TAG: history})
             self._nodes[trial.trial_id] = str(node)
         self.tracker.log_metrics(run_id, metric_items(result), step)
         for key, value in result.items():

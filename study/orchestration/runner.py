@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from study import contract as c
 from study.orchestration.callback import TrackingCallback
 from study.orchestration.decisions import EXPECTED_KEY, load_decision, save_decision
 from study.orchestration.decisions import FOLDER as DECISIONS_FOLDER
@@ -40,8 +41,6 @@ from study.orchestration.trainable import (
     trial_name,
     trial_overrides,
 )
-
-FINAL_KEY = "final_paper_top5_error"  # present in a trial's last report only
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def run_study(
     tracker.describe_experiment(experiment_id, spec.description)
     parent_id = tracker.parent_run(experiment_id, spec.name, spec.spec_hash(), spec.to_dict())
     if spec.search is not None:
-        tracker.set_tags(parent_id, {"sampler": json.dumps(sampler_settings(spec.search))})
+        tracker.set_tags(parent_id, {c.SAMPLER_TAG: json.dumps(sampler_settings(spec.search))})
     if not verbose:
         # Ray's new output engine prints its experiment box and status table even at
         # verbose=0; its legacy reporter at verbose=0 prints nothing (Ray 2.60)
@@ -108,7 +107,7 @@ def run_study(
                         {**t.overrides, **metric_items(t.metrics)}
                         for plan_results in ctx.results[stage.name][-len(plans) :]
                         for t in plan_results
-                        if t.ok and FINAL_KEY in t.metrics
+                        if t.ok and c.finished(t.metrics)
                     ]
             now = expected()  # reads the stages' decisions: once per stage
             save_decision(storage, spec.name, EXPECTED_KEY, now)

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from study.orchestration.tracking import NOTE_TAG, Tracker
+from study import contract as c
+from study.orchestration.tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,9 @@ def settle(
     write the results per cell as the parent run's description."""
     finished: dict[str, int] = dict.fromkeys(expected, 0)
     errored: dict[str, int] = dict.fromkeys(expected, 0)
-    runs = [
-        r
-        for r in tracker.find_runs(experiment_id, lossbench__role="trial", study=study)
-        if r.data.tags.get("mlflow.parentRunId") == parent_id
-    ]
+    runs = tracker.study_trials(experiment_id, study, parent_id)
     for run in runs:
-        stage = run.data.tags.get("stage", "main")
+        stage = c.stage_of(run)
         if run.info.status == "RUNNING":
             tracker.set_status(run.info.run_id, "KILLED")
         elif run.info.status == "FINISHED":
@@ -54,7 +51,7 @@ def settle(
         if summary is not None:
             counts = {s: f"{finished.get(s, 0)}/{n} finished" for s, n in expected.items()}
             note = summary_note(study, runs, summary[0], summary[1], counts)
-            tracker.set_tags(parent_id, {NOTE_TAG: note})
+            tracker.set_tags(parent_id, {c.NOTE_TAG: note})
         tracker.set_status(parent_id, status)
     return Counts(finished, errored)
 
@@ -69,8 +66,7 @@ def summary_note(
     groups: dict[str, list[float]] = {}
     for run in runs:
         value = run.data.metrics.get(metric)
-        tuning = run.data.tags.get("stage") == "tune"  # saw the holdout: never compared
-        if run.info.status != "FINISHED" or value is None or tuning:
+        if run.info.status != "FINISHED" or value is None or not c.compared(c.stage_of(run)):
             continue
         params = run.data.params
         cell = ", ".join(

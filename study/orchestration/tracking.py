@@ -2,7 +2,7 @@
 
 All calls go through `MlflowClient` with an explicit tracking URI (no fluent global state), and
 all of them happen on the driver: workers never need to reach the tracking store. Runs are
-found again by tags (`lossbench.role`, `study`, `ray.trial_id`), so a resumed study reuses its
+found again by tags (the schema of `study.contract`), so a resumed study reuses its
 runs instead of duplicating them, and re-sent epochs (after a retry) are not logged twice.
 """
 
@@ -16,15 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from study import contract as c
 from study.coerce import flatten
 from study.training.config import TrialConfig
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "mlflow.db"
-ROLE_TAG = "lossbench.role"
-NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows for a run/experiment
-KIND_TAG = "mlflow.experimentKind"
 
 
 def ui_link(base: str, experiment_id: str | None = None) -> str:
@@ -35,15 +33,6 @@ def ui_link(base: str, experiment_id: str | None = None) -> str:
     return f"{base.rstrip('/')}/#/{page}?workflowType=machine_learning"
 
 
-# Tags every trial run carries, with the config key each comes from.
-TRIAL_TAG_KEYS = {
-    "loss": "loss.name",
-    "seed": "seed",
-    "lr": "optim.lr",
-    "noise_kind": "noise.kind",
-    "noise_rate": "noise.rate",
-}
-METRIC_PREFIXES = ("train_", "test_", "val_", "final_", "noise_")
 
 
 def resolve_tracking_uri(uri: str | None, cwd: Path | None = None) -> str:
@@ -90,7 +79,7 @@ def metric_items(result: Mapping[str, Any]) -> dict[str, float]:
     return {
         k: float(v)
         for k, v in result.items()
-        if (k.startswith(METRIC_PREFIXES) or k in ("lr", "epoch")) and isinstance(v, int | float)
+        if c.is_tracked_metric(k) and isinstance(v, int | float)
     }
 
 
@@ -174,37 +163,45 @@ class Tracker:
         """The study's description, shown on the experiment's page of the MLflow UI, and the
         experiment's kind: model training, not GenAI. (MLflow 3.17's UI still opens on its
         GenAI overview unless the link says `?workflowType=machine_learning`: `ui_link`.)"""
-        self.client.set_experiment_tag(experiment_id, KIND_TAG, "custom_model_development")
+        self.client.set_experiment_tag(experiment_id, c.KIND_TAG, "custom_model_development")
         if description.strip():
-            self.client.set_experiment_tag(experiment_id, NOTE_TAG, description.strip())
+            self.client.set_experiment_tag(experiment_id, c.NOTE_TAG, description.strip())
 
-    def find_runs(self, experiment_id: str, **tags: str) -> list[Any]:
-        clauses = [f"tags.`{k.replace('__', '.')}` = '{v}'" for k, v in tags.items()]
-        return list(
-            self.client.search_runs(
-                [experiment_id], filter_string=" and ".join(clauses), max_results=50000
-            )
-        )
+    def find_runs(
+        self, experiment_id: str, role: str, study: str | None = None, trial_id: str | None = None
+    ) -> list[Any]:
+        """The runs of one role (of one study, of one Ray trial) in an experiment."""
+        where = c.role_filter(role, study, trial_id)
+        found = self.client.search_runs([experiment_id], filter_string=where, max_results=50000)
+        return list(found)
+
+    def study_parent(
+        self, experiment_id: str, study: str, spec_hash: str | None = None
+    ) -> Any | None:
+        """The study's parent run (`study.contract.parent_run`), or None."""
+        return c.parent_run(self.find_runs(experiment_id, c.PARENT_ROLE, study), study, spec_hash)
+
+    def study_trials(self, experiment_id: str, study: str, parent_id: str) -> list[Any]:
+        return c.trial_runs(self.find_runs(experiment_id, c.TRIAL_ROLE, study), parent_id)
 
     def parent_run(
         self, experiment_id: str, study: str, spec_hash: str, spec: Mapping[str, Any]
     ) -> str:
         """The study's parent run: reused when the same spec is resumed, else created."""
-        found = self.find_runs(experiment_id, lossbench__role="parent", study=study)
-        found = [r for r in found if r.data.tags.get("spec_hash") == spec_hash]
-        if found:
-            run_id = str(found[0].info.run_id)
+        found = self.study_parent(experiment_id, study, spec_hash)
+        if found is not None:
+            run_id = str(found.info.run_id)
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         run = self.client.create_run(
             experiment_id,
             run_name=study,
             tags={
-                ROLE_TAG: "parent",
-                "study": study,
-                "spec_hash": spec_hash,
-                "git_sha": git_sha(),
-                "grid_axes": json.dumps(list(spec.get("grid", {}))),
+                c.ROLE_TAG: c.PARENT_ROLE,
+                c.STUDY_TAG: study,
+                c.SPEC_HASH_TAG: spec_hash,
+                c.GIT_SHA_TAG: git_sha(),
+                c.GRID_AXES_TAG: json.dumps(list(spec.get("grid", {}))),
             },
         )
         run_id = str(run.info.run_id)
@@ -223,21 +220,21 @@ class Tracker:
         extra_tags: Mapping[str, str] | None = None,
     ) -> str:
         """The child run of one Ray trial, found by `ray.trial_id` or created."""
-        found = self.find_runs(experiment_id, ray__trial_id=trial_id, study=study)
+        found = self.find_runs(experiment_id, c.TRIAL_ROLE, study, trial_id)
         if found:
             run_id = str(found[0].info.run_id)
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         flat = cfg.to_flat_dict()
         tags = {
-            ROLE_TAG: "trial",
-            "study": study,
-            "mlflow.parentRunId": parent_id,
-            "ray.trial_id": trial_id,
-            "git_sha": git_sha(),
-            "config_hash": cfg.config_hash(),
-            **{tag: str(flat[key]) for tag, key in TRIAL_TAG_KEYS.items()},
-            "noise_draw_seed": str(cfg.noise_draw_seed),  # what `noise.seed: trial` resolved to
+            c.ROLE_TAG: c.TRIAL_ROLE,
+            c.STUDY_TAG: study,
+            c.PARENT_TAG: parent_id,
+            c.TRIAL_ID_TAG: trial_id,
+            c.GIT_SHA_TAG: git_sha(),
+            c.CONFIG_HASH_TAG: cfg.config_hash(),
+            **{tag: str(flat[key]) for tag, key in c.TRIAL_TAG_KEYS.items()},
+            c.NOISE_DRAW_SEED_TAG: str(cfg.noise_draw_seed),
             **dict(extra_tags or {}),
         }
         run = self.client.create_run(experiment_id, run_name=trial_name, tags=tags)

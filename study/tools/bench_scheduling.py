@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 
+from study import contract as c
 from study.tools.bench import machine_line
 
 
@@ -46,7 +47,7 @@ def bench_scheduling(n_trials: int = 200) -> list[str]:
         outcome = run_study(open_study(storage, spec, uri), storage)
         wall = time.perf_counter() - start
         tracker = Tracker(uri)
-        runs = tracker.find_runs(outcome.experiment_id, lossbench__role="trial")
+        runs = tracker.find_runs(outcome.experiment_id, c.TRIAL_ROLE)
         finished = sum(r.info.status == "FINISHED" for r in runs)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     per_trial = wall * min(cpus, n_trials) / n_trials

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from study import contract
 from study.errors import UserError
 from study.orchestration.signals import terminate_like_interrupt
 from study.tools import cli_tools
@@ -87,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="output folder (default: ./reports/EXPERIMENT)")
     report.add_argument("--reference", help="reference loss (default: the study's, else ce)")
     report.add_argument(
-        "--metric", help="metric compared (default: the study's, else final_paper_top5_error)"
+        "--metric", help=f"metric compared (default: the study's, else {contract.DEFAULT_METRIC})"
     )
     report.add_argument("--alpha", type=float, default=0.05)
     report.add_argument(

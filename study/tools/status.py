@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from study import contract as c
 from study.orchestration.record import stored_study
 from study.orchestration.storage import Storage
 from study.orchestration.tracking import Tracker, sqlite_path
@@ -31,16 +32,10 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
         tracker = Tracker(uri)
         exp = tracker.client.get_experiment_by_name(name)
     if exp is not None:
-        parents = tracker.find_runs(exp.experiment_id, lossbench__role="parent", study=name)
-        parents = [p for p in parents if p.data.tags.get("spec_hash") == record.spec_hash]
-        if parents:
-            parent = parents[0]
+        parent = tracker.study_parent(exp.experiment_id, name, record.spec_hash)
+        if parent is not None:
             parent_status = parent.info.status
-            runs = [
-                r
-                for r in tracker.find_runs(exp.experiment_id, lossbench__role="trial", study=name)
-                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
-            ]
+            runs = tracker.study_trials(exp.experiment_id, name, parent.info.run_id)
     lines = [
         f"Study {name!r} (storage {storage.uri(name)}, tracking {redacted(uri)}); "
         f"parent run: {parent_status}"
@@ -49,7 +44,7 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
                  f"{'killed':>7s} {'errored':>7s} {'pending':>7s}")  # fmt: skip
     complete = True
     for stage, n in expected.items():
-        mine = [r for r in runs if r.data.tags.get("stage", "main") == stage]
+        mine = [r for r in runs if c.stage_of(r) == stage]
         counts = Counter(r.info.status for r in mine)
         pending = max(0, n - len(mine))
         complete &= counts["FINISHED"] == n
@@ -58,11 +53,11 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
             f"{counts['KILLED']:7d} {counts['FAILED']:7d} {pending:7d}"
         )
     lines.append("")
-    for run in sorted(runs, key=lambda r: (r.data.tags.get("stage", ""), r.info.run_name or "")):
+    for run in sorted(runs, key=lambda r: (c.stage_of(r), r.info.run_name or "")):
         epoch = run.data.metrics.get("epoch")
         epochs = f"epoch {int(epoch)}" if epoch is not None else "no epoch yet"
         lines.append(
-            f"  {run.data.tags.get('stage', 'main'):9s} {run.info.status:9s} "
+            f"  {c.stage_of(run):9s} {run.info.status:9s} "
             f"{epochs:12s} {run.info.run_name}"
         )
     verdict = (

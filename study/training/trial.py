@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from study import contract
 from study.training.attacks import adversarial_errors
 from study.training.augment import eval_batches, normalize
 from study.training.config import TrialConfig
@@ -118,7 +119,7 @@ def run_trial(
                     model, test.images, test.labels, mean, cfg.eval.adv_images,
                     cfg.eval.adv_seed, cfg.eval.batch_size,
                 )  # fmt: skip
-                metrics.update({f"final_{k}": v for k, v in adv.items()})
+                metrics.update({contract.FINAL_PREFIX + k: v for k, v in adv.items()})
         state = {
             "format": CHECKPOINT_FORMAT,
             "config_hash": cfg.config_hash(),
@@ -162,13 +163,14 @@ def final_metrics(
 ) -> dict[str, float]:
     """`final_<m>` = last epoch's value; `final_paper_top{1,5}_error` = test error averaged over
     the last `window` epochs (the paper: epochs 190–200 of 200, window 11)."""
-    out = {f"final_{k}": v[-1] for k, v in history.items() if k not in ("epoch", "lr")}
+    last = {k: v[-1] for k, v in history.items() if k not in contract.STEP_KEYS}
+    out = {contract.FINAL_PREFIX + k: v for k, v in last.items()}
     for k in (1, 5):
         series = history[f"test_top{k}_error"][-window:]
-        out[f"final_paper_top{k}_error"] = sum(series) / len(series)
+        out[contract.paper_error(k)] = sum(series) / len(series)
     # the best epoch's test error: model selection on the test set, as some papers report it
-    out["final_best_test_top1_error"] = min(history["test_top1_error"])
-    out["noise_realized_rate"] = data.noise_realized_rate
+    out[contract.BEST_TEST_TOP1] = min(history["test_top1_error"])
+    out[contract.NOISE_REALIZED_RATE] = data.noise_realized_rate
     return out
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from study import contract
 from study.training.checkpointing import CheckpointPolicy
 from study.training.config import TrialConfig
 
@@ -83,7 +84,7 @@ class SequentialSpec:
 @dataclass(frozen=True)
 class AnalysisSpec:
     reference: str = "ce"
-    metric: str = "final_paper_top5_error"
+    metric: str = contract.DEFAULT_METRIC
     min_effect: float = 0.5
     selects_on_test: bool = False  # allowed only in a faithful replication; the report says so
 

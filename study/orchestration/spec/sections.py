@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from study import contract
 from study.errors import ConfigError
 from study.orchestration.spec.model import AnalysisSpec, Resources, SequentialSpec
 from study.training.checkpointing import AUTO, CheckpointPolicy
@@ -116,11 +117,11 @@ def parse_analysis(raw: Mapping[str, Any]) -> AnalysisSpec:
                           "(allowed: true, false)")  # fmt: skip
     spec = AnalysisSpec(
         reference=str(raw.get("reference", "ce")),
-        metric=str(raw.get("metric", "final_paper_top5_error")),
+        metric=str(raw.get("metric", contract.DEFAULT_METRIC)),
         min_effect=number(raw.get("min_effect", 0.5), "analysis.min_effect"),
         selects_on_test=selects,
     )
-    if spec.metric.startswith(("val_", "final_val_")):
+    if contract.selects_on_val(spec.metric):
         raise ConfigError(
             f"analysis.metric: invalid value {spec.metric!r} (allowed: a test or train metric; "
             f"the validation split was used for tuning)"
@@ -133,7 +134,7 @@ def check_test_selection(analysis: AnalysisSpec, cells: Sequence[TrialConfig]) -
     says it does so (a faithful replication of a published method)."""
     if analysis.selects_on_test:
         return
-    if analysis.metric.startswith("final_best_test"):
+    if contract.selects_on_test(analysis.metric):
         raise ConfigError(
             f"analysis.metric: invalid value {analysis.metric!r} (allowed: a metric that does "
             "not pick the best test epoch, unless analysis.selects_on_test: true)"

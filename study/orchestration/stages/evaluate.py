@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from study import contract
 from study.errors import UserError
 from study.orchestration.spec.model import StudySpec
 from study.orchestration.stages.base import STAGES, Cost, StageContext, TrialResult, TunerPlan
@@ -48,11 +49,11 @@ def evaluate_plan(spec: StudySpec, best: Sequence[Mapping[str, Any]]) -> TunerPl
         for plan, params in zip(search_plans(spec), best, strict=True)
         for seed in spec.evaluate.seeds
     )
-    return TunerPlan("evaluate", EvaluateStage.name, base, grid)
+    return TunerPlan(EvaluateStage.name, EvaluateStage.name, base, grid)
 
 
 class EvaluateStage:
-    name = "evaluate"
+    name = contract.EVALUATE_STAGE
     order = 20
     compared = True
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from study import contract
 from study.orchestration.spec.model import StudySpec
 from study.orchestration.stages.base import STAGES, Cost, StageContext, TunerPlan
 
 
 class GridStage:
-    name = "main"
+    name = contract.MAIN_STAGE
     order = 10
     compared = True
 

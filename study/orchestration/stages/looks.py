@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from study import contract
 from study.orchestration.spec.model import StudySpec
 from study.orchestration.stages.base import (
     STAGES,
@@ -94,7 +95,7 @@ def _diffs(
 
 
 class LooksStage:
-    name = "looks"
+    name = contract.LOOKS_STAGE
     order = 10
     compared = True
 
@@ -149,7 +150,8 @@ class LooksStage:
             grid = tuple(
                 {**p, "seed": s} for p in _needed(spec, open_ids) for s in range(before, n)
             )
-            yield [TunerPlan(f"look-{n}", self.name, spec.base, grid, tags={"look": str(n)})]
+            tags = {contract.LOOK_TAG: str(n)}
+            yield [TunerPlan(f"look-{n}", self.name, spec.base, grid, tags=tags)]
             before = n
             verdicts = ctx.decision(f"look-{n}")
             if verdicts is None:

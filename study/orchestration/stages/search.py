@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from study import contract
 from study.orchestration.spec.model import StudySpec
 from study.orchestration.stages.base import STAGES, Cost, StageContext, TunerPlan, slug
 
@@ -22,7 +23,7 @@ def search_plans(spec: StudySpec) -> list[TunerPlan]:
 
 
 class SearchStage:
-    name = "tune"
+    name = contract.TUNE_STAGE
     order = 10
     compared = False  # tuned on the validation split; only a fresh evaluation is compared
 
