@@ -210,6 +210,31 @@ def verdicts(rows: pd.DataFrame, min_effect: float) -> np.ndarray:
     ).astype(object)
 
 
+def _cell_rows(
+    values: dict[str, pd.Series],
+    reference: str,
+    alpha: float,
+    seed: int,
+    n_resamples: int,
+    ci_method: str,
+    describe: bool,
+) -> list[dict[str, Any]]:
+    """One cell's rows, candidate by candidate: paired by `pair_key` when both sides have the
+    same unique pairs, else Welch. `values`: oriented metric values per candidate."""
+    ref = values.get(reference, pd.Series(dtype=float))
+    rows = []
+    for name in sorted(set(values) - {reference}):
+        cand = values[name]
+        matched = cand.index.is_unique and ref.index.is_unique and set(cand.index) == set(ref.index)
+        if matched:
+            diffs = (cand - ref.loc[cand.index]).to_numpy()
+            row = paired_row(diffs, alpha, seed, n_resamples, ci_method, describe)
+        else:
+            row = welch_row(cand.to_numpy(), ref.to_numpy(), alpha, seed, n_resamples, ci_method)
+        rows.append({**row, "candidate": name})
+    return rows
+
+
 def compare_losses(
     trials: pd.DataFrame,
     metric: str,
@@ -252,21 +277,9 @@ def compare_losses(
     groups = data.groupby(list(cell_keys), dropna=False) if cell_keys else [((), data)]
     for cell, frame in groups:
         cell_values = cell if isinstance(cell, tuple) else (cell,)
-        ref = frame[frame[candidate_key] == reference].set_index(pair_key)[metric]
-        for cand_name in sorted(set(frame[candidate_key]) - {reference}):
-            cand = frame[frame[candidate_key] == cand_name].set_index(pair_key)[metric]
-            matched = (
-                cand.index.is_unique and ref.index.is_unique and set(cand.index) == set(ref.index)
-            )
-            if matched:
-                diffs = sign * (cand - ref.loc[cand.index]).to_numpy()
-                row = paired_row(diffs, alpha, seed, n_resamples, ci_method, describe)
-            else:
-                row = welch_row(
-                    sign * cand.to_numpy(), sign * ref.to_numpy(), alpha, seed, n_resamples,
-                    ci_method,
-                )  # fmt: skip
-            row["candidate"] = cand_name
+        by = frame.groupby(candidate_key)
+        values = {name: sign * g.set_index(pair_key)[metric] for name, g in by}
+        for row in _cell_rows(values, reference, alpha, seed, n_resamples, ci_method, describe):
             row.update(dict(zip(cell_keys, cell_values, strict=True)))
             rows.append(row)
     order = [COLUMNS[0], *cell_keys, *COLUMNS[1:]]

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from study.training.config import TrialConfig
-from study.training.trial import load_checkpoint, run_trial, save_checkpoint
+from study.training.states import load_checkpoint, save_checkpoint
+from study.training.trial import run_trial
 
 from .conftest import tiny_dict
 

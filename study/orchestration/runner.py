@@ -21,11 +21,12 @@ from study.orchestration.decisions import EXPECTED_KEY, load_decision, save_deci
 from study.orchestration.decisions import FOLDER as DECISIONS_FOLDER
 from study.orchestration.progress import ProgressCallback
 from study.orchestration.record import StudyRecord
-from study.orchestration.settle import settle
+from study.orchestration.settle import Counts, settle
 from study.orchestration.signals import terminate_like_interrupt
 from study.orchestration.spec.model import StudySpec
 from study.orchestration.spec.translate import build_scheduler, build_search, sampler_settings
 from study.orchestration.stages import (
+    Stage,
     StageContext,
     TrialResult,
     TunerPlan,
@@ -77,56 +78,80 @@ def run_study(
         # verbose=0; its legacy reporter at verbose=0 prints nothing (Ray 2.60)
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     _init_ray(address)
-    ctx = StageContext(spec, storage)
-    stages = study_stages(spec)
-    final: list[dict[str, Any]] = []
-    logged: set[str] = set()  # decisions copied to the parent run by this process
+    driver = _Driver(spec, storage, tracker, experiment_id, parent_id, verbose)
+    try:
+        for stage in driver.stages:
+            driver.run_stage(stage)
+    except KeyboardInterrupt:
+        # A second Ctrl-C (or SIGTERM) while Tune was stopping: leave no run RUNNING.
+        driver.settle(final=True)
+        raise
+    outcome = driver.settle(final=True, summary=(list(spec.grid), spec.analysis.metric))
+    return StudyOutcome(
+        spec.name, experiment_id, parent_id, record.tracking_uri, storage, driver.expected(),
+        outcome.finished, outcome.errored, driver.final,
+    )  # fmt: skip
 
-    def expected() -> dict[str, int]:
-        return {s.name: s.expected(spec, ctx) for s in stages}
 
-    def fit(plan: TunerPlan) -> list[TrialResult]:
-        grid = _fit(plan, spec, storage, tracker, experiment_id, parent_id, verbose)
+@dataclass
+class _Driver:
+    """One driver process's hold on a running study: its stages, their results so far, and
+    where they are tracked."""
+
+    spec: StudySpec
+    storage: Storage
+    tracker: Tracker
+    experiment_id: str
+    parent_id: str
+    verbose: bool
+    final: list[dict[str, Any]] = field(default_factory=list)  # compared: overrides + finals
+    logged: set[str] = field(default_factory=set)  # decisions copied to the parent run
+
+    def __post_init__(self) -> None:
+        self.ctx = StageContext(self.spec, self.storage)
+        self.stages = study_stages(self.spec)
+
+    def expected(self) -> dict[str, int]:
+        return {s.name: s.expected(self.spec, self.ctx) for s in self.stages}
+
+    def settle(self, final: bool, summary: tuple[list[str], str] | None = None) -> Counts:
+        return settle(self.tracker, self.experiment_id, self.spec.name, self.expected(),
+                      self.parent_id, final=final, summary=summary)  # fmt: skip
+
+    def fit(self, plan: TunerPlan) -> list[TrialResult]:
+        tracking = TrackingCallback(
+            self.tracker, self.experiment_id, self.parent_id, self.spec.name, plan
+        )
+        callbacks = [tracking, *([] if self.verbose else [_progress(plan, self.spec)])]
+        grid = _fit(plan, self.spec, self.storage, callbacks, self.verbose)
         return [
             TrialResult(trial_overrides(r.config or {}), dict(r.metrics or {}), r.error is None)
             for r in grid
         ]
 
-    try:
-        for stage in stages:
-            ctx.results[stage.name] = []
-            for plans in stage.rounds(ctx):
-                # before the fit: a decision taken (or read back) for this round is on the
-                # parent run even if the driver dies during the round
-                _log_decisions(tracker, parent_id, ctx, logged)
-                ctx.results[stage.name].extend(fit(plan) for plan in plans)
-                # `study status` reads the trials expected given the decisions so far here
-                save_decision(storage, spec.name, EXPECTED_KEY, expected())
-                if stage.compared:
-                    final += [
-                        {**t.overrides, **metric_items(t.metrics)}
-                        for plan_results in ctx.results[stage.name][-len(plans) :]
-                        for t in plan_results
-                        if t.ok and c.finished(t.metrics)
-                    ]
-            now = expected()  # reads the stages' decisions: once per stage
-            save_decision(storage, spec.name, EXPECTED_KEY, now)
-            counts = settle(tracker, experiment_id, spec.name, now, parent_id, final=False)
-            ctx.complete[stage.name] = counts.finished.get(stage.name) == now[stage.name]
-            _log_decisions(tracker, parent_id, ctx, logged)
-    except KeyboardInterrupt:
-        # A second Ctrl-C (or SIGTERM) while Tune was stopping: leave no run RUNNING.
-        settle(tracker, experiment_id, spec.name, expected(), parent_id, final=True)
-        raise
-    now = expected()
-    outcome = settle(
-        tracker, experiment_id, spec.name, now, parent_id, final=True,
-        summary=(list(spec.grid), spec.analysis.metric),
-    )  # fmt: skip
-    return StudyOutcome(
-        spec.name, experiment_id, parent_id, record.tracking_uri, storage, now,
-        outcome.finished, outcome.errored, final,
-    )  # fmt: skip
+    def run_stage(self, stage: Stage) -> None:
+        ctx, name = self.ctx, self.spec.name
+        ctx.results[stage.name] = []
+        for plans in stage.rounds(ctx):
+            # before the fit: a decision taken (or read back) for this round is on the
+            # parent run even if the driver dies during the round
+            _log_decisions(self.tracker, self.parent_id, ctx, self.logged)
+            results = [self.fit(plan) for plan in plans]
+            ctx.results[stage.name].extend(results)
+            # `study status` reads the trials expected given the decisions so far here
+            save_decision(self.storage, name, EXPECTED_KEY, self.expected())
+            if stage.compared:
+                self.final += [
+                    {**t.overrides, **metric_items(t.metrics)}
+                    for plan_results in results
+                    for t in plan_results
+                    if t.ok and c.finished(t.metrics)
+                ]
+        now = self.expected()  # reads the stages' decisions: once per stage
+        save_decision(self.storage, name, EXPECTED_KEY, now)
+        counts = self.settle(final=False)
+        ctx.complete[stage.name] = counts.finished.get(stage.name) == now[stage.name]
+        _log_decisions(self.tracker, self.parent_id, ctx, self.logged)
 
 
 def _log_decisions(tracker: Tracker, parent_id: str, ctx: StageContext, logged: set[str]) -> None:
@@ -147,13 +172,7 @@ def _progress(plan: TunerPlan, spec: StudySpec) -> ProgressCallback:
 
 
 def _fit(
-    plan: TunerPlan,
-    spec: StudySpec,
-    storage: Storage,
-    tracker: Tracker,
-    experiment_id: str,
-    parent_id: str,
-    verbose: bool = False,
+    plan: TunerPlan, spec: StudySpec, storage: Storage, callbacks: list[Any], verbose: bool
 ) -> Any:
     """Build (or restore) the plan's Tuner and fit it; returns Tune's ResultGrid."""
     from ray import tune
@@ -163,16 +182,35 @@ def _fit(
         (storage.uri(), spec.name) if not plan.key else (storage.uri(spec.name), plan.key)
     )
     path = f"{storage_path}/{name}"
-    states = Storage(f"{path}/{STATES_FOLDER}")
     fn = tune.with_resources(
         tune.with_parameters(
-            trainable, base=plan.base, states=states, policy=spec.checkpoint,
-            gpu_share=spec.resources.gpu,
+            trainable, base=plan.base, states=Storage(f"{path}/{STATES_FOLDER}"),
+            policy=spec.checkpoint, gpu_share=spec.resources.gpu,
         ),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )  # fmt: skip
     if tune.Tuner.can_restore(path):
         return tune.Tuner.restore(path, fn, resume_unfinished=True, resume_errored=True).fit()
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=storage_path,
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        callbacks=callbacks,
+        verbose=1 if verbose else 0,  # Ray's tables print every trial's every result
+    )
+    return tune.Tuner(fn, param_space=_param_space(plan), tune_config=_tune_config(plan, spec),
+                      run_config=run_config).fit()  # fmt: skip
+
+
+def _param_space(plan: TunerPlan) -> dict[str, Any]:
+    from ray import tune
+
+    return {"overrides": tune.grid_search(list(plan.grid))} if plan.grid else {}
+
+
+def _tune_config(plan: TunerPlan, spec: StudySpec) -> Any:
+    from ray import tune
+
     search = plan.search
     # Early stopping only where it cannot bias the comparison: the search, or a plain study
     # that asks for it (the stage says so); an evaluation is always FIFO at full budget.
@@ -180,33 +218,17 @@ def _fit(
     metric = search.metric if search else (spec.scheduler.metric if asha else None)
     mode = search.mode if search else "min"
     scheduler = build_scheduler(spec.scheduler, plan.base.schedule.epochs, metric, mode)
-    tuner = tune.Tuner(
-        fn,
-        param_space={"overrides": tune.grid_search(list(plan.grid))} if plan.grid else {},
-        tune_config=tune.TuneConfig(
-            search_alg=build_search(search, plan.base) if search else None,
-            scheduler=scheduler if asha else None,
-            num_samples=search.num_samples if search else 1,
-            max_concurrent_trials=spec.resources.max_concurrent_trials,
-            # a finished trial's worker process runs the next trial: imports and data caches
-            # stay warm (the trainable keeps no state between calls)
-            reuse_actors=True,
-            trial_name_creator=trial_name,
-            trial_dirname_creator=trial_name,
-        ),
-        run_config=tune.RunConfig(
-            name=name,
-            storage_path=storage_path,
-            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=[
-                TrackingCallback(tracker, experiment_id, parent_id, spec.name, plan),
-                *([] if verbose else [_progress(plan, spec)]),
-            ],
-            # Ray's tables print every trial's every result: only when asked for
-            verbose=1 if verbose else 0,
-        ),
+    return tune.TuneConfig(
+        search_alg=build_search(search, plan.base) if search else None,
+        scheduler=scheduler if asha else None,
+        num_samples=search.num_samples if search else 1,
+        max_concurrent_trials=spec.resources.max_concurrent_trials,
+        # a finished trial's worker process runs the next trial: imports and data caches
+        # stay warm (the trainable keeps no state between calls)
+        reuse_actors=True,
+        trial_name_creator=trial_name,
+        trial_dirname_creator=trial_name,
     )
-    return tuner.fit()
 
 
 def _init_ray(address: str | None) -> None:

@@ -33,8 +33,6 @@ def ui_link(base: str, experiment_id: str | None = None) -> str:
     return f"{base.rstrip('/')}/#/{page}?workflowType=machine_learning"
 
 
-
-
 def resolve_tracking_uri(uri: str | None, cwd: Path | None = None) -> str:
     """Default `sqlite:///<abs>/mlflow.db`; a relative sqlite path is made absolute (a Ray worker
     runs in a scratch directory, where a relative path would land)."""

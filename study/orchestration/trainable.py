@@ -11,14 +11,15 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from study.orchestration.stages import trial_label
 from study.orchestration.storage import Storage
 from study.training.checkpointing import CheckpointPolicy
 from study.training.config import TrialConfig
-from study.training.trial import checkpoint_bytes, checkpoint_from_bytes, run_trial
+from study.training.states import checkpoint_bytes, checkpoint_from_bytes
+from study.training.trial import run_trial
 
 STATES_FOLDER = "trial_states"
 BACKLOG_KEY = "lossbench_backlog"  # earlier reports re-sent by a resumed trial (JSON list)
@@ -82,8 +83,28 @@ def trainable(
     if state is not None and state.get("finished"):
         return  # the driver died after the last epoch was saved: nothing left to train
 
-    def report(
-        metrics: dict[str, float], trial_state: dict[str, Any], artifacts: dict[str, bytes]
+    last = cfg.schedule.epochs
+    keeper = StateKeeper(tune.report, node_id, sent, states, state_file, policy, last)
+    run_trial(cfg, keeper, state)
+
+
+class StateKeeper:
+    """The trial's `report`: sends each epoch's result (`send`: Tune's `report`), keeps every
+    report sent, and saves the state file when the checkpoint policy says so (after the last
+    epoch, the reports alone)."""
+
+    def __init__(
+        self, send: Callable[[dict[str, Any]], None], node_id: str, sent: list[dict[str, Any]],
+        states: Storage, state_file: str, policy: CheckpointPolicy, last_epoch: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self.send, self.node_id, self.sent = send, node_id, sent
+        self.states, self.state_file = states, state_file
+        self.policy, self.last_epoch, self.clock = policy, last_epoch, clock
+        self.saved_at, self.save_took = clock(), 0.0
+
+    def __call__(
+        self, metrics: dict[str, float], trial_state: dict[str, Any], artifacts: dict[str, bytes]
     ) -> None:
         # Files travel to the driver inside the result (base64): workers never need access to
         # the tracking store, and a file is logged by the driver together with its epoch.
@@ -92,19 +113,20 @@ def trainable(
             {ARTIFACT_PREFIX + k: base64.b64encode(v).decode() for k, v in artifacts.items()}
         )
         # where this epoch ran (tagged on the run by the driver)
-        tune.report({**result, NODE_KEY: node_id})
-        sent.append(result)
-        epoch, last_epoch = int(metrics["epoch"]), cfg.schedule.epochs
-        if not policy.due(epoch, last_epoch, time.monotonic() - saved[0], saved[1]):
+        self.send({**result, NODE_KEY: self.node_id})
+        self.sent.append(result)
+        epoch = int(metrics["epoch"])
+        since = self.clock() - self.saved_at
+        if not self.policy.due(epoch, self.last_epoch, since, self.save_took):
             return
         # Report, then save: a crash in between trains this epoch again and re-sends it.
         # After the last epoch only the reports are kept (no tensors: ~1 % of the size).
-        start = time.monotonic()
-        last = epoch == last_epoch
-        kept = {"reports": sent, "finished": True} if last else {**trial_state, "reports": sent}
-        states.write_bytes(checkpoint_bytes(kept), state_file)
-        end = time.monotonic()
-        saved[:] = [end, end - start]
-
-    saved = [time.monotonic(), 0.0]  # when the last save ended, what it took
-    run_trial(cfg, report, state)
+        start = self.clock()
+        kept = (
+            {"reports": self.sent, "finished": True}
+            if epoch == self.last_epoch
+            else {**trial_state, "reports": self.sent}
+        )
+        self.states.write_bytes(checkpoint_bytes(kept), self.state_file)
+        self.saved_at = self.clock()
+        self.save_took = self.saved_at - start

@@ -48,7 +48,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="study", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _study_commands(sub)
+    _report_command(sub)
+    _tool_commands(sub)
+    return parser
 
+
+Subparsers = Any  # argparse's `_SubParsersAction`, private
+
+
+def _study_commands(sub: Subparsers) -> None:
+    """run, resume, plan, status, trial."""
     run = sub.add_parser("run", help="run (or resume) a study from a search-space YAML")
     run.add_argument("space", help="study YAML, e.g. search_spaces/quickstart.yaml")
     _add_location(run, address=True)
@@ -78,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_set(trial)
     trial.set_defaults(func=_cmd_trial)
 
+
+def _report_command(sub: Subparsers) -> None:
     report = sub.add_parser("report", help="statistics and a report of a study from MLflow")
     report.add_argument("experiment", help="the study's name (its MLflow experiment)")
     report.add_argument(
@@ -102,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--no-log", action="store_true", help="do not log it to the parent run")
     report.set_defaults(func=cli_tools.cmd_report)
 
+
+def _tool_commands(sub: Subparsers) -> None:
+    """bench, server, ui."""
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument(
         "target", choices=["losses", "train", "scheduling"], help="what to benchmark"
@@ -130,7 +145,6 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=cli_tools.cmd_ui)
-    return parser
 
 
 def _add_location(p: argparse.ArgumentParser, address: bool) -> None:

@@ -38,7 +38,8 @@ def run_local(cfg: TrialConfig, checkpoint_dir: str | None) -> dict[str, float]:
     from tqdm import tqdm
 
     from study.training.data import preflight
-    from study.training.trial import load_checkpoint, run_trial, save_checkpoint
+    from study.training.states import load_checkpoint, save_checkpoint
+    from study.training.trial import run_trial
 
     preflight(cfg)
     ckpt_path = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None

@@ -57,8 +57,7 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
         epoch = run.data.metrics.get("epoch")
         epochs = f"epoch {int(epoch)}" if epoch is not None else "no epoch yet"
         lines.append(
-            f"  {c.stage_of(run):9s} {run.info.status:9s} "
-            f"{epochs:12s} {run.info.run_name}"
+            f"  {c.stage_of(run):9s} {run.info.status:9s} {epochs:12s} {run.info.run_name}"
         )
     verdict = (
         "complete"

@@ -11,13 +11,12 @@ metrics of an uninterrupted run: the only randomness after initialisation is one
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -31,6 +30,7 @@ from study.training.metrics import EvalAccumulator, MemorizationAccumulator
 from study.training.models import create_model
 from study.training.optim import Schedule, create_optimizer, create_schedule
 from study.training.runtime import Runtime
+from study.training.states import mask_npz
 
 CHECKPOINT_FORMAT = 1
 
@@ -52,87 +52,114 @@ def run_trial(
     cfg: TrialConfig, report: Reporter, checkpoint: Mapping[str, Any] | None = None
 ) -> dict[str, float]:
     """Train `cfg` to its last epoch, reporting every epoch; returns the last report."""
-    rt = Runtime.from_config(cfg)
-    data = load_dataset(cfg.data, cfg.noise.for_trial(cfg.seed))
-    mean = data.mean_image()
-    if cfg.data.norm_mean is not None:  # a dataset-wide constant instead of the mean image
-        mean = torch.full_like(mean, cfg.data.norm_mean)
-    mean = mean.to(rt.device)
-    train = _to_device(data.train, rt.data_device)
-    evals = {"test": _to_device(data.test, rt.device)}
-    if data.val is not None:
-        evals["val"] = _to_device(data.val, rt.device)
-
-    # Model init uses the global RNG; fork it so that no state leaks to other trials.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = rt.prepare(
-            _scaled(
-                create_model(
-                    cfg.model.name, data.num_classes, cfg.model.width, int(train.images.shape[1])
-                ),
-                cfg.data.norm_std,
-            )
-        )
-    # compiled or not, `model` holds the parameters and the checkpointed state
-    net: nn.Module = torch.compile(model) if cfg.perf.compile else model  # type: ignore[assignment]
-    loss_fn = create_loss(cfg.loss.name, **dict(cfg.loss.params))
-    optimizer = create_optimizer(model.parameters(), cfg.optim)
-    scheduler = create_schedule(optimizer, cfg.schedule, cfg.seed)
-    gen = rt.generator(cfg.seed)
+    t = _Parts.build(cfg)
     history: dict[str, list[float]] = {}
     start = 0
     if checkpoint is not None:
-        start = _restore(checkpoint, cfg, model, optimizer, scheduler, gen, history)
-
+        start = _restore(checkpoint, cfg, t.model, t.optimizer, t.scheduler, t.gen, history)
     artifacts = {}
-    if start == 0 and data.noise_mask is not None:
-        artifacts["noise_mask.npz"] = _mask_npz(data.noise_mask)
+    if start == 0 and t.data.noise_mask is not None:
+        artifacts["noise_mask.npz"] = mask_npz(t.data.noise_mask)
     metrics: dict[str, float] = {}
-    last = cfg.schedule.epochs
-    for epoch in range(start + 1, last + 1):
-        lr = float(optimizer.param_groups[0]["lr"])
-        # Dropout draws from the global RNG: seed it from (seed, epoch), so a resumed trial draws
-        # what an uninterrupted one does, and fork it so nothing leaks to other trials
-        cuda = [rt.device] if rt.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(cfg.seed * 1_000_003 + epoch)
-            train_loss = _train_epoch(rt, net, loss_fn, optimizer, train, gen, mean, cfg)
-        metrics = {"epoch": float(epoch), "lr": lr, "train_loss": train_loss}
-        for split_name, split in evals.items():
-            acc = evaluate(rt, net, split, mean, data.num_classes, cfg.eval.batch_size)
-            metrics.update({f"{split_name}_{k}": v for k, v in acc.compute().items()})
-            if epoch == last and split_name == "test":
-                artifacts["reliability_test.json"] = json.dumps(acc.reliability()).encode()
-        # the schedule reads the accuracy of its split (spinal_restart; the others ignore it)
-        scheduler.step(100.0 - metrics.get(f"{cfg.schedule.reads}_top1_error", math.nan))
-        if epoch % cfg.eval.train_every == 0 or epoch == last:
-            values = memorization(rt, net, train, mean, cfg.eval.batch_size)
-            metrics.update({f"train_{k}": v for k, v in values.items()})
-        for key, value in metrics.items():
-            history.setdefault(key, []).append(value)
-        if epoch == last:
-            metrics.update(final_metrics(history, cfg.eval.final_window, data))
-            if cfg.eval.adversarial:
-                test = evals["test"]
-                adv = adversarial_errors(
-                    model, test.images, test.labels, mean, cfg.eval.adv_images,
-                    cfg.eval.adv_seed, cfg.eval.batch_size,
-                )  # fmt: skip
-                metrics.update({contract.FINAL_PREFIX + k: v for k, v in adv.items()})
+    for epoch in range(start + 1, cfg.schedule.epochs + 1):
+        metrics = _epoch(t, cfg, epoch, history, artifacts)
         state = {
             "format": CHECKPOINT_FORMAT,
             "config_hash": cfg.config_hash(),
             "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": gen.get_state(),
-            "rng_device": gen.device.type,
+            "model": t.model.state_dict(),
+            "optimizer": t.optimizer.state_dict(),
+            "scheduler": t.scheduler.state_dict(),
+            "rng": t.gen.get_state(),
+            "rng_device": t.gen.device.type,
             "history": history,
         }
         report(metrics, state, artifacts)
         artifacts = {}
+    return metrics
+
+
+@dataclass
+class _Parts:
+    """What one trial trains with, built from its config in a fixed order (the order of the
+    random draws)."""
+
+    rt: Runtime
+    data: Dataset
+    mean: torch.Tensor
+    train: Split
+    evals: dict[str, Split]
+    model: nn.Module  # holds the parameters and the checkpointed state
+    net: nn.Module  # `model`, compiled or not
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Schedule
+    gen: torch.Generator
+
+    @classmethod
+    def build(cls, cfg: TrialConfig) -> _Parts:
+        rt = Runtime.from_config(cfg)
+        data = load_dataset(cfg.data, cfg.noise.for_trial(cfg.seed))
+        mean = data.mean_image()
+        if cfg.data.norm_mean is not None:  # a dataset-wide constant instead of the mean image
+            mean = torch.full_like(mean, cfg.data.norm_mean)
+        train = _to_device(data.train, rt.data_device)
+        evals = {"test": _to_device(data.test, rt.device)}
+        if data.val is not None:
+            evals["val"] = _to_device(data.val, rt.device)
+        # Model init uses the global RNG; fork it so that no state leaks to other trials.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            width, channels = cfg.model.width, int(train.images.shape[1])
+            model = create_model(cfg.model.name, data.num_classes, width, channels)
+            model = rt.prepare(_scaled(model, cfg.data.norm_std))
+        net: nn.Module = torch.compile(model) if cfg.perf.compile else model  # type: ignore[assignment]
+        loss_fn = create_loss(cfg.loss.name, **dict(cfg.loss.params))
+        optimizer = create_optimizer(model.parameters(), cfg.optim)
+        return cls(
+            rt, data, mean.to(rt.device), train, evals, model, net, loss_fn, optimizer,
+            create_schedule(optimizer, cfg.schedule, cfg.seed), rt.generator(cfg.seed),
+        )  # fmt: skip
+
+
+def _epoch(
+    t: _Parts,
+    cfg: TrialConfig,
+    epoch: int,
+    history: dict[str, list[float]],
+    artifacts: dict[str, bytes],
+) -> dict[str, float]:
+    """Train one epoch, evaluate, step the schedule; the last epoch adds the final metrics."""
+    lr = float(t.optimizer.param_groups[0]["lr"])
+    last = cfg.schedule.epochs
+    # Dropout draws from the global RNG: seed it from (seed, epoch), so a resumed trial draws
+    # what an uninterrupted one does, and fork it so nothing leaks to other trials
+    cuda = [t.rt.device] if t.rt.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        train_loss = _train_epoch(t.rt, t.net, t.loss_fn, t.optimizer, t.train, t.gen, t.mean, cfg)
+    metrics = {"epoch": float(epoch), "lr": lr, "train_loss": train_loss}
+    for split_name, split in t.evals.items():
+        acc = evaluate(t.rt, t.net, split, t.mean, t.data.num_classes, cfg.eval.batch_size)
+        metrics.update({f"{split_name}_{k}": v for k, v in acc.compute().items()})
+        if epoch == last and split_name == "test":
+            artifacts["reliability_test.json"] = json.dumps(acc.reliability()).encode()
+    # the schedule reads the accuracy of its split (spinal_restart; the others ignore it)
+    t.scheduler.step(100.0 - metrics.get(f"{cfg.schedule.reads}_top1_error", math.nan))
+    if epoch % cfg.eval.train_every == 0 or epoch == last:
+        values = memorization(t.rt, t.net, t.train, t.mean, cfg.eval.batch_size)
+        metrics.update({f"train_{k}": v for k, v in values.items()})
+    for key, value in metrics.items():
+        history.setdefault(key, []).append(value)
+    if epoch == last:
+        metrics.update(final_metrics(history, cfg.eval.final_window, t.data))
+        if cfg.eval.adversarial:
+            test = t.evals["test"]
+            adv = adversarial_errors(
+                t.model, test.images, test.labels, t.mean, cfg.eval.adv_images,
+                cfg.eval.adv_seed, cfg.eval.batch_size,
+            )  # fmt: skip
+            metrics.update({contract.FINAL_PREFIX + k: v for k, v in adv.items()})
     return metrics
 
 
@@ -149,13 +176,6 @@ class _InputScale(nn.Module):
 
 def _scaled(model: nn.Module, std: float) -> nn.Module:
     return model if std == 1.0 else nn.Sequential(_InputScale(std), model)
-
-
-def _mask_npz(mask: np.ndarray) -> bytes:
-    """`flipped`: bool per sample of the full training split, in the dataset's order."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, flipped=mask.astype(bool))
-    return buf.getvalue()
 
 
 def final_metrics(
@@ -275,24 +295,3 @@ def _restore(
     gen.set_state(state["rng"])
     history.update({k: list(v) for k, v in state["history"].items()})
     return int(state["epoch"])
-
-
-def save_checkpoint(state: Mapping[str, Any], path: str) -> None:
-    torch.save(dict(state), path)
-
-
-def load_checkpoint(path: str) -> dict[str, Any]:
-    """Checkpoints hold only tensors and plain containers: load without unpickling code."""
-    loaded: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    return loaded
-
-
-def checkpoint_bytes(state: Mapping[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    torch.save(dict(state), buf)
-    return buf.getvalue()
-
-
-def checkpoint_from_bytes(data: bytes) -> dict[str, Any]:
-    loaded: dict[str, Any] = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    return loaded
