@@ -18,10 +18,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
-from study.coerce import coerce, flatten, set_dotted
-from study.errors import ConfigError
+from study.coerce import build, check, coerce, flatten, set_dotted
 
 
 @dataclass(frozen=True)
@@ -44,16 +43,16 @@ class DataConfig:
     norm_std: float = 1.0  # …divided by this (torchvision's Normalize(mean, std))
 
     def __post_init__(self) -> None:
-        _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "in [0, 1)")
-        _check(self.crop_padding >= 0, "data.crop_padding", self.crop_padding, ">= 0")
-        _check(0.0 <= self.rotation <= 180.0, "data.rotation", self.rotation, "in [0, 180]")
-        _check(0.0 <= self.perspective < 1.0, "data.perspective", self.perspective, "in [0, 1)")
-        _check(0 <= self.perspective_p <= 1, "data.perspective_p", self.perspective_p, "in [0, 1]")
-        _check(self.size is None or self.size >= 4, "data.size", self.size, "null or >= 4")
-        _check(self.norm_std > 0, "data.norm_std", self.norm_std, "> 0")
+        check(0.0 <= self.val_fraction < 1.0, "val_fraction", self.val_fraction, "in [0, 1)")
+        check(self.crop_padding >= 0, "crop_padding", self.crop_padding, ">= 0")
+        check(0.0 <= self.rotation <= 180.0, "rotation", self.rotation, "in [0, 180]")
+        check(0.0 <= self.perspective < 1.0, "perspective", self.perspective, "in [0, 1)")
+        check(0 <= self.perspective_p <= 1, "perspective_p", self.perspective_p, "in [0, 1]")
+        check(self.size is None or self.size >= 4, "size", self.size, "null or >= 4")
+        check(self.norm_std > 0, "norm_std", self.norm_std, "> 0")
         for key in ("n_train", "n_test"):
             value = getattr(self, key)
-            _check(value is None or value >= 1, f"data.{key}", value, "null or >= 1")
+            check(value is None or value >= 1, key, value, "null or >= 1")
 
 
 NOISE_SEED_TRIAL = "trial"
@@ -74,7 +73,7 @@ class NoiseConfig:
 
     def __post_init__(self) -> None:
         fixed = isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0
-        _check(fixed or self.seed == NOISE_SEED_TRIAL, "noise.seed", self.seed,
+        check(fixed or self.seed == NOISE_SEED_TRIAL, "seed", self.seed,
                f"an integer >= 0, or {NOISE_SEED_TRIAL!r}")  # fmt: skip
 
     def draw_seed(self, trial_seed: int) -> int:
@@ -92,7 +91,7 @@ class ModelConfig:
     width: int = 64  # channels of the first stage; 64 is the standard ResNet-18
 
     def __post_init__(self) -> None:
-        _check(self.width >= 1, "model.width", self.width, ">= 1")
+        check(self.width >= 1, "width", self.width, ">= 1")
 
 
 @dataclass(frozen=True)
@@ -101,6 +100,15 @@ class LossConfig:
 
     name: str = "ce"
     params: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any], prefix: str) -> LossConfig:
+        """`{name: focal, gamma: 2.0}`: the name, and every other key a float hyperparameter
+        (which ones a loss takes, its registry entry says: `TrialConfig` checks them)."""
+        name = raw.get("name", "ce")
+        check(isinstance(name, str), f"{prefix}name", name, "a loss name")
+        params = {str(k): coerce(v, float, f"{prefix}{k}") for k, v in raw.items() if k != "name"}
+        return cls(name=name, params=params)
 
 
 @dataclass(frozen=True)
@@ -112,9 +120,9 @@ class OptimConfig:
     nesterov: bool = False
 
     def __post_init__(self) -> None:
-        _check(self.lr > 0, "optim.lr", self.lr, "> 0")
-        _check(0.0 <= self.momentum < 1.0, "optim.momentum", self.momentum, "in [0, 1)")
-        _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
+        check(self.lr > 0, "lr", self.lr, "> 0")
+        check(0.0 <= self.momentum < 1.0, "momentum", self.momentum, "in [0, 1)")
+        check(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -127,11 +135,11 @@ class ScheduleConfig:
     reads: str = "val"  # the split whose accuracy spinal_restart reads: val | test
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, "schedule.epochs", self.epochs, ">= 1")
-        _check(self.batch_size >= 1, "schedule.batch_size", self.batch_size, ">= 1")
-        _check(self.step_size >= 1, "schedule.step_size", self.step_size, ">= 1")
-        _check(0.0 < self.gamma <= 1.0, "schedule.gamma", self.gamma, "in (0, 1]")
-        _check(self.reads in ("val", "test"), "schedule.reads", self.reads, "val or test")
+        check(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+        check(self.step_size >= 1, "step_size", self.step_size, ">= 1")
+        check(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "in (0, 1]")
+        check(self.reads in ("val", "test"), "reads", self.reads, "val or test")
 
 
 @dataclass(frozen=True)
@@ -144,10 +152,10 @@ class EvalConfig:
     adv_seed: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.batch_size >= 1, "eval.batch_size", self.batch_size, ">= 1")
-        _check(self.final_window >= 1, "eval.final_window", self.final_window, ">= 1")
-        _check(self.train_every >= 1, "eval.train_every", self.train_every, ">= 1")
-        _check(self.adv_images >= 1, "eval.adv_images", self.adv_images, ">= 1")
+        check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
+        check(self.final_window >= 1, "final_window", self.final_window, ">= 1")
+        check(self.train_every >= 1, "train_every", self.train_every, ">= 1")
+        check(self.adv_images >= 1, "adv_images", self.adv_images, ">= 1")
 
 
 @dataclass(frozen=True)
@@ -167,10 +175,10 @@ class PerfConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        _check(self.path in ("auto", "fast", "reference"), "perf.path", self.path,
+        check(self.path in ("auto", "fast", "reference"), "path", self.path,
                "auto, fast, reference")  # fmt: skip
-        _check(self.amp in ("auto", "bf16", "off"), "perf.amp", self.amp, "auto, bf16, off")
-        _check(self.channels_last in ("auto", "on", "off"), "perf.channels_last",
+        check(self.amp in ("auto", "bf16", "off"), "amp", self.amp, "auto, bf16, off")
+        check(self.channels_last in ("auto", "on", "off"), "channels_last",
                self.channels_last, "auto, on, off")  # fmt: skip
 
 
@@ -204,9 +212,9 @@ class TrialConfig:
         optim.SCHEDULES.get(self.schedule.name, "schedule.name")
         self._check_choices()
         losses.create_loss(self.loss.name, **dict(self.loss.params))
-        _check(self.eval.final_window <= self.schedule.epochs, "eval.final_window",
+        check(self.eval.final_window <= self.schedule.epochs, "eval.final_window",
                self.eval.final_window, f"<= schedule.epochs ({self.schedule.epochs})")  # fmt: skip
-        _check(
+        check(
             self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
             "device",
             self.device,
@@ -218,15 +226,15 @@ class TrialConfig:
         and what the restart schedule reads."""
         emnist, outputs = self.data.name == "emnist_letters", self.data.outputs
         allowed = "null, 26 or 62 for emnist_letters" if emnist else f"null for {self.data.name}"
-        _check(outputs in ((None, 26, 62) if emnist else (None,)), "data.outputs", outputs, allowed)
-        _check(outputs != 62 or self.noise.kind == "none", "data.outputs", 62, "26 with noise")
+        check(outputs in ((None, 26, 62) if emnist else (None,)), "data.outputs", outputs, allowed)
+        check(outputs != 62 or self.noise.kind == "none", "data.outputs", 62, "26 with noise")
         if self.schedule.name == "spinal_restart" and self.schedule.reads == "val":
-            _check(self.data.val_fraction > 0, "schedule.reads", "val",
+            check(self.data.val_fraction > 0, "schedule.reads", "val",
                    "test, or a validation holdout (data.val_fraction > 0) to read")  # fmt: skip
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> TrialConfig:
-        return _build(cls, raw or {}, prefix="")
+        return build(cls, raw or {})
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -255,43 +263,3 @@ class TrialConfig:
         """Short stable hash of the resolved config (tags, checkpoint identity)."""
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: invalid value {value!r} (allowed: {allowed})")
-
-
-def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str) -> Any:
-    section = prefix.rstrip(".") or "config"
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{section}: expected a mapping, got {raw!r}")
-    if cls is LossConfig:
-        return _build_loss(raw, prefix)
-    hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in raw if k not in names]
-    if unknown:
-        raise ConfigError(
-            f"{prefix}{unknown[0]}: unknown key (allowed in {section}: {', '.join(names)})"
-        )
-    kwargs = {}
-    for name, value in raw.items():
-        hint = hints[name]
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value if value is not None else {}, f"{prefix}{name}.")
-        else:
-            kwargs[name] = coerce(value, hint, f"{prefix}{name}")
-    return cls(**kwargs)
-
-
-def _build_loss(raw: Mapping[str, Any], prefix: str) -> LossConfig:
-    name = raw.get("name", "ce")
-    if not isinstance(name, str):
-        raise ConfigError(f"{prefix}name: invalid value {name!r} (allowed: a loss name)")
-    params: dict[str, float] = {}
-    for key, value in raw.items():
-        if key == "name":
-            continue
-        params[str(key)] = coerce(value, float, f"{prefix}{key}")
-    return LossConfig(name=name, params=params)
