@@ -59,14 +59,18 @@ class SequentialPlan:
 
     def __post_init__(self) -> None:
         looks = tuple(self.looks)
-        if not looks or looks[0] < 2 or any(b <= a for a, b in itertools.pairwise(looks)):
-            raise ValueError(f"looks {looks}: expected increasing seed counts, the first >= 2")
-        if not 0 < self.alpha < 1 or not 0 < self.beta_futility < 1:
-            raise ValueError("alpha and beta_futility must lie in (0, 1)")
-        if self.min_effect <= 0 or self.n_cells < 1:
-            raise ValueError("min_effect must be > 0 and n_cells >= 1")
-        if self.spending not in SPENDING:
-            raise ValueError(f"spending {self.spending!r}: one of {', '.join(SPENDING)}")
+        increasing = looks and looks[0] >= 2 and all(b > a for a, b in itertools.pairwise(looks))
+        checks = (
+            (increasing, "looks", list(looks), "increasing seed counts, the first >= 2"),
+            (0 < self.alpha < 1, "alpha", self.alpha, "in (0, 1)"),
+            (0 < self.beta_futility < 1, "beta_futility", self.beta_futility, "in (0, 1)"),
+            (self.min_effect > 0, "min_effect", self.min_effect, "> 0"),
+            (self.n_cells >= 1, "n_cells", self.n_cells, ">= 1"),
+            (self.spending in SPENDING, "spending", self.spending, ", ".join(SPENDING)),
+        )
+        for ok, key, value, allowed in checks:
+            if not ok:  # the message of study.coerce.check: the spec names its section
+                raise ValueError(f"{key}: invalid value {value!r} (allowed: {allowed})")
         object.__setattr__(self, "looks", looks)
 
     def spent(self, fraction: float) -> float:

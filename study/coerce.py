@@ -19,6 +19,7 @@ import collections.abc
 import contextlib
 import dataclasses
 import math
+import re
 import types
 from collections.abc import Mapping
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -87,8 +88,14 @@ def build(cls: type[T], raw: Any, prefix: str = "") -> T:
     kwargs = {name: coerce(value, hints[name], f"{prefix}{name}") for name, value in raw.items()}
     try:
         return cls(**kwargs)
-    except ConfigError as exc:  # the dataclass's own checks name its keys relative to it
-        raise ConfigError(f"{prefix}{exc}") from None
+    except ConfigError as exc:
+        # the dataclass's own checks name its keys relative to it (`alpha: invalid value`);
+        # a rule over several keys speaks of the section (`sequential: ...`)
+        message = str(exc)
+        head = re.match(r"(\w+)[:.\[]", message)
+        if prefix and (head is None or head.group(1) not in names):
+            raise ConfigError(f"{section}: {message}") from None
+        raise ConfigError(f"{prefix}{message}") from None
 
 
 def coerce(value: Any, hint: Any, key: str) -> Any:

@@ -89,7 +89,7 @@ OTHER_MEANINGS = Counter({
     ("analysis/load.py", "look"): 1, ("analysis/report.py", "stage"): 1,
     ("analysis/answer.py", "look"): 1, ("analysis/sections.py", "look"): 1,
     ("analysis/plots.py", "cell"): 2,  # a forest row's kind
-    ("analysis/sequential.py", "looks"): 1,  # a field of SequentialPlan
+    ("analysis/sequential.py", "looks"): 2,  # a field of SequentialPlan
     # fields of the stored study record and of a trial checkpoint (files, not MLflow tags)
     ("study/orchestration/record.py", "spec_hash"): 3,
     ("study/orchestration/record.py", "git_sha"): 3,
@@ -98,10 +98,7 @@ OTHER_MEANINGS = Counter({
     # YAML keys of the study spec
     ("study/orchestration/spec/load.py", "evaluate"): 2,
     ("study/orchestration/spec/model.py", "evaluate"): 1,
-    ("study/orchestration/spec/search.py", "evaluate"): 1,
-    ("study/orchestration/spec/search.py", "sampler"): 2,
-    ("study/orchestration/spec/translate.py", "sampler"): 2,
-    ("study/orchestration/spec/sections.py", "looks"): 2,
+    ("study/orchestration/spec/translate.py", "sampler"): 1,  # the registry's family name
     ("study/training/config.py", "trial"): 1,  # `noise.seed: trial`
     # the command line, and table headers
     ("study/tools/cli.py", "study"): 1, ("study/tools/cli.py", "trial"): 1,

@@ -17,14 +17,19 @@ def _study(tmp_path: Path) -> str:
     client = MlflowClient(uri)
     exp = client.create_experiment("s", artifact_location=(tmp_path / "art").as_uri())
     parent = client.create_run(
-        exp, tags={"lossbench.role": "parent", "grid_axes": json.dumps(["loss", "noise", "seed"])}
+        exp,
+        tags={
+            "lossbench.role": "parent",
+            "study": "s",
+            "grid_axes": json.dumps(["loss", "noise", "seed"]),
+        },
     )
     pid = parent.info.run_id
     for loss, extra in (("ce", {}), ("focal", {"loss.gamma": "2.0"})):
         for seed in (0, 1):
             for rate in ("0.2", "0.4"):
                 run = client.create_run(
-                    exp, tags={"lossbench.role": "trial", "mlflow.parentRunId": pid}
+                    exp, tags={"lossbench.role": "trial", "study": "s", "mlflow.parentRunId": pid}
                 )
                 rid = run.info.run_id
                 params = {"loss.name": loss, "seed": str(seed), "noise.rate": rate,
@@ -37,7 +42,9 @@ def _study(tmp_path: Path) -> str:
                 client.log_batch(rid, metrics=[Metric("train_loss", 0.9, 3, 2)])  # re-sent
                 client.log_batch(rid, metrics=[Metric("final_paper_top5_error", 5.0, 4, 2)])
                 client.set_terminated(rid, "FINISHED")
-    client.create_run(exp, tags={"lossbench.role": "trial", "mlflow.parentRunId": "other"})
+    client.create_run(
+        exp, tags={"lossbench.role": "trial", "study": "s", "mlflow.parentRunId": "other"}
+    )
     return uri
 
 

@@ -78,7 +78,7 @@ def plan_text(spec: StudySpec, images_per_second: float | None = None) -> str:
     if spec.search is not None:
         s = spec.search
         lines.append(
-            f"Search: {s.sampler} (seed {s.sampler_seed}) over {', '.join(s.params)}"
+            f"Search: {s.sampler.name} (seed {s.sampler.seed}) over {', '.join(s.params)}"
             f"{' + per-loss ' + ', '.join(s.per_loss) if s.per_loss else ''}; "
             f"{s.num_samples} samples per cell; objective {s.mode} {s.metric}; "
             f"scheduler {spec.scheduler.name}; concurrency "

@@ -1,4 +1,4 @@
-"""When a trial saves its state: the study's `checkpoint` section (pure, standard library).
+"""When a trial saves its state: the study's `checkpoint` section (standard library only).
 
 ```yaml
 checkpoint: {every_epochs: null, every_seconds: auto}   # the default
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from study.coerce import check
+
 AUTO = "auto"
 AUTO_FACTOR = 19.0  # save cost / (save cost + time between saves) ≤ 1 / (1 + 19) = 5 %
 
@@ -25,6 +27,13 @@ AUTO_FACTOR = 19.0  # save cost / (save cost + time between saves) ≤ 1 / (1 + 
 class CheckpointPolicy:
     every_epochs: int | None = None
     every_seconds: float | str | None = AUTO
+
+    def __post_init__(self) -> None:
+        epochs, seconds = self.every_epochs, self.every_seconds
+        check(epochs is None or epochs >= 1, "every_epochs", epochs, "null or >= 1")
+        number = isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0
+        check(seconds is None or seconds == AUTO or number, "every_seconds", seconds,
+              "null, auto or > 0")  # fmt: skip
 
     def due(self, epoch: int, last_epoch: int, since_save_s: float, last_cost_s: float) -> bool:
         """Save after `epoch`? `since_save_s`: seconds since the last save ended (or the trial

@@ -1,9 +1,11 @@
 """The study spec's frozen types: what a validated study YAML becomes
 (`study.orchestration.spec.load`).
 
-Plain dataclasses; validation lives in `study.orchestration.spec.sections` and
-`study.orchestration.spec.search`, the
-translation to Ray Tune / Optuna objects in `study.orchestration.spec.translate`.
+Each section is a dataclass filled from its YAML mapping by `study.coerce.build`, the machinery
+of the trial configs: the types come from the type hints, the ranges from `__post_init__`
+(keys relative to the section). What needs another section or a registry is checked by hand
+in `study.orchestration.spec.sections` and `.search`; the translation to Ray Tune / Optuna
+objects is `study.orchestration.spec.translate`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from study import contract
+from study.coerce import check
+from study.errors import ConfigError
 from study.training.checkpointing import CheckpointPolicy
 from study.training.config import TrialConfig
 
@@ -25,10 +29,27 @@ DISTRIBUTIONS = ("float", "logfloat", "int", "categorical")
 
 @dataclass(frozen=True)
 class Distribution:
+    """`{type: logfloat, low: 0.01, high: 0.5}` or `{type: categorical, choices: [...]}`."""
+
     type: str
-    low: float | None = None
-    high: float | None = None
+    low: int | float | None = None
+    high: int | float | None = None
     choices: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        check(self.type in DISTRIBUTIONS, "type", self.type, ", ".join(DISTRIBUTIONS))
+        if self.type == "categorical":
+            check(bool(self.choices), "choices", list(self.choices), "a non-empty list")
+            return
+        kind = int if self.type == "int" else float
+        for key in ("low", "high"):
+            value = getattr(self, key)
+            whole = isinstance(value, int)
+            check(value is not None and (whole or kind is float), key, value, f"a {kind.__name__}")
+        assert self.low is not None and self.high is not None
+        if not self.low < self.high:  # over two keys: `search.params.<key>: low ... high ...`
+            raise ConfigError(f"low {self.low!r} must be below high {self.high!r}")
+        check(self.type != "logfloat" or self.low > 0, "low", self.low, "> 0 for logfloat")
 
     def extremes(self) -> list[Any]:
         """Values at the edges of the range (used to validate the key and its range)."""
@@ -36,17 +57,29 @@ class Distribution:
 
 
 @dataclass(frozen=True)
+class SamplerSpec:
+    name: str = "tpe"  # a registered sampler: tpe | random (study.orchestration.spec.translate)
+    seed: int = 0
+    multivariate: bool = True  # Optuna 5's TPE defaults; recorded on the parent run
+    constant_liar: bool = True
+
+
+@dataclass(frozen=True)
 class SearchSpec:
     params: Mapping[str, Distribution]
     per_loss: Mapping[str, Mapping[str, Distribution]] = field(default_factory=dict)
-    sampler: str = "tpe"
-    sampler_seed: int = 0
-    multivariate: bool = True  # Optuna 5's TPE defaults; recorded on the parent run
-    constant_liar: bool = True
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
     num_samples: int = 8
     metric: str = "val_top1_error"
     mode: str = "min"
     points_to_evaluate: tuple[Mapping[str, Any], ...] | None = None
+
+    def __post_init__(self) -> None:
+        check(bool(self.params), "params", dict(self.params), "a non-empty mapping")
+        holdout = "a val_* metric; searchers optimise the validation holdout, never the test set"
+        check(self.metric.startswith("val_"), "metric", self.metric, holdout)
+        check(self.mode in ("min", "max"), "mode", self.mode, "min, max")
+        check(self.num_samples >= 1, "num_samples", self.num_samples, ">= 1")
 
     def params_for(self, loss_name: str) -> dict[str, Distribution]:
         return {**self.params, **self.per_loss.get(loss_name, {})}
@@ -54,11 +87,16 @@ class SearchSpec:
 
 @dataclass(frozen=True)
 class SchedulerSpec:
-    name: str = "fifo"
+    name: str = "fifo"  # a registered scheduler: fifo | asha
     grace_period: int = 1
     reduction_factor: float = 4.0
     max_t: int | None = None  # default: the trial's epochs
     metric: str | None = None  # default: the search metric
+
+    def __post_init__(self) -> None:
+        check(self.grace_period >= 1, "grace_period", self.grace_period, ">= 1")
+        check(self.reduction_factor > 1, "reduction_factor", self.reduction_factor, "> 1")
+        check(self.max_t is None or self.max_t >= 1, "max_t", self.max_t, "null or >= 1")
 
 
 @dataclass(frozen=True)
@@ -66,11 +104,15 @@ class EvaluateSpec:
     seeds: tuple[int, ...]
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check(bool(self.seeds), "seeds", list(self.seeds), "a non-empty list of integers")
+
 
 @dataclass(frozen=True)
 class SequentialSpec:
     """Adaptive seeding (`analysis.sequential`): seeds per cell at each look, family-wise α,
-    the smallest gain of interest, and for `study plan` the sd of paired differences assumed."""
+    the smallest gain of interest, and for `study plan` the sd of paired differences assumed.
+    The ranges are `analysis.sequential.SequentialPlan`'s own checks."""
 
     looks: tuple[int, ...]
     alpha: float = 0.05
@@ -80,6 +122,20 @@ class SequentialSpec:
     sd: float | None = None  # default: 0.6 × min_effect (0.3 at a min_effect of 0.5)
     futility: bool = True  # stop a comparison early once it rules out min_effect
 
+    def __post_init__(self) -> None:
+        try:
+            self.plan(n_cells=1)
+        except ValueError as exc:  # `key: invalid value ...`
+            raise ConfigError(str(exc)) from None
+        check(self.sd is None or self.sd > 0, "sd", self.sd, "null or > 0")
+
+    def plan(self, n_cells: int) -> Any:
+        """The `analysis.sequential.SequentialPlan` of this section, for `n_cells` comparisons."""
+        from analysis.sequential import SequentialPlan
+
+        return SequentialPlan(self.looks, self.alpha, self.min_effect, n_cells, self.spending,
+                              self.beta_futility, self.futility)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class AnalysisSpec:
@@ -88,6 +144,11 @@ class AnalysisSpec:
     min_effect: float = 0.5
     selects_on_test: bool = False  # allowed only in a faithful replication; the report says so
 
+    def __post_init__(self) -> None:
+        check(not contract.selects_on_val(self.metric), "metric", self.metric,
+              "a test or train metric; the validation split was used for tuning")  # fmt: skip
+        check(self.min_effect > 0, "min_effect", self.min_effect, "> 0")
+
 
 @dataclass(frozen=True)
 class Resources:
@@ -95,6 +156,22 @@ class Resources:
     gpu: float = 0.0  # fractional GPUs share one device (e.g. 0.25: four trials per GPU)
     max_concurrent_trials: int | None = None
     images_per_second: float | None = None  # per trial at this share, for `study plan`
+
+    def __post_init__(self) -> None:
+        check(self.cpu > 0, "cpu", self.cpu, "a number > 0")
+        check(self.gpu >= 0, "gpu", self.gpu, "a number >= 0")
+        check(not 1 < self.gpu != int(self.gpu), "gpu", self.gpu, "<= 1 or an integer")
+        limit, ips = self.max_concurrent_trials, self.images_per_second
+        check(limit is None or limit >= 1, "max_concurrent_trials", limit, "null or >= 1")
+        check(ips is None or ips > 0, "images_per_second", ips, "null or > 0")
+
+
+@dataclass(frozen=True)
+class FailureSpec:
+    max_failures: int = 2  # retries of a failed trial (Ray Tune's FailureConfig)
+
+    def __post_init__(self) -> None:
+        check(self.max_failures >= 0, "max_failures", self.max_failures, ">= 0")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ place where those libraries' objects are built. Samplers and schedulers are regi
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,7 +21,9 @@ def _tpe(spec: SearchSpec) -> Any:
     import optuna
 
     return optuna.samplers.TPESampler(
-        seed=spec.sampler_seed, multivariate=spec.multivariate, constant_liar=spec.constant_liar
+        seed=spec.sampler.seed,
+        multivariate=spec.sampler.multivariate,
+        constant_liar=spec.sampler.constant_liar,
     )
 
 
@@ -28,7 +31,7 @@ def _tpe(spec: SearchSpec) -> Any:
 def _random(spec: SearchSpec) -> Any:
     import optuna
 
-    return optuna.samplers.RandomSampler(seed=spec.sampler_seed)
+    return optuna.samplers.RandomSampler(seed=spec.sampler.seed)
 
 
 @SCHEDULERS.register("fifo")
@@ -102,7 +105,7 @@ def build_search(spec: SearchSpec, cell: TrialConfig) -> Any:
         metric=spec.metric,
         mode=spec.mode,
         points_to_evaluate=points,
-        sampler=SAMPLERS.get(spec.sampler, "search.sampler.name")(spec),
+        sampler=SAMPLERS.get(spec.sampler.name, "search.sampler.name")(spec),
     )
 
 
@@ -113,9 +116,4 @@ def build_scheduler(spec: SchedulerSpec, epochs: int, metric: str | None, mode: 
 def sampler_settings(spec: SearchSpec) -> Mapping[str, Any]:
     """What decides the suggestions, recorded on the parent run (Optuna 5's TPE depends on
     concurrency through constant_liar)."""
-    return {
-        "sampler": spec.sampler,
-        "seed": spec.sampler_seed,
-        "multivariate": spec.multivariate,
-        "constant_liar": spec.constant_liar,
-    }
+    return dataclasses.asdict(spec.sampler)
