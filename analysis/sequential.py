@@ -48,7 +48,7 @@ SPENDING = ("obrien_fleming", "pocock")
 
 
 @dataclass(frozen=True)
-class SequentialPlan:
+class SequentialDesign:
     looks: tuple[int, ...]  # seeds per cell at which it is analysed, increasing, first >= 2
     alpha: float = 0.05  # family-wise over all cells and looks
     min_effect: float = 0.5  # the smallest gain of interest (metric units)
@@ -101,7 +101,7 @@ class SequentialPlan:
         ]
 
 
-def decide(diffs: np.ndarray, plan: SequentialPlan) -> str:
+def decide(diffs: np.ndarray, plan: SequentialDesign) -> str:
     """One cell at one look: `gain`, `loss`, `futile`, `inconclusive` (at the last look) or
     `continue` (before it).
     `diffs`: its paired differences so far, positive = candidate better; `len(diffs)` must be
@@ -109,7 +109,7 @@ def decide(diffs: np.ndarray, plan: SequentialPlan) -> str:
     return decide_with_bounds(diffs, plan)[0]
 
 
-def decide_with_bounds(diffs: np.ndarray, plan: SequentialPlan) -> tuple[str, dict[str, float]]:
+def decide_with_bounds(diffs: np.ndarray, plan: SequentialDesign) -> tuple[str, dict[str, float]]:
     """`decide`, plus what it looked at: the mean, the repeated CI and the futility bound."""
     d = np.asarray(diffs, dtype=float)
     n = len(d)
@@ -136,7 +136,7 @@ def decide_with_bounds(diffs: np.ndarray, plan: SequentialPlan) -> tuple[str, di
     return ("inconclusive" if k == len(plan.looks) - 1 else "continue"), info
 
 
-def boundary(decision: str, info: dict[str, float], plan: SequentialPlan) -> str:
+def boundary(decision: str, info: dict[str, float], plan: SequentialDesign) -> str:
     """Which boundary a decision crossed, in words (the report's `boundary` column)."""
     if decision == "gain":
         return "efficacy: repeated CI above 0"
@@ -147,7 +147,7 @@ def boundary(decision: str, info: dict[str, float], plan: SequentialPlan) -> str
     return "last look, no boundary crossed" if decision == "inconclusive" else "none yet"
 
 
-def decide_many(diffs: np.ndarray, plan: SequentialPlan) -> np.ndarray:
+def decide_many(diffs: np.ndarray, plan: SequentialDesign) -> np.ndarray:
     """Vectorised `decide` for the simulation benchmark: `diffs` is cells × n (n a look);
     returns one decision per row (the same rule, checked against `decide` in the tests)."""
     d = np.asarray(diffs, dtype=float)
@@ -166,7 +166,7 @@ def decide_many(diffs: np.ndarray, plan: SequentialPlan) -> np.ndarray:
     return out
 
 
-def null_seeds(plan: SequentialPlan, sd: float, sims: int = 2000, seed: int = 0) -> np.ndarray:
+def null_seeds(plan: SequentialDesign, sd: float, sims: int = 2000, seed: int = 0) -> np.ndarray:
     """Seeds each comparison uses when no comparison has an effect and the paired differences
     have standard deviation `sd`: sims × plan.n_cells, simulated (seeded); `study plan`
     prints the expected cost from it."""

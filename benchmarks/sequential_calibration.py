@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from analysis.sequential import SequentialPlan, decide_many
+from analysis.sequential import SequentialDesign, decide_many
 
 LOOKS = (3, 6, 10, 15, 20)
 MIN_EFFECT = 0.5
@@ -38,7 +38,7 @@ SD_RATIOS = (0.3, 1.0, 3.0)
 
 
 def simulate(
-    effects: np.ndarray, plan: SequentialPlan, sigma: float, rng: np.random.Generator
+    effects: np.ndarray, plan: SequentialDesign, sigma: float, rng: np.random.Generator
 ) -> dict:
     """One study per row of `effects` (studies × cells); returns decisions and seeds used."""
     studies, cells = effects.shape
@@ -86,7 +86,7 @@ def main() -> None:
 
 def row(cells: int, ratio: float, futility: bool, args: argparse.Namespace,
         rng: np.random.Generator) -> str:  # fmt: skip
-    plan = SequentialPlan(LOOKS, 0.05, MIN_EFFECT, cells, args.spending, futility=futility)
+    plan = SequentialDesign(LOOKS, 0.05, MIN_EFFECT, cells, args.spending, futility=futility)
     sigma, fixed = ratio * MIN_EFFECT, cells * LOOKS[-1]
     null = simulate(np.zeros((args.sims, cells)), plan, sigma, rng)
     fwer = np.isin(null["decision"], ("gain", "loss")).any(axis=1)

@@ -33,6 +33,7 @@ TRIAL_LABEL_TAG = "trial_label"  # the trial's overrides in a few words
 LOOK_TAG = "look"  # the look a sequential study's trial belongs to
 NODE_TAG = "ray.node_id"  # the node a trial runs on now
 NODE_HISTORY_TAG = "ray.node_history"  # every node it ran on, in order (retries move it)
+EARLY_STOPPED_TAG = "early_stopped"  # "true" on a trial ASHA stopped before its last epoch
 CONFIG_HASH_TAG = "config_hash"
 NOISE_DRAW_SEED_TAG = "noise_draw_seed"  # what `noise.seed: trial` resolved to
 NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows for a run/experiment

@@ -166,8 +166,8 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
 
 
 def test_tune_then_evaluate_runs_both_stages(tmp_path: Path, fake_cifar_root: Path) -> None:
-    """Stage 1: an Optuna search per loss (3 samples, 2 at a time) whose first trial is the
-    paper's point; stage 2: each loss's best configuration with 2 fresh seeds."""
+    """Stage `tune`: an Optuna search per loss (3 samples, 2 at a time) whose first trial is
+    the paper's point; stage `evaluate`: each loss's best configuration with 2 fresh seeds."""
     space = _smoke(tmp_path, "tune_then_evaluate_smoke", fake_cifar_root)
     db, storage = tmp_path / "t.db", tmp_path / "store"
     proc = _study(tmp_path, space, db, storage)

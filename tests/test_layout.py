@@ -18,7 +18,7 @@ from study.orchestration.stages import (
     STAGES,
     Cost,
     StageContext,
-    TunerPlan,
+    TuneExperiment,
     expected_trials,
     study_stages,
 )
@@ -89,7 +89,7 @@ OTHER_MEANINGS = Counter({
     ("analysis/load.py", "look"): 1, ("analysis/report.py", "stage"): 1,
     ("analysis/answer.py", "look"): 1, ("analysis/sections.py", "look"): 1,
     ("analysis/plots.py", "cell"): 2,  # a forest row's kind
-    ("analysis/sequential.py", "looks"): 2,  # a field of SequentialPlan
+    ("analysis/sequential.py", "looks"): 2,  # a field of SequentialDesign
     # fields of the stored study record and of a trial checkpoint (files, not MLflow tags)
     ("study/orchestration/record.py", "spec_hash"): 3,
     ("study/orchestration/record.py", "git_sha"): 3,
@@ -165,14 +165,14 @@ class _TwiceStage:
         return True
 
     def expected(self, spec, ctx=None) -> int:  # type: ignore[no-untyped-def]
-        return len(spec.trial_overrides())
+        return len(spec.grid_points())
 
     def cost(self, spec) -> Cost:  # type: ignore[no-untyped-def]
         return Cost(1, [(c, 1) for c in spec.trial_configs()])
 
-    def rounds(self, ctx: StageContext) -> Iterator[list[TunerPlan]]:
-        grid = tuple({**p, "seed": p["seed"] + 100} for p in ctx.spec.trial_overrides())
-        yield [TunerPlan("twice", self.name, ctx.spec.base, grid)]
+    def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]:
+        grid = tuple({**p, "seed": p["seed"] + 100} for p in ctx.spec.grid_points())
+        yield [TuneExperiment("twice", self.name, ctx.spec.base, grid)]
 
 
 def test_a_new_stage_kind_is_one_registration(

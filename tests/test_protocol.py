@@ -166,4 +166,4 @@ def test_protocol_files_plan_and_differ_only_where_fair() -> None:
         62,
         26,
     )
-    assert len(published.trial_overrides()) == 15 and fair.analysis.metric.startswith("final_paper")
+    assert len(published.grid_points()) == 15 and fair.analysis.metric.startswith("final_paper")

@@ -10,14 +10,14 @@ import pytest
 from scipy import stats
 
 from analysis.sequential import (
-    SequentialPlan,
+    SequentialDesign,
     boundary,
     decide,
     decide_many,
     decide_with_bounds,
 )
 
-PLAN = SequentialPlan((3, 6, 10, 15, 20), alpha=0.05, min_effect=0.5, n_cells=4)
+PLAN = SequentialDesign((3, 6, 10, 15, 20), alpha=0.05, min_effect=0.5, n_cells=4)
 
 
 def test_obrien_fleming_spending_by_hand() -> None:
@@ -26,7 +26,7 @@ def test_obrien_fleming_spending_by_hand() -> None:
     # alpha(t) = 2 - 2 Phi(z / sqrt(t)); at t = 10/20
     assert PLAN.spent(0.5) == pytest.approx(2 - 2 * stats.norm.cdf(z / math.sqrt(0.5)))
     # at 42 cells and early looks 2 - 2 Phi is 0 in floating point; 2 Phi-bar is not
-    early = SequentialPlan((3, 6, 10, 15, 20, 40, 80), n_cells=42).levels()[0]
+    early = SequentialDesign((3, 6, 10, 15, 20, 40, 80), n_cells=42).levels()[0]
     assert early > 0 and 2 - 2 * stats.norm.cdf(stats.norm.isf(0.05 / 84) / math.sqrt(3 / 80)) == 0
     levels = PLAN.levels()
     assert sum(levels) == pytest.approx(a) and all(x > 0 for x in levels)
@@ -37,7 +37,7 @@ def test_obrien_fleming_spending_by_hand() -> None:
 
 
 def test_pocock_spending_sums_to_alpha() -> None:
-    plan = SequentialPlan((3, 6, 10), alpha=0.05, n_cells=2, spending="pocock")
+    plan = SequentialDesign((3, 6, 10), alpha=0.05, n_cells=2, spending="pocock")
     assert sum(plan.levels()) == pytest.approx(0.025)
     assert plan.spent(1 / 3) == pytest.approx(0.025 * math.log(1 + (math.e - 1) / 3))
 
@@ -63,7 +63,7 @@ def test_the_last_look_without_a_boundary_is_inconclusive() -> None:
 
 
 def test_futility_can_be_turned_off_and_identical_differences_decide_nothing() -> None:
-    off = SequentialPlan((3, 6, 10, 15, 20), min_effect=0.5, n_cells=4, futility=False)
+    off = SequentialDesign((3, 6, 10, 15, 20), min_effect=0.5, n_cells=4, futility=False)
     tiny = np.random.default_rng(0).normal(0, 0.01, 6)
     assert decide(tiny, PLAN) == "futile" and decide(tiny, off) == "continue"
     assert decide(np.full(6, 0.2), PLAN) == "continue"  # no spread: no interval, no decision
@@ -94,9 +94,9 @@ def test_only_at_a_look_and_a_valid_plan() -> None:
     with pytest.raises(ValueError, match="looks"):
         decide(np.zeros(4), PLAN)
     with pytest.raises(ValueError, match="increasing"):
-        SequentialPlan((3, 3))
+        SequentialDesign((3, 3))
     with pytest.raises(ValueError, match="spending"):
-        SequentialPlan((3, 6), spending="haybittle")
+        SequentialDesign((3, 6), spending="haybittle")
 
 
 def test_vectorised_rule_is_the_scalar_rule() -> None:

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from analysis.sequential import boundary, decide_with_bounds
 from study.orchestration.spec import load_spec
-from study.orchestration.stages.looks import comparisons, sequential_plan
+from study.orchestration.stages.looks import comparisons, sequential_design
 
 from .test_faults import _cli, _finish, _trial_runs, _wait
 
@@ -58,7 +58,7 @@ def test_sequential_study_resumes_without_re_deciding(tmp_path: Path) -> None:
     assert look2.read_bytes() == stored and look2.stat().st_mtime_ns == mtime  # not re-decided
 
     spec = load_spec(space)
-    plan = sequential_plan(spec)
+    plan = sequential_design(spec)
     first = json.loads(stored)
     final = json.loads((folder / "decisions" / "look-3.json").read_text())
     open_after_2 = {c for c, v in first.items() if v["decision"] == "continue"}

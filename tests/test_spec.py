@@ -16,7 +16,7 @@ SPACES = sorted((Path(__file__).parents[1] / "search_spaces").rglob("*.yaml"))
 def test_shipped_spaces_load(path: Path) -> None:
     spec = load_spec(path)
     assert spec.name == path.stem
-    assert len(spec.trial_configs()) == len(spec.trial_overrides()) >= 2
+    assert len(spec.trial_configs()) == len(spec.grid_points()) >= 2
 
 
 def test_quickstart_is_ce_vs_lace_on_digits_times_three_seeds() -> None:
@@ -32,7 +32,7 @@ def test_paper_space_is_the_papers_protocol() -> None:
     assert cfg.data.name == "cifar100" and cfg.model.width == 64
     assert (cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay) == (0.1, 0.9, 5e-4)
     assert (cfg.schedule.epochs, cfg.schedule.step_size, cfg.schedule.batch_size) == (200, 50, 100)
-    assert len(spec.trial_overrides()) == 10 and spec.resources.gpu == 1
+    assert len(spec.grid_points()) == 10 and spec.resources.gpu == 1
 
 
 def _spec(**extra: object) -> dict:
@@ -43,11 +43,11 @@ def _spec(**extra: object) -> dict:
 
 def test_grid_axes_are_crossed_in_order() -> None:
     spec = spec_from_dict(_spec(grid={"loss.name": ["ce", "lace"], "seed": [0, 1, 2]}))
-    assert spec.trial_overrides()[:2] == [
+    assert spec.grid_points()[:2] == [
         {"loss.name": "ce", "seed": 0},
         {"loss.name": "ce", "seed": 1},
     ]
-    assert len(spec.trial_overrides()) == 6
+    assert len(spec.grid_points()) == 6
 
 
 def test_data_root_is_made_absolute() -> None:
@@ -141,7 +141,7 @@ def test_smoke_variants_extend_their_full_space() -> None:
     root = Path(__file__).parents[1] / "search_spaces"
     full, smoke = load_spec(root / "noise.yaml"), load_spec(root / "smoke" / "noise_smoke.yaml")
     assert smoke.base.optim == full.base.optim and smoke.base.model.width == 4
-    assert smoke.base.schedule.epochs == 2 and len(smoke.trial_overrides()) == 12
+    assert smoke.base.schedule.epochs == 2 and len(smoke.grid_points()) == 12
 
 
 def test_tune_then_evaluate_space() -> None:
@@ -211,7 +211,7 @@ def test_extends_merges_over_the_parent(tmp_path: Path) -> None:
     )
     spec = load_spec(tmp_path / "small.yaml")
     assert spec.name == "small" and spec.base.optim.lr == 0.05
-    assert spec.base.data.name == "digits" and spec.trial_overrides() == [{"seed": 0}]
+    assert spec.base.data.name == "digits" and spec.grid_points() == [{"seed": 0}]
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\nname: loop\n")
     with pytest.raises(ConfigError, match="circular"):
         load_spec(tmp_path / "loop.yaml")

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from study import contract as c
-from study.orchestration.stages import TunerPlan, trial_label
+from study.orchestration.stages import TuneExperiment, trial_label
 from study.orchestration.tracking import Tracker, metric_items
 from study.orchestration.trainable import (
     ARTIFACT_PREFIX,
@@ -36,7 +36,7 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         experiment_id: str,
         parent_id: str,
         study: str,
-        plan: TunerPlan,
+        plan: TuneExperiment,
     ) -> None:
         self.tracker = tracker
         self.experiment_id = experiment_id
@@ -106,7 +106,7 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         run_id = self._run_id(trial)
         if not self._final.get(trial.trial_id, True):
-            self.tracker.set_tags(run_id, {"early_stopped": "true"})  # stopped by ASHA
+            self.tracker.set_tags(run_id, {c.EARLY_STOPPED_TAG: "true"})  # stopped by ASHA
         self.tracker.set_status(run_id, "FINISHED")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:

@@ -1,8 +1,8 @@
 """The decisions of a study's stages, part of its stored record (`study.orchestration.record`):
-`<storage>/<name>/decisions/<key>.json`, written once when a stage decides (stage 1's winners,
-a sequential cell's verdict at a look) and read back on every restart, so that a resumed
-study never decides differently. Writes are atomic (`Storage.write_text`); reading never
-creates anything.
+`<storage>/<name>/decisions/<key>.json`, written once when a stage decides (the `tune` stage's
+winners, a sequential cell's verdict at a look) and read back on every restart, so that a
+resumed study never decides differently. Writes are atomic (`Storage.write_text`); reading
+never creates anything.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from study.orchestration.stages import (
     Stage,
     StageContext,
     TrialResult,
-    TunerPlan,
+    TuneExperiment,
     study_stages,
     trial_label,
 )
@@ -118,7 +118,7 @@ class _Driver:
         return settle(self.tracker, self.experiment_id, self.spec.name, self.expected(),
                       self.parent_id, final=final, summary=summary)  # fmt: skip
 
-    def fit(self, plan: TunerPlan) -> list[TrialResult]:
+    def fit(self, plan: TuneExperiment) -> list[TrialResult]:
         tracking = TrackingCallback(
             self.tracker, self.experiment_id, self.parent_id, self.spec.name, plan
         )
@@ -165,14 +165,14 @@ def _log_decisions(tracker: Tracker, parent_id: str, ctx: StageContext, logged: 
         logged.add(key)
 
 
-def _progress(plan: TunerPlan, spec: StudySpec) -> ProgressCallback:
+def _progress(plan: TuneExperiment, spec: StudySpec) -> ProgressCallback:
     metric = plan.search.metric if plan.search else spec.analysis.metric
     stage = f"{plan.stage} [{trial_label(plan.cell)}]" if plan.cell else plan.stage
     return ProgressCallback(stage, plan.n_trials, metric, trial_label_of)
 
 
 def _fit(
-    plan: TunerPlan, spec: StudySpec, storage: Storage, callbacks: list[Any], verbose: bool
+    plan: TuneExperiment, spec: StudySpec, storage: Storage, callbacks: list[Any], verbose: bool
 ) -> Any:
     """Build (or restore) the plan's Tuner and fit it; returns Tune's ResultGrid."""
     from ray import tune
@@ -202,13 +202,13 @@ def _fit(
                       run_config=run_config).fit()  # fmt: skip
 
 
-def _param_space(plan: TunerPlan) -> dict[str, Any]:
+def _param_space(plan: TuneExperiment) -> dict[str, Any]:
     from ray import tune
 
     return {"overrides": tune.grid_search(list(plan.grid))} if plan.grid else {}
 
 
-def _tune_config(plan: TunerPlan, spec: StudySpec) -> Any:
+def _tune_config(plan: TuneExperiment, spec: StudySpec) -> Any:
     from ray import tune
 
     search = plan.search

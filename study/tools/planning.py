@@ -74,7 +74,7 @@ def plan_text(spec: StudySpec, images_per_second: float | None = None) -> str:
     rate = images_per_second or spec.resources.images_per_second
     lines = [f"Study {spec.name!r} ({spec.source}): {spec.description.strip()}"]
     axes = ", ".join(f"{k} ({len(v)})" for k, v in spec.grid.items()) or "none"
-    lines.append(f"Grid axes: {axes}; cells: {len(spec.trial_overrides())}")
+    lines.append(f"Grid axes: {axes}; cells: {len(spec.grid_points())}")
     if spec.search is not None:
         s = spec.search
         lines.append(
@@ -84,7 +84,7 @@ def plan_text(spec: StudySpec, images_per_second: float | None = None) -> str:
             f"scheduler {spec.scheduler.name}; concurrency "
             f"{spec.resources.max_concurrent_trials or '1 (Ray default for Optuna)'}"
         )
-        lines.append(f"Experiments in stage 1: {max(len(spec.trial_overrides()), 1)}")
+        lines.append(f"Experiments in stage tune: {max(len(spec.grid_points()), 1)}")
     lines.append(f"Resources per trial: {spec.resources.cpu:g} CPU, {spec.resources.gpu:g} GPU")
     note = (
         "" if rate else f" (assumed {ASSUMED_IMAGES_PER_SECOND:g}; set resources.images_per_second)"

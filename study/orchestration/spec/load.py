@@ -114,7 +114,7 @@ def spec_from_dict(
         source=source,
     )
     cells = []
-    for point in spec.trial_overrides():
+    for point in spec.grid_points():
         try:
             cells.append(base.with_overrides(point))
         except ConfigError as exc:

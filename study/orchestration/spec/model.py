@@ -112,7 +112,7 @@ class EvaluateSpec:
 class SequentialSpec:
     """Adaptive seeding (`analysis.sequential`): seeds per cell at each look, family-wise α,
     the smallest gain of interest, and for `study plan` the sd of paired differences assumed.
-    The ranges are `analysis.sequential.SequentialPlan`'s own checks."""
+    The ranges are `analysis.sequential.SequentialDesign`'s own checks."""
 
     looks: tuple[int, ...]
     alpha: float = 0.05
@@ -124,16 +124,16 @@ class SequentialSpec:
 
     def __post_init__(self) -> None:
         try:
-            self.plan(n_cells=1)
+            self.design(n_cells=1)
         except ValueError as exc:  # `key: invalid value ...`
             raise ConfigError(str(exc)) from None
         check(self.sd is None or self.sd > 0, "sd", self.sd, "null or > 0")
 
-    def plan(self, n_cells: int) -> Any:
-        """The `analysis.sequential.SequentialPlan` of this section, for `n_cells` comparisons."""
-        from analysis.sequential import SequentialPlan
+    def design(self, n_cells: int) -> Any:
+        """The `analysis.sequential.SequentialDesign` of this section, for `n_cells` comparisons."""
+        from analysis.sequential import SequentialDesign
 
-        return SequentialPlan(self.looks, self.alpha, self.min_effect, n_cells, self.spending,
+        return SequentialDesign(self.looks, self.alpha, self.min_effect, n_cells, self.spending,
                               self.beta_futility, self.futility)  # fmt: skip
 
 
@@ -192,7 +192,7 @@ class StudySpec:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
-    def trial_overrides(self) -> list[dict[str, Any]]:
+    def grid_points(self) -> list[dict[str, Any]]:
         """The crossed grid, one override mapping per trial, in a stable order."""
         keys = list(self.grid)
         return [
@@ -200,7 +200,7 @@ class StudySpec:
         ]
 
     def trial_configs(self) -> list[TrialConfig]:
-        return [self.base.with_overrides(o) for o in self.trial_overrides()]
+        return [self.base.with_overrides(o) for o in self.grid_points()]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ search:                       # Optuna, per grid cell (e.g. per loss), same budg
   mode: min
   points_to_evaluate: null               # default: the base config's values (the paper's)
 scheduler: {name: asha, grace_period: 5, reduction_factor: 4, max_t: null}   # or {name: fifo}
-evaluate: {seeds: [0, 1, 2, 3, 4], overrides: {data.val_fraction: 0.0}}       # stage 2
+evaluate: {seeds: [0, 1, 2, 3, 4], overrides: {data.val_fraction: 0.0}}       # stage `evaluate`
 ```
 """
 
@@ -83,7 +83,9 @@ def parse_evaluate(
     if not raw:
         return None
     if search is None:
-        raise ConfigError("evaluate: needs a search section (stage 2 re-trains stage 1's best)")
+        raise ConfigError(
+            "evaluate: needs a search section (it re-trains the best of the `tune` stage)"
+        )
     spec = build(EvaluateSpec, raw, "evaluate.")
     overrides = dict(spec.overrides)
     try:

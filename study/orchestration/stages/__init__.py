@@ -4,7 +4,7 @@
 * `main` (`grid`): a plain grid study, one experiment at `<storage>/<name>`.
 * `tune` (`search`): one Optuna search per grid cell, same budget per cell, on the validation
   holdout, at `<storage>/<name>/tune-<cell>`.
-* `evaluate`: stage 2 re-trains each cell's best configuration with fresh seeds, FIFO and full
+* `evaluate`: re-trains each cell's best configuration with fresh seeds, FIFO and full
   budget, at `<storage>/<name>/evaluate`: only this stage is compared.
 * `looks` (`sequential`): seeds added per cell, look after look, until each cell is decided.
 """
@@ -16,13 +16,13 @@ from study.orchestration.stages.base import (
     Stage,
     StageContext,
     TrialResult,
-    TunerPlan,
+    TuneExperiment,
     expected_trials,
     study_stages,
     trial_label,
 )
 
 __all__ = [
-    "STAGES", "Cost", "Stage", "StageContext", "TrialResult", "TunerPlan", "evaluate",
+    "STAGES", "Cost", "Stage", "StageContext", "TrialResult", "TuneExperiment", "evaluate",
     "expected_trials", "grid", "looks", "search", "study_stages", "trial_label",
 ]  # fmt: skip

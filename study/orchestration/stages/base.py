@@ -3,7 +3,7 @@ the stages before it) into Tune experiments to run, round after round, and store
 decided. Each kind is one module of `study.orchestration.stages`, registered in `STAGES`; the runner
 (`study.orchestration.runner`) loops over a study's stages without knowing their kinds.
 
-A stage's `rounds(ctx)` is a generator: it yields a list of `TunerPlan`s, the runner runs them
+A stage's `rounds(ctx)` is a generator: it yields a list of `TuneExperiment`s, the runner runs them
 and adds their results to `ctx`, and the generator goes on (a sequential design looks at the
 results and yields the next look's seeds) or returns. Decisions are written with
 `ctx.decide(key, value)` and read back on every restart (`study.orchestration.decisions`), so a
@@ -47,7 +47,7 @@ def slug(overrides: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class TunerPlan:
+class TuneExperiment:
     """One Tune experiment: fixed trials (`grid`) or a search of `search.num_samples`."""
 
     key: str  # Tune experiment name under the study folder ("" = the study folder itself)
@@ -121,7 +121,7 @@ class Stage(Protocol):
 
     def cost(self, spec: StudySpec) -> Cost: ...
 
-    def rounds(self, ctx: StageContext) -> Iterator[list[TunerPlan]]: ...
+    def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]: ...
 
 
 STAGES: Registry[Stage] = Registry("stage")

@@ -1,8 +1,8 @@
-"""Stage `evaluate`: stage 2 of a tuned study. Each cell's best searched values (by the last
-reported search metric of stage `tune`) are re-trained with fresh seeds, FIFO at full budget,
-in one Tune experiment `<storage>/<name>/evaluate`; only this stage is compared. Runs only
-when every search trial finished. The winners are the stage's decision (`decisions/tune.json`),
-taken once and read back on every restart."""
+"""Stage `evaluate`: the second stage of a tuned study. Each cell's best searched values (by
+the last reported search metric of stage `tune`) are re-trained with fresh seeds, FIFO at full
+budget, in one Tune experiment `<storage>/<name>/evaluate`; only this stage is compared. Runs
+only when every search trial finished. The winners are the stage's decision
+(`decisions/tune.json`), taken once and read back on every restart."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from study import contract
 from study.errors import UserError
 from study.orchestration.spec.model import StudySpec
-from study.orchestration.stages.base import STAGES, Cost, StageContext, TrialResult, TunerPlan
+from study.orchestration.stages.base import STAGES, Cost, StageContext, TrialResult, TuneExperiment
 from study.orchestration.stages.search import SearchStage, search_plans
 
 
@@ -35,13 +35,14 @@ def best_per_cell(
                 chosen = {k: trial.overrides[k] for k in keys}
                 scored.append((sign * float(value), json.dumps(chosen, sort_keys=True), chosen))
         if not scored:
-            raise UserError(f"stage 1: no trial reported {spec.search.metric!r}")
+            raise UserError(f"stage tune: no trial reported {spec.search.metric!r}")
         best.append(min(scored, key=lambda item: item[:2])[2])
     return best
 
 
-def evaluate_plan(spec: StudySpec, best: Sequence[Mapping[str, Any]]) -> TunerPlan:
-    """Stage 2 from stage 1's winners: `best[i]` holds the searched values for cell i."""
+def evaluate_plan(spec: StudySpec, best: Sequence[Mapping[str, Any]]) -> TuneExperiment:
+    """The `evaluate` experiment from the `tune` stage's winners: `best[i]` holds the searched
+    values for cell i."""
     assert spec.evaluate is not None
     base = spec.base.with_overrides(spec.evaluate.overrides)
     grid = tuple(
@@ -49,7 +50,7 @@ def evaluate_plan(spec: StudySpec, best: Sequence[Mapping[str, Any]]) -> TunerPl
         for plan, params in zip(search_plans(spec), best, strict=True)
         for seed in spec.evaluate.seeds
     )
-    return TunerPlan(EvaluateStage.name, EvaluateStage.name, base, grid)
+    return TuneExperiment(EvaluateStage.name, EvaluateStage.name, base, grid)
 
 
 class EvaluateStage:
@@ -70,9 +71,9 @@ class EvaluateStage:
         cells = [base.with_overrides(p.cell) for p in search_plans(spec)]
         return Cost(1, [(c, len(spec.evaluate.seeds)) for c in cells])
 
-    def rounds(self, ctx: StageContext) -> Iterator[list[TunerPlan]]:
+    def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]:
         if not ctx.complete.get(SearchStage.name):
-            return  # stage 1 did not finish: `study resume` completes it first
+            return  # `tune` did not finish: `study resume` completes it first
         best = ctx.decision(SearchStage.name)
         if best is None:
             best = ctx.decide(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from study import contract
 from study.orchestration.spec.model import StudySpec
-from study.orchestration.stages.base import STAGES, Cost, StageContext, TunerPlan
+from study.orchestration.stages.base import STAGES, Cost, StageContext, TuneExperiment
 
 
 class GridStage:
@@ -20,15 +20,15 @@ class GridStage:
         return spec.search is None and spec.sequential is None
 
     def expected(self, spec: StudySpec, ctx: StageContext | None = None) -> int:
-        return len(spec.trial_overrides())
+        return len(spec.grid_points())
 
     def cost(self, spec: StudySpec) -> Cost:
         return Cost(1, [(c, 1) for c in spec.trial_configs()])
 
-    def rounds(self, ctx: StageContext) -> Iterator[list[TunerPlan]]:
+    def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]:
         spec = ctx.spec
         # A plain study may ask for early stopping (ASHA on a validation metric).
-        yield [TunerPlan("", self.name, spec.base, tuple(spec.trial_overrides()),
+        yield [TuneExperiment("", self.name, spec.base, tuple(spec.grid_points()),
                          early_stopping=spec.scheduler.name == "asha")]  # fmt: skip
 
 

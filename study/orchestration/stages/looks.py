@@ -25,7 +25,7 @@ from study.orchestration.stages.base import (
     Cost,
     StageContext,
     TrialResult,
-    TunerPlan,
+    TuneExperiment,
     trial_label,
 )
 
@@ -41,7 +41,7 @@ def _loss_name(point: Mapping[str, Any]) -> str:
 
 def comparisons(spec: StudySpec) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(id, candidate point, reference point) for every candidate × setting, grid order."""
-    points = spec.trial_overrides()
+    points = spec.grid_points()
     reference = {}
     for point in points:
         if _loss_name(point) == spec.analysis.reference:
@@ -54,13 +54,11 @@ def comparisons(spec: StudySpec) -> list[tuple[str, dict[str, Any], dict[str, An
     return out
 
 
-def sequential_plan(spec: StudySpec) -> Any:
-    from analysis.sequential import SequentialPlan
-
-    seq = spec.sequential
-    assert seq is not None
-    return SequentialPlan(seq.looks, seq.alpha, seq.min_effect, len(comparisons(spec)),
-                          seq.spending, seq.beta_futility, seq.futility)  # fmt: skip
+def sequential_design(spec: StudySpec) -> Any:
+    """The `analysis.sequential.SequentialDesign` of the study: one comparison per candidate ×
+    setting shares the family-wise α."""
+    assert spec.sequential is not None
+    return spec.sequential.design(len(comparisons(spec)))
 
 
 def _needed(spec: StudySpec, open_ids: set[str]) -> list[dict[str, Any]]:
@@ -69,7 +67,7 @@ def _needed(spec: StudySpec, open_ids: set[str]) -> list[dict[str, Any]]:
     for cid, cand, ref in comparisons(spec):
         if cid in open_ids:
             keys |= {_key(cand), _key(ref)}
-    return [p for p in spec.trial_overrides() if _key(p) in keys]
+    return [p for p in spec.grid_points() if _key(p) in keys]
 
 
 def _diffs(
@@ -119,7 +117,7 @@ class LooksStage:
     def cost(self, spec: StudySpec) -> Cost:
         assert spec.sequential is not None
         last = spec.sequential.looks[-1]
-        cfgs = [(spec.base.with_overrides(p), last) for p in spec.trial_overrides()]
+        cfgs = [(spec.base.with_overrides(p), last) for p in spec.grid_points()]
         return Cost(len(spec.sequential.looks), cfgs, bound="every cell to the last look")
 
     def null_trials(self, spec: StudySpec, sims: int = 500) -> float:
@@ -130,17 +128,17 @@ class LooksStage:
 
         seq = spec.sequential
         assert seq is not None
-        used = null_seeds(sequential_plan(spec), seq.sd or 0.6 * seq.min_effect, sims)
+        used = null_seeds(sequential_design(spec), seq.sd or 0.6 * seq.min_effect, sims)
         refs: dict[str, list[int]] = {}
         for i, (_, _, ref) in enumerate(comparisons(spec)):
             refs.setdefault(_key(ref), []).append(i)
         per_ref = sum(used[:, cols].max(axis=1) for cols in refs.values())
         return float((used.sum(axis=1) + per_ref).mean())
 
-    def rounds(self, ctx: StageContext) -> Iterator[list[TunerPlan]]:
+    def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]:
         from analysis.sequential import boundary, decide_with_bounds
 
-        spec, plan = ctx.spec, sequential_plan(ctx.spec)
+        spec, plan = ctx.spec, sequential_design(ctx.spec)
         assert spec.sequential is not None
         open_ids = {cid for cid, _, _ in comparisons(spec)}
         before = 0
@@ -151,7 +149,7 @@ class LooksStage:
                 {**p, "seed": s} for p in _needed(spec, open_ids) for s in range(before, n)
             )
             tags = {contract.LOOK_TAG: str(n)}
-            yield [TunerPlan(f"look-{n}", self.name, spec.base, grid, tags=tags)]
+            yield [TuneExperiment(f"look-{n}", self.name, spec.base, grid, tags=tags)]
             before = n
             verdicts = ctx.decision(f"look-{n}")
             if verdicts is None:

@@ -9,16 +9,16 @@ from collections.abc import Iterator
 
 from study import contract
 from study.orchestration.spec.model import StudySpec
-from study.orchestration.stages.base import STAGES, Cost, StageContext, TunerPlan, slug
+from study.orchestration.stages.base import STAGES, Cost, StageContext, TuneExperiment, slug
 
 
-def search_plans(spec: StudySpec) -> list[TunerPlan]:
+def search_plans(spec: StudySpec) -> list[TuneExperiment]:
     """One plan per grid cell (a study without grid: one cell, `all`)."""
     assert spec.search is not None
     return [
-        TunerPlan(f"tune-{slug(point)}", SearchStage.name, spec.base.with_overrides(point),
+        TuneExperiment(f"tune-{slug(point)}", SearchStage.name, spec.base.with_overrides(point),
                   search=spec.search, cell=point, early_stopping=spec.scheduler.name == "asha")
-        for point in spec.trial_overrides() or [{}]
+        for point in spec.grid_points() or [{}]
     ]  # fmt: skip
 
 
@@ -39,7 +39,7 @@ class SearchStage:
         asha = spec.scheduler.name == "asha"
         return Cost(len(plans), trials, spec.scheduler.max_t, "ASHA" if asha else "")
 
-    def rounds(self, ctx: StageContext) -> Iterator[list[TunerPlan]]:
+    def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]:
         yield search_plans(ctx.spec)
 
 
