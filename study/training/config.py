@@ -211,7 +211,7 @@ class TrialConfig:
         optim.OPTIMIZERS.get(self.optim.name, "optim.name")
         optim.SCHEDULES.get(self.schedule.name, "schedule.name")
         self._check_choices()
-        losses.create_loss(self.loss.name, **dict(self.loss.params))
+        losses.check_loss(self.loss.name, self.loss.params)
         check(self.eval.final_window <= self.schedule.epochs, "eval.final_window",
                self.eval.final_window, f"<= schedule.epochs ({self.schedule.epochs})")  # fmt: skip
         check(

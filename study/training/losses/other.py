@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from study.training.losses.registry import _require, _upcast, register_loss
+from study.training.losses.registry import Ranges, _upcast, register_loss
 from study.training.losses.true_class import _RCE_LOG_FLOOR, _one_minus_q
 
 
@@ -18,9 +20,12 @@ class LabelSmoothing(nn.Module):
     entropy; ε must lie in [0, 1); default ε = 0.1.
     """
 
+    RANGES: ClassVar[Ranges] = {
+        "epsilon": ("in [0, 1)", lambda epsilon: 0 <= epsilon < 1),
+    }
+
     def __init__(self, epsilon: float = 0.1) -> None:
         super().__init__()
-        _require(0 <= epsilon < 1, "epsilon", epsilon, "in [0, 1)")
         self.epsilon = float(epsilon)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -35,9 +40,12 @@ class MinEnt(nn.Module):
     Source: Ibraheem 2025, arXiv 2501.13709. λ = 0 is cross entropy; default λ = 0.1.
     """
 
+    RANGES: ClassVar[Ranges] = {
+        "lam": (">= 0", lambda lam: lam >= 0),
+    }
+
     def __init__(self, lam: float = 0.1) -> None:
         super().__init__()
-        _require(lam >= 0, "lam", lam, ">= 0")
         self.lam = float(lam)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -56,10 +64,13 @@ class NCEandRCE(nn.Module):
     (ICML). Never equals cross entropy. Defaults α = 10, β = 0.1 (their CIFAR-100 setting).
     """
 
+    RANGES: ClassVar[Ranges] = {
+        "alpha": (">= 0", lambda alpha: alpha >= 0),
+        "beta": (">= 0", lambda beta: beta >= 0),
+    }
+
     def __init__(self, alpha: float = 10.0, beta: float = 0.1) -> None:
         super().__init__()
-        _require(alpha >= 0, "alpha", alpha, ">= 0")
-        _require(beta >= 0, "beta", beta, ">= 0")
         self.alpha, self.beta = float(alpha), float(beta)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -6,13 +6,13 @@ and its analytic gradient dL/dz = f'(ℓ)·(y − q) in one fused pass (exact, a
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from study.training.losses.registry import _require, _upcast, register_loss
+from study.training.losses.registry import Ranges, _upcast, register_loss
 
 
 class _TrueClassFn(torch.autograd.Function):
@@ -98,9 +98,12 @@ class FocalLoss(TrueClassLoss):
     γ = 1 is the paper's `lace`. Default γ = 2.
     """
 
+    RANGES: ClassVar[Ranges] = {
+        "gamma": (">= 0", lambda gamma: gamma >= 0),
+    }
+
     def __init__(self, gamma: float = 2.0) -> None:
         super().__init__()
-        _require(gamma >= 0, "gamma", gamma, ">= 0")
         self.gamma = float(gamma)
 
     def value(self, ell: torch.Tensor) -> torch.Tensor:
@@ -124,9 +127,12 @@ class Poly1(TrueClassLoss):
     ε ≥ −1 keeps the loss decreasing in q_c.
     """
 
+    RANGES: ClassVar[Ranges] = {
+        "epsilon": (">= -1", lambda epsilon: epsilon >= -1),
+    }
+
     def __init__(self, epsilon: float = 2.0) -> None:
         super().__init__()
-        _require(epsilon >= -1, "epsilon", epsilon, ">= -1")
         self.epsilon = float(epsilon)
 
     def value(self, ell: torch.Tensor) -> torch.Tensor:
@@ -145,10 +151,13 @@ class MixEnt(TrueClassLoss):
     Defaults λ = 1, η = 1e-6.
     """
 
+    RANGES: ClassVar[Ranges] = {
+        "lam": (">= 0", lambda lam: lam >= 0),
+        "eta": ("in (0, 1)", lambda eta: 0 < eta < 1),
+    }
+
     def __init__(self, lam: float = 1.0, eta: float = 1e-6) -> None:
         super().__init__()
-        _require(lam >= 0, "lam", lam, ">= 0")
-        _require(0 < eta < 1, "eta", eta, "in (0, 1)")
         self.weight = float(lam) * -math.log(eta)
 
     def value(self, ell: torch.Tensor) -> torch.Tensor:
@@ -166,9 +175,12 @@ class GeneralizedCE(TrueClassLoss):
     1 − q_c. q must lie in (0, 1]; default q = 0.7.
     """
 
+    RANGES: ClassVar[Ranges] = {
+        "q": ("in (0, 1]", lambda q: 0 < q <= 1),
+    }
+
     def __init__(self, q: float = 0.7) -> None:
         super().__init__()
-        _require(0 < q <= 1, "q", q, "in (0, 1]")
         self.q = float(q)
 
     def value(self, ell: torch.Tensor) -> torch.Tensor:
@@ -190,10 +202,13 @@ class SymmetricCE(TrueClassLoss):
     β = 0.1 (their CIFAR-100 setting).
     """
 
+    RANGES: ClassVar[Ranges] = {
+        "alpha": (">= 0", lambda alpha: alpha >= 0),
+        "beta": (">= 0", lambda beta: beta >= 0),
+    }
+
     def __init__(self, alpha: float = 6.0, beta: float = 0.1) -> None:
         super().__init__()
-        _require(alpha >= 0, "alpha", alpha, ">= 0")
-        _require(beta >= 0, "beta", beta, ">= 0")
         self.alpha, self.beta = float(alpha), float(beta)
 
     def value(self, ell: torch.Tensor) -> torch.Tensor:
