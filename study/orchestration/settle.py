@@ -4,12 +4,27 @@ fit left RUNNING as KILLED, and at the end set the parent run's status and its d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from study import contract as c
 from study.orchestration.tracking import Tracker
+
+
+def per_cell(values: Iterable[tuple[str, float]]) -> list[tuple[str, int, float, float]]:
+    """(cell, n, mean, sd) per cell, in cell order, from (cell, value) pairs: what the console
+    prints at the end of a study and the parent run's description shows (the report computes
+    its own table from MLflow). sd is NaN for one value."""
+    import statistics
+
+    groups: dict[str, list[float]] = {}
+    for cell, value in values:
+        groups.setdefault(cell or "all", []).append(float(value))
+    return [
+        (cell, len(v), statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else float("nan"))
+        for cell, v in sorted(groups.items())
+    ]
 
 
 @dataclass(frozen=True)
@@ -61,9 +76,7 @@ def summary_note(
 ) -> str:
     """Markdown for the parent run's description: trials per stage, then the mean ± std over
     seeds of `metric` per grid cell (every axis but the seed) of the finished trials."""
-    import statistics
-
-    groups: dict[str, list[float]] = {}
+    values = []
     for run in runs:
         value = run.data.metrics.get(metric)
         if run.info.status != "FINISHED" or value is None or not c.compared(c.stage_of(run)):
@@ -74,12 +87,11 @@ def summary_note(
             for k, v in sorted(params.items())
             if any(k == a or k.startswith(a + ".") for a in axes if a != "seed")
         )
-        groups.setdefault(cell or "all", []).append(float(value))
+        values.append((cell, float(value)))
     lines = [f"**Study `{study}`**: " + "; ".join(f"{s} {c}" for s, c in counts.items()), ""]
-    if groups:
+    if values:
         lines += [f"| cell | n | {metric} (mean ± std) |", "|---|---|---|"]
-        for cell, values in sorted(groups.items()):
-            sd = statistics.stdev(values) if len(values) > 1 else float("nan")
-            lines.append(f"| {cell} | {len(values)} | {statistics.fmean(values):.3f} ± {sd:.3f} |")
+        for cell, n, mean, sd in per_cell(values):
+            lines.append(f"| {cell} | {n} | {mean:.3f} ± {sd:.3f} |")
     lines += ["", "Statistics: `study report " + study + "`."]
     return "\n".join(lines)

@@ -7,7 +7,6 @@ what happened and what to do next."""
 from __future__ import annotations
 
 import shutil
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,17 +71,16 @@ def self_command() -> str:
 def print_summary(final: list[dict[str, Any]], axes: list[str], metric: str) -> None:
     """Mean ± std over seeds of the study's analysis metric, per grid cell (all axes but the
     seed)."""
+    from study.orchestration.settle import per_cell
     from study.orchestration.stages import trial_label
 
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in final:
-        cell = trial_label({k: row[k] for k in axes if k != "seed" and k in row})
-        groups.setdefault(cell or "all", []).append(row)
-    if not groups:
+    values = [
+        (trial_label({k: row[k] for k in axes if k != "seed" and k in row}), row[metric])
+        for row in final
+        if metric in row
+    ]
+    if not values:
         return
     print(f"\nmean ± std over seeds: {metric}")
-    for cell, rows in sorted(groups.items()):
-        values = [r[metric] for r in rows if metric in r]
-        std = statistics.stdev(values) if len(values) > 1 else float("nan")
-        mean = statistics.fmean(values) if values else float("nan")
-        print(f"  {cell:40s} n={len(values)}  {mean:7.3f} ± {std:.3f}")
+    for cell, n, mean, sd in per_cell(values):
+        print(f"  {cell:40s} n={n}  {mean:7.3f} ± {sd:.3f}")
