@@ -192,7 +192,7 @@ def load_reliability_bins(
     for _, row in finished.iterrows():
         try:
             text = client.download_artifacts(row["run_id"], "reliability_test.json")
-        except Exception:  # older runs, or a store without that artifact
+        except Exception:  # a run without that artifact: its bins are left out
             continue
         b = json.loads(Path(text).read_text())
         count = np.asarray(b["count"], float)

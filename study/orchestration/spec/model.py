@@ -220,7 +220,7 @@ class StudySpec:
             "scheduler": dataclasses.asdict(self.scheduler),
             "evaluate": None if self.evaluate is None else dataclasses.asdict(self.evaluate),
             "analysis": dataclasses.asdict(self.analysis),
-            # only when set: the hash of every study stored before this section existed holds
+            # omitted when unset: a study without the section hashes as if it had no such key
             **({"sequential": dataclasses.asdict(self.sequential)} if self.sequential else {}),
         }
 
