@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from study.errors import UserError
-from study.training.augment import normalize, random_crop_flip, train_batches
+from study.training.augment import normalize, random_crop, random_flip, train_batches
 from study.training.config import DataConfig, NoiseConfig
 from study.training.data import (
     CIFAR100_FINE_TO_COARSE,
@@ -17,6 +17,8 @@ from study.training.data import (
     stratified_holdout,
     write_fake_cifar100,
 )
+
+NONE = DataConfig(crop_padding=0, flip=False)  # no augmentation
 
 
 def test_fake_files_have_the_official_format(fake_cifar_root: Path) -> None:
@@ -118,7 +120,7 @@ def test_mean_image_is_per_pixel(fake_cifar_root: Path) -> None:
 def test_crop_is_a_window_of_the_zero_padded_image() -> None:
     images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8)
     gen = torch.Generator().manual_seed(0)
-    out = random_crop_flip(images, gen, padding=2, flip=False)
+    out = random_crop(images, gen, 2)
     replay = torch.Generator().manual_seed(0)
     dy = torch.randint(0, 5, (16,), generator=replay)
     dx = torch.randint(0, 5, (16,), generator=replay)
@@ -130,7 +132,7 @@ def test_crop_is_a_window_of_the_zero_padded_image() -> None:
 
 def test_flip_mirrors_about_half_the_batch() -> None:
     images = torch.randint(0, 256, (400, 1, 4, 4), dtype=torch.uint8)
-    out = random_crop_flip(images, torch.Generator().manual_seed(1), padding=0, flip=True)
+    out = random_flip(images, torch.Generator().manual_seed(1))
     pairs = list(zip(out, images, strict=True))
     flipped = [torch.equal(o, i.flip(2)) and not torch.equal(o, i) for o, i in pairs]
     kept = [torch.equal(o, i) for o, i in pairs]
@@ -142,7 +144,7 @@ def test_epoch_visits_every_sample_once() -> None:
     images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1)
     labels = torch.arange(10)
     gen = torch.Generator().manual_seed(0)
-    seen = [y for _, y in train_batches(images, labels, 3, gen, torch.zeros(1, 1, 1), 0, False)]
+    seen = [y for _, y in train_batches(images, labels, 3, gen, torch.zeros(1, 1, 1), NONE)]
     assert sorted(torch.cat(seen).tolist()) == list(range(10))
 
 

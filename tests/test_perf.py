@@ -10,7 +10,7 @@ import torch
 from study.tools.bench import count_macs
 from study.tools.cli import main
 from study.training.augment import reference_batches, train_batches
-from study.training.config import TrialConfig
+from study.training.config import DataConfig, TrialConfig
 from study.training.models import resnet18
 from study.training.runtime import Runtime
 from study.training.trial import run_trial
@@ -23,13 +23,13 @@ def test_both_paths_draw_the_same_batches() -> None:
     images = torch.randint(0, 256, (250, 3, 8, 8), generator=gen, dtype=torch.uint8)
     labels = torch.arange(250)
     mean = torch.rand(3, 8, 8)
-    fast = list(train_batches(images, labels, 64, torch.Generator().manual_seed(5), mean, 2, True))
+    data = DataConfig(crop_padding=2, flip=True, rotation=10.0, perspective=0.5)
+    fast = list(train_batches(images, labels, 64, torch.Generator().manual_seed(5), mean, data))
     ref = list(
         reference_batches(
-            images, labels, 64, torch.Generator().manual_seed(5), mean, 2, True,
-            torch.device("cpu"),
+            images, labels, 64, torch.Generator().manual_seed(5), mean, data, torch.device("cpu")
         )
-    )  # fmt: skip
+    )
     assert len(fast) == len(ref) == 4
     for (xf, yf), (xr, yr) in zip(fast, ref, strict=True):
         assert torch.equal(yf, yr) and torch.equal(xf, xr)

@@ -59,3 +59,46 @@ def test_perspective_moves_corners_inward_by_at_most_the_scale() -> None:
     shift = (moved - corners[:, :2]).abs()
     assert float(shift.max()) == pytest.approx(7.0)  # integers up to ⌊0.5 · 28 / 2⌋ = 7
     assert torch.allclose(shift, shift.round(), atol=1e-9)
+
+
+def test_augmentations_are_a_registry_applied_in_pipeline_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each entry switches on by its config fields, keeps uint8 B×C×H×W, draws from the trial's
+    generator only when active (so a seed fixes it), and a new one is one registration."""
+    from study.training.augment import AUGMENTATIONS, augment, pipeline, train_batches
+    from study.training.config import DataConfig
+
+    assert AUGMENTATIONS.names() == ["crop", "flip", "warp"]
+    images = torch.randint(0, 256, (8, 1, 16, 16), generator=torch.Generator().manual_seed(0),
+                           dtype=torch.uint8)  # fmt: skip
+    every = DataConfig(crop_padding=2, flip=True, rotation=10.0, perspective=0.5)
+    assert [type(a).__name__ for a in pipeline(every)] == ["_Crop", "_Flip", "_Warp"]
+    none = DataConfig(crop_padding=0, flip=False)
+    assert pipeline(none) == []
+    gen = torch.Generator().manual_seed(3)
+    before = gen.get_state()
+    assert torch.equal(augment(images, gen, none), images)
+    assert torch.equal(gen.get_state(), before)  # nothing drawn
+    for name in AUGMENTATIONS.names():
+        step = AUGMENTATIONS.get(name)
+        assert step.active(every)
+        once = step(images, torch.Generator().manual_seed(4), every)
+        again = step(images, torch.Generator().manual_seed(4), every)
+        assert once.dtype == torch.uint8 and once.shape == images.shape
+        assert torch.equal(once, again) and not torch.equal(once, images)
+
+    class _Invert:
+        order = 40
+
+        def active(self, data: DataConfig) -> bool:
+            return True
+
+        def __call__(self, x: torch.Tensor, gen: torch.Generator, data: DataConfig) -> torch.Tensor:
+            return 255 - x
+
+    monkeypatch.setitem(AUGMENTATIONS._entries, "invert", _Invert())
+    labels = torch.arange(8)
+    zero = torch.zeros(1, 16, 16)
+    ((x, y),) = train_batches(images, labels, 8, torch.Generator().manual_seed(0), zero, none)
+    assert torch.allclose(x, (255 - images[y].float()) / 255)

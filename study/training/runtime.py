@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from study.training.augment import NO_WARP, Warp, reference_batches, train_batches
-from study.training.config import TrialConfig
+from study.training.augment import reference_batches, train_batches
+from study.training.config import DataConfig, TrialConfig
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,12 +75,8 @@ class Runtime:
         batch_size: int,
         gen: torch.Generator,
         mean: torch.Tensor,
-        padding: int,
-        flip: bool,
-        warp: Warp = NO_WARP,
+        data: DataConfig,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self.fast:
-            return train_batches(images, labels, batch_size, gen, mean, padding, flip, warp)
-        return reference_batches(
-            images, labels, batch_size, gen, mean, padding, flip, self.device, warp
-        )
+            return train_batches(images, labels, batch_size, gen, mean, data)
+        return reference_batches(images, labels, batch_size, gen, mean, data, self.device)

@@ -206,16 +206,7 @@ def _train_epoch(
 ) -> float:
     model.train()
     total = torch.zeros((), dtype=torch.float64, device=rt.device)
-    batches = rt.batches(
-        train.images,
-        train.labels,
-        cfg.schedule.batch_size,
-        gen,
-        mean,
-        cfg.data.crop_padding,
-        cfg.data.flip,
-        (cfg.data.rotation, cfg.data.perspective, cfg.data.perspective_p),
-    )
+    batches = rt.batches(train.images, train.labels, cfg.schedule.batch_size, gen, mean, cfg.data)
     for x, y in batches:
         with rt.autocast():
             loss = loss_fn(rt.forward(model, x), y)
