@@ -95,3 +95,11 @@ def test_ui_starts_mlflow_without_its_job_consumers() -> None:
     cmd, env = ui_command("sqlite:////tmp/x.db", "127.0.0.1", 5001)
     assert cmd[-4:] == ["--host", "127.0.0.1", "--port", "5001"] and "ui" in cmd
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
+def test_study_trial_reads_a_study_yaml_through_its_extends() -> None:
+    from study.tools.local_trial import load_trial_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_trial_config(root / "search_spaces/digits_optim.yaml", {"optim.name": "adam"})
+    assert (cfg.data.name, cfg.data.size, cfg.optim.name) == ("digits", 16, "adam")

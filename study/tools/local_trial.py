@@ -9,20 +9,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from study.errors import ConfigError, UserError
 from study.training.config import TrialConfig
 
 
 def load_trial_config(path: Path, overrides: Mapping[str, Any]) -> TrialConfig:
-    """A trial config YAML, or a study YAML whose `base` is used; paths made absolute."""
+    """A trial config YAML, or a study YAML whose `base` is used (after its `extends`); paths
+    made absolute."""
+    from study.orchestration.spec.load import read_yaml  # `extends` resolved as for a study
+
     if not path.is_file():
         raise UserError(f"{path}: no such config file")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: malformed YAML: {exc}".replace("\n", " ")) from exc
+    raw = read_yaml(path) or {}
     if isinstance(raw, dict) and "base" in raw:
         raw = raw["base"]
     try:
