@@ -3,8 +3,9 @@
 * `trials`: one row per trial run — run id, status, stage (`main`, or `tune` / `evaluate` of a
   tune-then-evaluate study), the params cast to their types (dotted keys), `loss_label` (the
   loss name with its hyperparameters), and every metric's last value.
-* `epochs`: one row per (run, metric, step) from the metric histories; a step logged twice
-  (a retried trial re-sending an epoch) keeps its latest value.
+* `epochs`: one row per (run, metric, step) from the metric histories, read in bulk
+  (`analysis.histories`); a step logged twice (a retried trial re-sending an epoch) keeps its
+  latest value.
 * `cell_keys`: the study's grid axes other than the loss and the seed, read from the parent
   run's `grid_axes` tag and expanded to the dotted params that vary across trials.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.histories import read_histories
 from study import contract as c
 
 PAIRING_EXCLUDED = ("loss", "seed")
@@ -65,16 +67,15 @@ def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> 
     if exp is None:
         known = ", ".join(e.name for e in client.search_experiments()) or "none"
         raise LookupError(f"no experiment {experiment!r} at {tracking_uri} (known: {known})")
-    parents = client.search_runs([exp.experiment_id], c.role_filter(c.PARENT_ROLE, experiment))
+    ids = [exp.experiment_id]
+    parents = c.search_all(client, ids, c.role_filter(c.PARENT_ROLE, experiment))
     parent = c.parent_run(parents, experiment)  # the latest study of that name
     if parent is None:
         raise LookupError(f"experiment {experiment!r} has no lossbench study (parent) run")
-    found = client.search_runs(
-        [exp.experiment_id], c.role_filter(c.TRIAL_ROLE, experiment), max_results=50000
-    )
+    found = c.search_all(client, ids, c.role_filter(c.TRIAL_ROLE, experiment))
     children = c.trial_runs(found, parent.info.run_id)
     trials = _trials_frame(children)
-    epochs = _epochs_frame(client, children) if with_epochs else pd.DataFrame()
+    epochs = _epochs_frame(tracking_uri, children) if with_epochs else pd.DataFrame()
     axes = json.loads(parent.data.tags.get(c.GRID_AXES_TAG, "[]"))
     return StudyRuns(
         experiment=experiment,
@@ -127,15 +128,11 @@ def _trials_frame(runs: list[Any]) -> pd.DataFrame:
     return frame
 
 
-def _epochs_frame(client: Any, runs: list[Any]) -> pd.DataFrame:
-    rows = []
-    for run in runs:
-        for key in run.data.metrics:
-            if not c.is_curve(key):
-                continue
-            for m in client.get_metric_history(run.info.run_id, key):
-                rows.append((run.info.run_id, key, int(m.step), float(m.value), int(m.timestamp)))
-    frame = pd.DataFrame(rows, columns=["run_id", "metric", "step", "value", "timestamp"])
+def _epochs_frame(tracking_uri: str, runs: list[Any]) -> pd.DataFrame:
+    """Every run's curves, read in bulk (`analysis.histories`)."""
+    keys = {r.info.run_id: [k for k in r.data.metrics if c.is_curve(k)] for r in runs}
+    steps = max((int(r.data.metrics.get("epoch", 0)) for r in runs), default=0) + 1
+    frame = read_histories(tracking_uri, keys, steps)
     # a re-sent step (retry from a checkpoint) keeps its latest value
     frame = frame.sort_values("timestamp").drop_duplicates(
         ["run_id", "metric", "step"], keep="last"

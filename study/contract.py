@@ -115,6 +115,22 @@ def selects_on_val(metric: str) -> bool:
 
 
 # --- finding runs ---------------------------------------------------------------------------
+PAGE = 1000  # runs per `search_runs` call; every page is read, so nothing is ever cut off
+
+
+def search_all(client: Any, experiment_ids: list[str], where: str, page: int = PAGE) -> list[Any]:
+    """Every run `MlflowClient.search_runs` finds, page after page (one call returns at most
+    `max_results` runs and a token for the next page)."""
+    found: list[Any] = []
+    token = None
+    while True:
+        batch = client.search_runs(experiment_ids, where, max_results=page, page_token=token)
+        found.extend(batch)
+        token = getattr(batch, "token", None)
+        if not token:
+            return found
+
+
 def tags(run: Any) -> Mapping[str, str]:
     return run.data.tags
 

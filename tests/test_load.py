@@ -71,3 +71,89 @@ def test_casts_and_labels() -> None:
     assert [cast_param(v) for v in ("3", "0.5", "True", "None", "ce")] == [3, 0.5, True, None, "ce"]
     assert loss_label({"loss.name": "focal", "loss.gamma": 1.0}) == "focal(gamma=1.0)"
     assert loss_label({"loss.name": "ce"}) == "ce"
+
+
+def _as_mlflow_shows(uri: str, runs: list[str], keys: list[str]) -> list[tuple]:
+    client = MlflowClient(uri)
+    return sorted(
+        (r, k, m.step, m.value, m.timestamp)
+        for r in runs
+        for k in keys
+        for m in client.get_metric_history(r, k)
+    )
+
+
+def _histories(uri: str) -> tuple[list[str], list[tuple]]:
+    from analysis.histories import read_histories
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("s")
+    runs = [r.info.run_id for r in client.search_runs([exp.experiment_id])]
+    keys = ["train_loss", "final_paper_top5_error"]
+    frame = read_histories(uri, {r: keys for r in runs}, steps=3)
+    got = sorted(tuple(row) for row in frame.itertuples(index=False))
+    return runs, [(r, k, int(s), v, int(t)) for r, k, s, v, t in got]
+
+
+def test_bulk_histories_equal_what_mlflow_shows_on_sqlite(tmp_path: Path) -> None:
+    uri = _study(tmp_path)
+    client = MlflowClient(uri)
+    run = client.search_runs([client.get_experiment_by_name("s").experiment_id])[0]
+    client.log_batch(run.info.run_id, metrics=[Metric("train_loss", float("nan"), 9, 3)])
+    runs, got = _histories(uri)
+    shown = _as_mlflow_shows(uri, runs, ["train_loss", "final_paper_top5_error"])
+    assert len(got) == len(shown) == 8 * 4 + 1
+    nan = [g for g in got if g[3] != g[3]]
+    assert len(nan) == 1 and [g for g in got if g[3] == g[3]] == [s for s in shown if s[3] == s[3]]
+
+
+def test_bulk_histories_equal_what_mlflow_shows_through_a_server(tmp_path: Path) -> None:
+    """The same tracking DB behind `study server`: read over HTTP in bulk (chunked below the
+    endpoint's limits), the same points as the per-run calls."""
+    from study.tools.server import start_server, stop_server, wait_healthy
+
+    from .conftest import free_port
+
+    db = _study(tmp_path)
+    port = free_port()
+    server = start_server(port, db, str(tmp_path / "art"), log=tmp_path / "server.log")
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        wait_healthy(uri)
+        import analysis.histories as h
+
+        runs, got = _histories(uri)
+        h.HTTP_MAX_RUNS = 3  # several calls per key
+        try:
+            _, chunked = _histories(uri)
+        finally:
+            h.HTTP_MAX_RUNS = 100
+        shown = _as_mlflow_shows(uri, runs, ["train_loss", "final_paper_top5_error"])
+        assert got == chunked == shown and len(shown) == 8 * 4
+    finally:
+        stop_server(server)
+
+
+def test_every_run_is_read_however_many_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No silent truncation: with pages of 3 runs, all 9 runs of the study still come back."""
+    from study import contract
+
+    uri = _study(tmp_path)
+    monkeypatch.setattr(contract, "PAGE", 3)
+    monkeypatch.setattr(contract.search_all, "__defaults__", (3,))
+    study = load_study(uri, "s", with_epochs=False)
+    assert len(study.trials) == 8
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("s").experiment_id
+    pages = []
+    real = client.search_runs
+
+    def counted(*args: object, **kwargs: object) -> object:
+        pages.append(kwargs.get("page_token"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "search_runs", counted)
+    assert len(contract.search_all(client, [exp], "", page=3)) == 10  # 8 + 1 + the parent
+    assert len(pages) == 4 and pages[0] is None and all(pages[1:])

@@ -169,9 +169,7 @@ class Tracker:
         self, experiment_id: str, role: str, study: str | None = None, trial_id: str | None = None
     ) -> list[Any]:
         """The runs of one role (of one study, of one Ray trial) in an experiment."""
-        where = c.role_filter(role, study, trial_id)
-        found = self.client.search_runs([experiment_id], filter_string=where, max_results=50000)
-        return list(found)
+        return c.search_all(self.client, [experiment_id], c.role_filter(role, study, trial_id))
 
     def study_parent(
         self, experiment_id: str, study: str, spec_hash: str | None = None
