@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -172,6 +173,10 @@ def test_tune_then_evaluate_runs_both_stages(tmp_path: Path, fake_cifar_root: Pa
     db, storage = tmp_path / "t.db", tmp_path / "store"
     proc = _study(tmp_path, space, db, storage)
     assert "tune: 6/6 finished, evaluate: 4/4 finished" in proc.stdout
+    assert "Could not fetch metrics" not in proc.stdout + proc.stderr  # no logger files: no noise
+    # each cell's search says what a suggestion cost the driver
+    cost = r"tune \[loss=ce,seed=0\] \(tpe\): 3 suggestions, [0-9.]+ ms each"
+    assert re.search(cost, proc.stdout)
 
     client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("tune_then_evaluate_smoke")

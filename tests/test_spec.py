@@ -258,3 +258,14 @@ def test_sequential_grid_has_no_seed_and_has_the_reference() -> None:
     raw["grid"]["loss"] = [{"name": "lace"}, {"name": "focal"}]
     with pytest.raises(ConfigError, match="must hold the reference 'ce'"):
         spec_from_dict(raw)
+
+
+def test_plan_warns_when_tpe_is_asked_for_more_than_it_is_documented_for() -> None:
+    from study.tools.planning import plan_text
+
+    many = spec_from_dict(_search_spec(num_samples=1500))
+    assert "warning: 1500 samples per cell asks tpe for more than the ~1,000" in plan_text(many)
+    assert "warning" not in plan_text(spec_from_dict(_search_spec(num_samples=100)))
+    assert "warning" not in plan_text(
+        spec_from_dict(_search_spec(num_samples=1500, sampler={"name": "random"}))
+    )

@@ -166,10 +166,14 @@ def _log_decisions(tracker: Tracker, parent_id: str, ctx: StageContext, logged: 
         logged.add(key)
 
 
+def _stage_label(plan: TuneExperiment) -> str:
+    """`tune [loss=lace]`: the stage, and the cell a per-cell experiment serves."""
+    return f"{plan.stage} [{trial_label(plan.cell)}]" if plan.cell else plan.stage
+
+
 def _progress(plan: TuneExperiment, spec: StudySpec) -> ProgressCallback:
     metric = plan.search.metric if plan.search else spec.analysis.metric
-    stage = f"{plan.stage} [{trial_label(plan.cell)}]" if plan.cell else plan.stage
-    return ProgressCallback(stage, plan.n_trials, metric, trial_label_of)
+    return ProgressCallback(_stage_label(plan), plan.n_trials, metric, trial_label_of)
 
 
 def _fit(
@@ -220,7 +224,7 @@ def _tune_config(plan: TuneExperiment, spec: StudySpec) -> Any:
     mode = search.mode if search else "min"
     scheduler = build_scheduler(spec.scheduler, plan.base.schedule.epochs, metric, mode)
     return tune.TuneConfig(
-        search_alg=build_search(search, plan.base) if search else None,
+        search_alg=build_search(search, plan.base, _stage_label(plan)) if search else None,
         scheduler=scheduler if asha else None,
         num_samples=search.num_samples if search else 1,
         max_concurrent_trials=spec.resources.max_concurrent_trials,
@@ -249,9 +253,14 @@ def _tune_settings(spec: StudySpec) -> None:
       stale costs nothing here, since a trial resumes from its own state file and a finished
       one only re-sends its reports (`study.orchestration.trainable`).
     """
+    import logging
+
     import ray
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # ...so the ResultGrid finds no result.json / progress.csv and warns once per trial; the
+    # results the stages read are each trial's last result, which Tune keeps in its state
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     res = ray.cluster_resources()
     fits = res.get("CPU", 1.0) / spec.resources.cpu
     if spec.resources.gpu > 0:

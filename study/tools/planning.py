@@ -14,6 +14,9 @@ from study.training.config import TrialConfig
 from study.training.data.registry import DATASETS
 
 ASSUMED_IMAGES_PER_SECOND = 4000.0  # per trial at its GPU share when the YAML gives none
+# Trials per study each Optuna sampler is documented for (Optuna's sampler comparison table:
+# TPE 100-1,000; GP-based up to a few hundred); the random sampler has no such bound
+SAMPLER_RANGE = {"tpe": 1000, "gp": 300}
 OVERHEAD_S_PER_TRIAL = 0.44  # scheduling + tracking, `study bench scheduling` (README)
 
 
@@ -85,6 +88,13 @@ def plan_text(spec: StudySpec, images_per_second: float | None = None) -> str:
             f"{spec.resources.max_concurrent_trials or '1 (Ray default for Optuna)'}"
         )
         lines.append(f"Experiments in stage tune: {max(len(spec.grid_points()), 1)}")
+        limit = SAMPLER_RANGE.get(s.sampler.name)
+        if limit is not None and s.num_samples > limit:
+            lines.append(
+                f"warning: {s.num_samples} samples per cell asks {s.sampler.name} for more than "
+                f"the ~{limit:,} trials Optuna documents it for; each suggestion then costs "
+                "the driver more (the search prints its cost per suggestion)"
+            )
     lines.append(f"Resources per trial: {spec.resources.cpu:g} CPU, {spec.resources.gpu:g} GPU")
     note = (
         "" if rate else f" (assumed {ASSUMED_IMAGES_PER_SECOND:g}; set resources.images_per_second)"

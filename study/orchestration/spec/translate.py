@@ -89,23 +89,25 @@ def default_point(cell: TrialConfig, keys: list[str]) -> dict[str, Any]:
     return point
 
 
-def build_search(spec: SearchSpec, cell: TrialConfig) -> Any:
+def build_search(spec: SearchSpec, cell: TrialConfig, label: str = "tune") -> Any:
     """OptunaSearch over the cell's space; its first trials are `points_to_evaluate` (default:
     the cell's own values, i.e. the paper's settings for the paper's base config). Metric and
     mode are set here: Tune does not pass TuneConfig's on through the concurrency limiter that
     `max_concurrent_trials` adds."""
-    from ray.tune.search.optuna import OptunaSearch
+    from study.orchestration.timed_search import TimedOptunaSearch
 
     space = spec.params_for(cell.loss.name)
     default = default_point(cell, list(space))
     # a partial point is completed with the cell's own values
     points = [{**default, **p} for p in spec.points_to_evaluate or [{}]]
-    return OptunaSearch(
+    return TimedOptunaSearch(
         space={k: optuna_distribution(d) for k, d in space.items()},
         metric=spec.metric,
         mode=spec.mode,
         points_to_evaluate=points,
         sampler=SAMPLERS.get(spec.sampler.name, "search.sampler.name")(spec),
+        label=f"{label} ({spec.sampler.name})",
+        samples=spec.num_samples,
     )
 
 
