@@ -19,3 +19,21 @@ def test_bench_losses_covers_every_loss_and_shape() -> None:
 def test_bench_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "losses", "--repeats", "0"]) == 2
     assert "--repeats" in capsys.readouterr().err
+
+
+def test_bench_scheduling_runs_the_study_and_bare_tune(tmp_path: object) -> None:
+    """The scale benchmark end to end at 4 trials, in its own process (it starts Ray)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "study", "bench", "scheduling", "--trials", "4", "--epochs", "2"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "MLflow trial runs FINISHED: 4/4" in out
+    for figure in ("bare Ray Tune on the same trials", "ratio", "per-epoch results",
+                   "`study status`", "`study report`"):  # fmt: skip
+        assert figure in out
+    assert main(["bench", "scheduling", "--trials", "1"]) == 2

@@ -77,7 +77,7 @@ def run_study(
         # Ray's new output engine prints its experiment box and status table even at
         # verbose=0; its legacy reporter at verbose=0 prints nothing (Ray 2.60)
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    _init_ray(address)
+    init_ray(address)
     _tune_settings(spec)
     driver = _Driver(spec, storage, tracker, experiment_id, parent_id, verbose)
     try:
@@ -271,7 +271,7 @@ def _tune_settings(spec: StudySpec) -> None:
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(2 * slots)))
 
 
-def _init_ray(address: str | None) -> None:
+def init_ray(address: str | None) -> None:
     import ray
 
     if ray.is_initialized():

@@ -1,63 +1,119 @@
-"""`study bench scheduling`: the scheduling and tracking overhead per trial of a study of
-trivial trials on local Ray with MLflow in SQLite, and the driver's peak memory."""
+"""`study bench scheduling`: what a study of N trivial trials costs beyond its trials' own
+compute, on local Ray with MLflow in SQLite, against the same trials under bare Ray Tune.
+
+The study is `loss: [ce, lace]` × N/2 seeds of a trivial trial (40 digits, width 2, `epochs`
+epochs). Printed: the study's wall time (Ray started before, not counted), one trial's own
+compute, the slot time per trial of the study and of bare Ray Tune (a function trainable that
+trains the same configs and reports once, no callbacks, no logger files, actor reuse), their
+ratio, per-epoch results per second through the driver, the driver's RSS growth per 1,000
+trials, and how long `study status` and `study report` take on the finished study.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 from study import contract as c
 from study.tools.bench import machine_line
 
+BASE = {
+    "data": {"name": "digits", "n_train": 40, "n_test": 40, "crop_padding": 1, "flip": False},
+    "model": {"width": 2},
+    "schedule": {"epochs": 1, "batch_size": 20},
+    "eval": {"batch_size": 100, "final_window": 1, "train_every": 1000},
+    "device": "cpu",
+}
 
-def bench_scheduling(n_trials: int = 200) -> list[str]:
-    """Run a study of `n_trials` trivial trials (1 epoch of 40 digits at width 2) on local Ray
-    with MLflow in a temporary SQLite file; report the overhead per trial beyond the trials'
-    own compute, the driver's peak memory, and how many runs ended FINISHED."""
-    import resource
-    import tempfile
-    from pathlib import Path
 
-    from study.orchestration.record import open_study
-    from study.orchestration.runner import run_study
+def _rss_mb(field: str = "VmRSS") -> float:
+    """The driver's resident memory now (VmRSS) or at its peak (VmHWM), from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _spec(n_trials: int, epochs: int) -> Any:
     from study.orchestration.spec import spec_from_dict
-    from study.orchestration.storage import Storage
-    from study.orchestration.tracking import Tracker
+
+    base = {**BASE, "schedule": {"epochs": epochs, "batch_size": 20}}
+    seeds = list(range(max(1, n_trials // 2)))
+    raw = {"name": "bench_scheduling", "base": base, "resources": {"cpu": 1},
+           "grid": {"loss": [{"name": "ce"}, {"name": "lace"}], "seed": seeds},
+           "analysis": {"metric": c.PAPER_TOP1, "min_effect": 1.0}}  # fmt: skip
+    return spec_from_dict(raw)
+
+
+def _bare_tune(spec: Any, folder: Path) -> float:
+    """Wall time of the same trials under bare Ray Tune (Ray already started)."""
+    from ray import tune
+
     from study.training.trial import run_trial
 
-    base = {
-        "data": {"name": "digits", "n_train": 40, "n_test": 40, "crop_padding": 1, "flip": False},
-        "model": {"width": 2},
-        "schedule": {"epochs": 1, "batch_size": 20},
-        "eval": {"batch_size": 100, "final_window": 1},
-        "device": "cpu",
-    }
-    raw = {"name": "bench_scheduling", "base": base, "grid": {"seed": list(range(n_trials))},
-           "resources": {"cpu": 1}}  # fmt: skip
-    spec = spec_from_dict(raw)
-    cpus = os.cpu_count() or 1
-    run_trial(spec.base, lambda m, s, a: None)  # warm caches, then time one trial's compute
+    def trainable(config: dict[str, Any]) -> None:
+        last = run_trial(spec.base.with_overrides(config["overrides"]), lambda m, s, a: None)
+        tune.report({c.FINISHED_METRIC: last[c.FINISHED_METRIC]})
+
     start = time.perf_counter()
-    run_trial(spec.base, lambda m, s, a: None)
-    compute = time.perf_counter() - start
-    with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as folder:
-        uri = f"sqlite:///{Path(folder) / 'mlflow.db'}"
-        start = time.perf_counter()
-        storage = Storage.of(Path(folder) / "runs")
-        outcome = run_study(open_study(storage, spec, uri), storage)
-        wall = time.perf_counter() - start
-        tracker = Tracker(uri)
-        runs = tracker.find_runs(outcome.experiment_id, c.TRIAL_ROLE)
-        finished = sum(r.info.status == "FINISHED" for r in runs)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    per_trial = wall * min(cpus, n_trials) / n_trials
+    tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        param_space={"overrides": tune.grid_search(spec.grid_points())},
+        tune_config=tune.TuneConfig(reuse_actors=True),
+        run_config=tune.RunConfig(name="bare", storage_path=str(folder), verbose=0),
+    ).fit()
+    return time.perf_counter() - start
+
+
+def _timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench_scheduling(n_trials: int = 200, epochs: int = 1) -> list[str]:
+    from analysis.report import ReportConfig, build_report
+    from study.orchestration.record import open_study
+    from study.orchestration.runner import init_ray, run_study
+    from study.orchestration.storage import Storage
+    from study.tools.status import study_status
+    from study.training.trial import run_trial
+
+    spec = _spec(n_trials, epochs)
+    n, cpus = len(spec.grid_points()), os.cpu_count() or 1
+    run_trial(spec.base, lambda m, s, a: None)  # warm caches, then time one trial's compute
+    compute = _timed(lambda: run_trial(spec.base, lambda m, s, a: None))
+    ray_start = _timed(lambda: init_ray(None))
+    with tempfile.TemporaryDirectory(prefix="lossbench-bench-") as tmp:
+        folder = Path(tmp)
+        uri, storage = f"sqlite:///{folder / 'mlflow.db'}", Storage.of(folder / "runs")
+        before = _rss_mb()
+        outcome: list[Any] = []
+        wall = _timed(lambda: outcome.append(run_study(open_study(storage, spec, uri), storage)))
+        growth = (_rss_mb("VmHWM") - before) / n * 1000
+        status = _timed(lambda: study_status(spec.name, storage, None))
+        report = _timed(lambda: build_report(uri, spec.name, folder / "report",
+                                             ReportConfig(), log=False))  # fmt: skip
+        bare = _bare_tune(spec, folder / "bare")
+    slots = min(cpus, n)
+    ours, theirs = wall * slots / n, bare * slots / n
     return [
-        f"# study bench scheduling: {n_trials} trivial trials, local Ray, {cpus} CPUs "
-        f"(1 CPU per trial, actor reuse), MLflow in SQLite; {machine_line('cpu')}",
-        f"wall time of the study (Ray start included): {wall:.1f} s",
+        f"# study bench scheduling: {n} trivial trials of {epochs} epoch(s), local Ray, {cpus} "
+        f"CPUs (1 CPU per trial, actor reuse), MLflow in SQLite; {machine_line('cpu')}",
+        f"Ray start (not counted below): {ray_start:.1f} s",
+        f"wall time of the study: {wall:.1f} s; of bare Ray Tune on the same trials: {bare:.1f} s",
         f"one trial's own compute (in-process): {compute:.3f} s",
-        f"slot time per trial (wall × concurrency / trials): {per_trial:.3f} s",
-        f"scheduling + tracking overhead per trial: {per_trial - compute:.3f} s (target <= 0.5 s)",
-        f"driver peak RSS: {peak_mb:.0f} MB",
-        f"MLflow trial runs FINISHED: {finished}/{n_trials}",
+        f"slot time per trial (wall × concurrency / trials): {ours:.3f} s; bare Tune "
+        f"{theirs:.3f} s; ratio {ours / theirs:.2f} (target <= 1.5)",
+        f"overhead per trial beyond its compute: {ours - compute:.3f} s; bare Tune "
+        f"{theirs - compute:.3f} s",
+        f"per-epoch results through the driver: {n * epochs / wall:.1f} per second",
+        f"driver RSS: {before:.0f} MB before the study, growth {growth:.0f} MB per 1,000 "
+        "trials (peak − before; target <= 50)",
+        f"`study status`: {status:.2f} s (target <= 5); `study report`: {report:.1f} s "
+        "(target <= 60 at 24 epochs)",
+        f"MLflow trial runs FINISHED: {outcome[0].finished.get(c.MAIN_STAGE, 0)}/{n}",
     ]

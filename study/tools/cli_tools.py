@@ -74,9 +74,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.target == "scheduling":
         from study.tools.bench_scheduling import bench_scheduling
 
-        if args.trials < 1:
-            raise UserError(f"--trials: invalid value {args.trials} (allowed: >= 1)")
-        for line in bench_scheduling(args.trials):
+        if args.trials < 2:
+            raise UserError(f"--trials: invalid value {args.trials} (allowed: >= 2)")
+        if args.epochs < 1:
+            raise UserError(f"--epochs: invalid value {args.epochs} (allowed: >= 1)")
+        for line in bench_scheduling(args.trials, args.epochs):
             print(line, flush=True)
         return 0
     if args.target == "train":
