@@ -103,3 +103,21 @@ def test_study_trial_reads_a_study_yaml_through_its_extends() -> None:
     root = Path(__file__).resolve().parents[1]
     cfg = load_trial_config(root / "search_spaces/digits_optim.yaml", {"optim.name": "adam"})
     assert (cfg.data.name, cfg.data.size, cfg.optim.name) == ("digits", 16, "adam")
+
+
+def test_status_lists_the_unfinished_runs_first_and_at_most_listed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from study.tools import status
+
+    def run(name: str, state: str) -> SimpleNamespace:
+        return SimpleNamespace(info=SimpleNamespace(status=state, run_name=name),
+                               data=SimpleNamespace(tags={}, metrics={"epoch": 3.0}))  # fmt: skip
+
+    runs = [run(f"t{i}", "FINISHED") for i in range(4)] + [run("t9", "FAILED")]
+    monkeypatch.setattr(status, "LISTED", 2)
+    lines = status._run_lines(runs)
+    assert "FAILED" in lines[0] and "t9" in lines[0] and "t0" in lines[1]
+    assert lines[2] == "  ... 3 more runs (3 FINISHED) not listed" and len(lines) == 3

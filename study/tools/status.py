@@ -15,6 +15,8 @@ from study.orchestration.storage import Storage
 from study.orchestration.tracking import Tracker, sqlite_path
 from study.tools.server import redacted
 
+LISTED = 200  # runs listed one per line
+
 
 def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
     """`tracking_uri`: None = the one recorded when the study started."""
@@ -53,12 +55,7 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
             f"{counts['KILLED']:7d} {counts['FAILED']:7d} {pending:7d}"
         )
     lines.append("")
-    for run in sorted(runs, key=lambda r: (c.stage_of(r), r.info.run_name or "")):
-        epoch = run.data.metrics.get("epoch")
-        epochs = f"epoch {int(epoch)}" if epoch is not None else "no epoch yet"
-        lines.append(
-            f"  {c.stage_of(run):9s} {run.info.status:9s} {epochs:12s} {run.info.run_name}"
-        )
+    lines += _run_lines(runs)
     verdict = (
         "complete"
         if complete
@@ -66,3 +63,23 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
     )
     lines.append(f"\nStudy {name!r} is {verdict}.")
     return "\n".join(lines)
+
+
+def _run_lines(runs: list[Any]) -> list[str]:
+    """One line per run, those that need a look first, at most `LISTED` however large the
+    study (a 10⁴-trial study's status is read in a terminal)."""
+    order = sorted(
+        runs, key=lambda r: (r.info.status == "FINISHED", c.stage_of(r), r.info.run_name or "")
+    )
+    lines = []
+    for run in order[:LISTED]:
+        epoch = run.data.metrics.get("epoch")
+        epochs = f"epoch {int(epoch)}" if epoch is not None else "no epoch yet"
+        lines.append(
+            f"  {c.stage_of(run):9s} {run.info.status:9s} {epochs:12s} {run.info.run_name}"
+        )
+    rest = order[LISTED:]
+    if rest:
+        finished = sum(r.info.status == "FINISHED" for r in rest)
+        lines.append(f"  ... {len(rest)} more runs ({finished} FINISHED) not listed")
+    return lines
