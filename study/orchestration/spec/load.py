@@ -119,7 +119,7 @@ def spec_from_dict(
             cells.append(base.with_overrides(point))
         except ConfigError as exc:
             raise ConfigError(f"grid point {point}: {exc}") from exc
-    search = parse_search(section(raw, "search"), base, cells) if raw.get("search") else None
+    search = parse_search(section(raw, "search"), cells) if raw.get("search") else None
     analysis = parse_analysis(section(raw, "analysis"))
     check_test_selection(analysis, cells)
     sequential = (

@@ -31,7 +31,7 @@ from study.orchestration.spec.translate import SAMPLERS, SCHEDULERS
 from study.training.config import TrialConfig
 
 
-def parse_search(raw: Mapping[str, Any], base: TrialConfig, cells: list[TrialConfig]) -> SearchSpec:
+def parse_search(raw: Mapping[str, Any], cells: list[TrialConfig]) -> SearchSpec:
     """The `search` section, then what spans sections: known losses and samplers, a holdout in
     every cell, and every searched value valid in every cell."""
     from study.training.losses import list_losses
