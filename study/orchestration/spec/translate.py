@@ -89,11 +89,11 @@ def default_point(cell: TrialConfig, keys: list[str]) -> dict[str, Any]:
     return point
 
 
-def build_search(spec: SearchSpec, cell: TrialConfig, label: str = "tune") -> Any:
+def build_search(spec: SearchSpec, cell: TrialConfig, label: str = "search") -> Any:
     """OptunaSearch over the cell's space; its first trials are `points_to_evaluate` (default:
     the cell's own values, i.e. the paper's settings for the paper's base config). Metric and
     mode are set here: Tune does not pass TuneConfig's on through the concurrency limiter that
-    `max_concurrent_trials` adds."""
+    `max_concurrent_trials` adds. `label` names the search in its cost line."""
     from study.orchestration.timed_search import TimedOptunaSearch
 
     space = spec.params_for(cell.loss.name)
