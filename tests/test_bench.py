@@ -22,17 +22,17 @@ def test_bench_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_bench_scheduling_runs_the_study_and_bare_tune(tmp_path: object) -> None:
-    """The scale benchmark end to end at 4 trials, in its own process (it starts Ray)."""
+    """The scale benchmark end to end at 2 trials, in its own process (it starts Ray)."""
     import subprocess
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "study", "bench", "scheduling", "--trials", "4", "--epochs", "2"],
+        [sys.executable, "-m", "study", "bench", "scheduling", "--trials", "2", "--epochs", "2"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    assert "MLflow trial runs FINISHED: 4/4" in out
+    assert "MLflow trial runs FINISHED: 2/2" in out
     for figure in ("bare Ray Tune on the same trials", "ratio", "per-epoch results",
                    "`study status`", "`study report`"):  # fmt: skip
         assert figure in out

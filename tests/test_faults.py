@@ -83,6 +83,23 @@ def test_killed_trial_and_restarted_server_on_postgresql(
         _tracked_through_a_restarted_server(tmp_path, fake_cifar_root, pg.uri, pg.password)
 
 
+def _bulk_reads_equal_mlflow(client: MlflowClient, server_uri: str, db_uri: str) -> None:
+    from analysis.histories import read_histories
+
+    exp = client.get_experiment_by_name("faults")
+    runs = [r.info.run_id for r in client.search_runs([exp.experiment_id])
+            if r.data.tags.get("lossbench.role") == "trial"]  # fmt: skip
+    keys = {r: ["train_loss", "test_top1_error"] for r in runs}
+    shown = sorted(
+        (r, k, m.step, m.value, m.timestamp)
+        for r, ks in keys.items() for k in ks for m in client.get_metric_history(r, k)
+    )  # fmt: skip
+    for uri in (server_uri, db_uri):
+        frame = read_histories(uri, keys, steps=6)
+        got = sorted((r, k, int(s), v, int(t)) for r, k, s, v, t in frame.itertuples(index=False))
+        assert got == shown and len(shown) >= 2 * 2 * 6, uri
+
+
 def _tracked_through_a_restarted_server(
     tmp_path: Path, fake_cifar_root: Path, db: str, password: str
 ) -> None:
@@ -131,6 +148,9 @@ def _tracked_through_a_restarted_server(
         assert "is complete" in status.stdout, status.stdout + status.stderr
         texts = [out, report.stdout, report.stderr, status.stdout, status.stderr]
         assert not any(password in t for t in texts)  # the DB password stays in the server
+        # the report's bulk reads, through the server and straight from PostgreSQL, hold
+        # exactly the points MLflow's per-run calls give (the retried trial's re-sent steps too)
+        _bulk_reads_equal_mlflow(client, uri, db)
     finally:
         if driver is not None and driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)

@@ -107,33 +107,6 @@ def test_bulk_histories_equal_what_mlflow_shows_on_sqlite(tmp_path: Path) -> Non
     assert len(nan) == 1 and [g for g in got if g[3] == g[3]] == [s for s in shown if s[3] == s[3]]
 
 
-def test_bulk_histories_equal_what_mlflow_shows_through_a_server(tmp_path: Path) -> None:
-    """The same tracking DB behind `study server`: read over HTTP in bulk (chunked below the
-    endpoint's limits), the same points as the per-run calls."""
-    from study.tools.server import start_server, stop_server, wait_healthy
-
-    from .conftest import free_port
-
-    db = _study(tmp_path)
-    port = free_port()
-    server = start_server(port, db, str(tmp_path / "art"), log=tmp_path / "server.log")
-    try:
-        uri = f"http://127.0.0.1:{port}"
-        wait_healthy(uri)
-        import analysis.histories as h
-
-        runs, got = _histories(uri)
-        h.HTTP_MAX_RUNS = 3  # several calls per key
-        try:
-            _, chunked = _histories(uri)
-        finally:
-            h.HTTP_MAX_RUNS = 100
-        shown = _as_mlflow_shows(uri, runs, ["train_loss", "final_paper_top5_error"])
-        assert got == chunked == shown and len(shown) == 8 * 4
-    finally:
-        stop_server(server)
-
-
 def test_every_run_is_read_however_many_pages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,3 +130,39 @@ def test_every_run_is_read_however_many_pages(
     monkeypatch.setattr(client, "search_runs", counted)
     assert len(contract.search_all(client, [exp], "", page=3)) == 10  # 8 + 1 + the parent
     assert len(pages) == 4 and pages[0] is None and all(pages[1:])
+
+
+def test_bulk_reads_over_http_stay_under_the_endpoint_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """≤ 100 runs a call, fewer when runs have many steps; each call's points come back."""
+    import requests
+
+    import analysis.histories as h
+
+    calls: list[tuple[str, list[str]]] = []
+
+    class Answer:
+        def __init__(self, key: str, runs: list[str]) -> None:
+            self.points = [{"run_id": r, "step": 1, "value": 0.5, "timestamp": 7} for r in runs]
+
+        def raise_for_status(self) -> None:
+            pass
+
+        def json(self) -> dict:
+            return {"metrics": self.points}
+
+    def get(self: object, url: str, params: list, **kwargs: object) -> Answer:
+        key = dict(params)["metric_key"]
+        runs = [v for k, v in params if k == "run_id"]
+        calls.append((key, runs))
+        assert url.endswith("/ajax-api/2.0/mlflow/metrics/get-history-bulk")
+        return Answer(key, runs)
+
+    monkeypatch.setattr(requests.Session, "get", get)
+    keys = {f"r{i:03d}": ["a", "b"] for i in range(250)}
+    frame = h.read_histories("http://127.0.0.1:1", keys, steps=1)
+    assert len(frame) == 500 and [len(r) for k, r in calls if k == "a"] == [100, 100, 50]
+    calls.clear()
+    h.read_histories("http://127.0.0.1:1", keys, steps=500)  # 25,000 / (2 × 500) = 25 a call
+    assert {len(r) for _, r in calls} == {25} and len(calls) == 2 * 10
