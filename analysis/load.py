@@ -149,8 +149,7 @@ def load_decisions(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
     (or its last look), its decision, the mean gain, the repeated CI, the futility bound and
     the boundary it crossed at that look. Read from the parent run's artifacts
     `decisions/look-<n>.json` (`study.orchestration.runner` copies them there from the study
-    storage);
-    empty when the study has none."""
+    storage); empty when the study has none."""
     import os
     import tempfile
 

@@ -1,8 +1,7 @@
 """Which way is better for a metric, by its name: errors, NLL, ECE, Brier, losses and
-epochs-to-target are better when lower; anything else when higher. Pure and dependency-free:
-the sequential stage of a study (`study.orchestration.stages.looks`) orients its paired differences
-with it
-too."""
+epochs-to-target are better when lower; anything else when higher. Pure and dependency-free: the
+sequential stage of a study (`study.orchestration.stages.looks`) orients its paired differences with
+it too."""
 
 from __future__ import annotations
 

@@ -101,22 +101,22 @@ class SequentialDesign:
         ]
 
 
-def decide(diffs: np.ndarray, plan: SequentialDesign) -> str:
+def decide(diffs: np.ndarray, design: SequentialDesign) -> str:
     """One cell at one look: `gain`, `loss`, `futile`, `inconclusive` (at the last look) or
     `continue` (before it).
     `diffs`: its paired differences so far, positive = candidate better; `len(diffs)` must be
-    one of `plan.looks`."""
-    return decide_with_bounds(diffs, plan)[0]
+    one of `design.looks`."""
+    return decide_with_bounds(diffs, design)[0]
 
 
-def decide_with_bounds(diffs: np.ndarray, plan: SequentialDesign) -> tuple[str, dict[str, float]]:
+def decide_with_bounds(diffs: np.ndarray, design: SequentialDesign) -> tuple[str, dict[str, float]]:
     """`decide`, plus what it looked at: the mean, the repeated CI and the futility bound."""
     d = np.asarray(diffs, dtype=float)
     n = len(d)
-    if n not in plan.looks:
-        raise ValueError(f"{n} differences: a decision is taken at looks {plan.looks} only")
-    k = plan.looks.index(n)
-    efficacy, futility = plan.boundaries()[k]
+    if n not in design.looks:
+        raise ValueError(f"{n} differences: a decision is taken at looks {design.looks} only")
+    k = design.looks.index(n)
+    efficacy, futility = design.boundaries()[k]
     mean = float(d.mean())
     se = float(d.std(ddof=1)) / math.sqrt(n)
     se = se if np.ptp(d) > 0 else math.nan  # identical differences: no interval, no decision
@@ -131,52 +131,52 @@ def decide_with_bounds(diffs: np.ndarray, plan: SequentialDesign) -> tuple[str, 
         return "gain", info
     if info["ci_high"] < 0:
         return "loss", info
-    if plan.futility and info["futility_bound"] < plan.min_effect:
+    if design.futility and info["futility_bound"] < design.min_effect:
         return "futile", info
-    return ("inconclusive" if k == len(plan.looks) - 1 else "continue"), info
+    return ("inconclusive" if k == len(design.looks) - 1 else "continue"), info
 
 
-def boundary(decision: str, info: dict[str, float], plan: SequentialDesign) -> str:
+def boundary(decision: str, info: dict[str, float], design: SequentialDesign) -> str:
     """Which boundary a decision crossed, in words (the report's `boundary` column)."""
     if decision == "gain":
         return "efficacy: repeated CI above 0"
     if decision == "loss":
         return "efficacy: repeated CI below 0"
     if decision == "futile":
-        return f"futility: bound < min_effect {plan.min_effect:g}"
+        return f"futility: bound < min_effect {design.min_effect:g}"
     return "last look, no boundary crossed" if decision == "inconclusive" else "none yet"
 
 
-def decide_many(diffs: np.ndarray, plan: SequentialDesign) -> np.ndarray:
+def decide_many(diffs: np.ndarray, design: SequentialDesign) -> np.ndarray:
     """Vectorised `decide` for the simulation benchmark: `diffs` is cells × n (n a look);
     returns one decision per row (the same rule, checked against `decide` in the tests)."""
     d = np.asarray(diffs, dtype=float)
     n = d.shape[1]
-    k = plan.looks.index(n)
-    efficacy, futility = plan.boundaries()[k]
+    k = design.looks.index(n)
+    efficacy, futility = design.boundaries()[k]
     mean = d.mean(axis=1)
     se = d.std(axis=1, ddof=1) / math.sqrt(n)
     se[np.ptp(d, axis=1) == 0] = math.nan
-    last = k == len(plan.looks) - 1
+    last = k == len(design.looks) - 1
     out = np.full(len(d), "inconclusive" if last else "continue", dtype=object)
-    if plan.futility:
-        out[np.abs(mean) + futility * se < plan.min_effect] = "futile"
+    if design.futility:
+        out[np.abs(mean) + futility * se < design.min_effect] = "futile"
     out[mean + efficacy * se < 0] = "loss"
     out[mean - efficacy * se > 0] = "gain"
     return out
 
 
-def null_seeds(plan: SequentialDesign, sd: float, sims: int = 2000, seed: int = 0) -> np.ndarray:
+def null_seeds(design: SequentialDesign, sd: float, sims: int = 2000, seed: int = 0) -> np.ndarray:
     """Seeds each comparison uses when no comparison has an effect and the paired differences
-    have standard deviation `sd`: sims × plan.n_cells, simulated (seeded); `study plan`
+    have standard deviation `sd`: sims × design.n_cells, simulated (seeded); `study plan`
     prints the expected cost from it."""
     rng = np.random.default_rng(seed)
-    diffs = rng.normal(0.0, sd, size=(sims * plan.n_cells, plan.looks[-1]))
-    used = np.full(len(diffs), plan.looks[-1], dtype=int)
+    diffs = rng.normal(0.0, sd, size=(sims * design.n_cells, design.looks[-1]))
+    used = np.full(len(diffs), design.looks[-1], dtype=int)
     open_ = np.ones(len(diffs), dtype=bool)
-    for n in plan.looks:
+    for n in design.looks:
         idx = np.flatnonzero(open_)
-        decided = decide_many(diffs[idx, :n], plan) != "continue"
+        decided = decide_many(diffs[idx, :n], design) != "continue"
         used[idx[decided]] = n
         open_[idx[decided]] = False
-    return used.reshape(sims, plan.n_cells)
+    return used.reshape(sims, design.n_cells)

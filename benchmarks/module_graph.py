@@ -66,9 +66,8 @@ def graph() -> nx.DiGraph:
     for name, path in mods.items():
         g.add_node(name, lines=len(path.read_text().splitlines()))
         for target in imports(path, set(mods)):
-            # `from study.orchestration.spec import x` names the package; its __init__ importing
-            # its own
-            # submodules is not a cycle of the design
+            # `from study.orchestration.spec import x` names the package; its __init__ importing its
+            # own submodules is not a cycle of the design
             if not target.startswith(name + "."):
                 g.add_edge(name, target)
     return g

@@ -36,14 +36,14 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         experiment_id: str,
         parent_id: str,
         study: str,
-        plan: TuneExperiment,
+        exp: TuneExperiment,
     ) -> None:
         self.tracker = tracker
         self.experiment_id = experiment_id
         self.parent_id = parent_id
         self.study = study
-        self.base = plan.base
-        self.tags = {c.STAGE_TAG: plan.stage, c.CELL_TAG: trial_label(plan.cell), **plan.tags}
+        self.base = exp.base
+        self.tags = {c.STAGE_TAG: exp.stage, c.CELL_TAG: trial_label(exp.cell), **exp.tags}
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
         self._final: dict[str, bool] = {}

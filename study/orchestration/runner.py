@@ -1,10 +1,9 @@
-"""Run (or resume) a study under Ray Tune: the one module that builds, restores and fits
-Tuners. The study is its stored record (`study.orchestration.record`); its stages
-(`study.orchestration.stages`) say what
-to run, round after round, and the runner runs each round's plans, hands the results back,
-and settles the runs in MLflow (`study.orchestration.settle`). It never knows a stage's kind.
+"""Run (or resume) a study under Ray Tune: the one module that builds, restores and fits Tuners. The
+study is its stored record (`study.orchestration.record`); its stages (`study.orchestration.stages`)
+say what to run, round after round, and the runner runs each round's experiments, hands the results
+back, and settles the runs in MLflow (`study.orchestration.settle`). It never knows a stage's kind.
 
-Running the same study again resumes it: each plan's experiment is `Tuner.restore`d when it
+Running the same study again resumes it: each Tune experiment is `Tuner.restore`d when it
 exists, and the stages' stored decisions are read back instead of re-taken.
 """
 
@@ -119,12 +118,12 @@ class _Driver:
         return settle(self.tracker, self.experiment_id, self.spec.name, self.expected(),
                       self.parent_id, final=final, summary=summary)  # fmt: skip
 
-    def fit(self, plan: TuneExperiment) -> list[TrialResult]:
+    def fit(self, exp: TuneExperiment) -> list[TrialResult]:
         tracking = TrackingCallback(
-            self.tracker, self.experiment_id, self.parent_id, self.spec.name, plan
+            self.tracker, self.experiment_id, self.parent_id, self.spec.name, exp
         )
-        callbacks = [tracking, *([] if self.verbose else [_progress(plan, self.spec)])]
-        grid = _fit(plan, self.spec, self.storage, callbacks, self.verbose)
+        callbacks = [tracking, *([] if self.verbose else [_progress(exp, self.spec)])]
+        grid = _fit(exp, self.spec, self.storage, callbacks, self.verbose)
         return [
             TrialResult(trial_overrides(r.config or {}), dict(r.metrics or {}), r.error is None)
             for r in grid
@@ -133,11 +132,11 @@ class _Driver:
     def run_stage(self, stage: Stage) -> None:
         ctx, name = self.ctx, self.spec.name
         ctx.results[stage.name] = []
-        for plans in stage.rounds(ctx):
+        for experiments in stage.rounds(ctx):
             # before the fit: a decision taken (or read back) for this round is on the
             # parent run even if the driver dies during the round
             _log_decisions(self.tracker, self.parent_id, ctx, self.logged)
-            results = [self.fit(plan) for plan in plans]
+            results = [self.fit(exp) for exp in experiments]
             ctx.results[stage.name].extend(results)
             # `study status` reads the trials expected given the decisions so far here
             save_decision(self.storage, name, EXPECTED_KEY, self.expected())
@@ -166,30 +165,30 @@ def _log_decisions(tracker: Tracker, parent_id: str, ctx: StageContext, logged: 
         logged.add(key)
 
 
-def _stage_label(plan: TuneExperiment) -> str:
+def _stage_label(exp: TuneExperiment) -> str:
     """`tune [loss=lace]`: the stage, and the cell a per-cell experiment serves."""
-    return f"{plan.stage} [{trial_label(plan.cell)}]" if plan.cell else plan.stage
+    return f"{exp.stage} [{trial_label(exp.cell)}]" if exp.cell else exp.stage
 
 
-def _progress(plan: TuneExperiment, spec: StudySpec) -> ProgressCallback:
-    metric = plan.search.metric if plan.search else spec.analysis.metric
-    return ProgressCallback(_stage_label(plan), plan.n_trials, metric, trial_label_of)
+def _progress(exp: TuneExperiment, spec: StudySpec) -> ProgressCallback:
+    metric = exp.search.metric if exp.search else spec.analysis.metric
+    return ProgressCallback(_stage_label(exp), exp.n_trials, metric, trial_label_of)
 
 
 def _fit(
-    plan: TuneExperiment, spec: StudySpec, storage: Storage, callbacks: list[Any], verbose: bool
+    exp: TuneExperiment, spec: StudySpec, storage: Storage, callbacks: list[Any], verbose: bool
 ) -> Any:
-    """Build (or restore) the plan's Tuner and fit it; returns Tune's ResultGrid."""
+    """Build (or restore) the experiment's Tuner and fit it; returns Tune's ResultGrid."""
     from ray import tune
 
     # A plain study is the Tune experiment `<storage>/<name>`; stages live inside that folder.
     storage_path, name = (
-        (storage.uri(), spec.name) if not plan.key else (storage.uri(spec.name), plan.key)
+        (storage.uri(), spec.name) if not exp.key else (storage.uri(spec.name), exp.key)
     )
     path = f"{storage_path}/{name}"
     fn = tune.with_resources(
         tune.with_parameters(
-            trainable, base=plan.base, states=Storage(f"{path}/{STATES_FOLDER}"),
+            trainable, base=exp.base, states=Storage(f"{path}/{STATES_FOLDER}"),
             policy=spec.checkpoint, gpu_share=spec.resources.gpu,
         ),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
@@ -203,28 +202,28 @@ def _fit(
         callbacks=callbacks,
         verbose=1 if verbose else 0,  # Ray's tables print every trial's every result
     )
-    return tune.Tuner(fn, param_space=_param_space(plan), tune_config=_tune_config(plan, spec),
+    return tune.Tuner(fn, param_space=_param_space(exp), tune_config=_tune_config(exp, spec),
                       run_config=run_config).fit()  # fmt: skip
 
 
-def _param_space(plan: TuneExperiment) -> dict[str, Any]:
+def _param_space(exp: TuneExperiment) -> dict[str, Any]:
     from ray import tune
 
-    return {"overrides": tune.grid_search(list(plan.grid))} if plan.grid else {}
+    return {"overrides": tune.grid_search(list(exp.grid))} if exp.grid else {}
 
 
-def _tune_config(plan: TuneExperiment, spec: StudySpec) -> Any:
+def _tune_config(exp: TuneExperiment, spec: StudySpec) -> Any:
     from ray import tune
 
-    search = plan.search
+    search = exp.search
     # Early stopping only where it cannot bias the comparison: the search, or a plain study
     # that asks for it (the stage says so); an evaluation is always FIFO at full budget.
-    asha = plan.early_stopping
+    asha = exp.early_stopping
     metric = search.metric if search else (spec.scheduler.metric if asha else None)
     mode = search.mode if search else "min"
-    scheduler = build_scheduler(spec.scheduler, plan.base.schedule.epochs, metric, mode)
+    scheduler = build_scheduler(spec.scheduler, exp.base.schedule.epochs, metric, mode)
     return tune.TuneConfig(
-        search_alg=build_search(search, plan.base, _stage_label(plan)) if search else None,
+        search_alg=build_search(search, exp.base, _stage_label(exp)) if search else None,
         scheduler=scheduler if asha else None,
         num_samples=search.num_samples if search else 1,
         max_concurrent_trials=spec.resources.max_concurrent_trials,

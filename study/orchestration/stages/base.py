@@ -1,14 +1,13 @@
-"""What a stage is: a kind of step of a study that turns the stored study (and the results of
-the stages before it) into Tune experiments to run, round after round, and stores what it
-decided. Each kind is one module of `study.orchestration.stages`, registered in `STAGES`; the runner
+"""What a stage is: a kind of step of a study that turns the stored study (and the results of the
+stages before it) into Tune experiments to run, round after round, and stores what it decided. Each
+kind is one module of `study.orchestration.stages`, registered in `STAGES`; the runner
 (`study.orchestration.runner`) loops over a study's stages without knowing their kinds.
 
 A stage's `rounds(ctx)` is a generator: it yields a list of `TuneExperiment`s, the runner runs them
-and adds their results to `ctx`, and the generator goes on (a sequential design looks at the
-results and yields the next look's seeds) or returns. Decisions are written with
-`ctx.decide(key, value)` and read back on every restart (`study.orchestration.decisions`), so a
-restored Tune
-experiment, whose result order is not stable, can never change them.
+and adds their results to `ctx`, and the generator goes on (a sequential design looks at the results
+and yields the next look's seeds) or returns. Decisions are written with `ctx.decide(key, value)`
+and read back on every restart (`study.orchestration.decisions`), so a restored Tune experiment,
+whose result order is not stable, can never change them.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ class TuneExperiment:
     base: TrialConfig
     grid: tuple[Mapping[str, Any], ...] = ()  # fixed overrides, one trial each
     search: SearchSpec | None = None
-    cell: Mapping[str, Any] = field(default_factory=dict)  # the grid point this plan serves
+    cell: Mapping[str, Any] = field(default_factory=dict)  # the grid point this experiment serves
     early_stopping: bool = False  # the study's scheduler may stop trials early (ASHA)
     tags: Mapping[str, str] = field(default_factory=dict)  # extra run tags (e.g. the look)
 
@@ -90,7 +89,9 @@ class StageContext:
 
     spec: StudySpec
     storage: Storage
-    results: dict[str, list[list[TrialResult]]] = field(default_factory=dict)  # stage → per plan
+    results: dict[str, list[list[TrialResult]]] = field(
+        default_factory=dict
+    )  # stage → per experiment
     complete: dict[str, bool] = field(default_factory=dict)  # stage → every trial finished
     used: list[str] = field(default_factory=list)  # decisions read or taken, in order
 

@@ -15,7 +15,7 @@ from study import contract
 from study.errors import UserError
 from study.orchestration.spec.model import StudySpec
 from study.orchestration.stages.base import STAGES, Cost, StageContext, TrialResult, TuneExperiment
-from study.orchestration.stages.search import SearchStage, search_plans
+from study.orchestration.stages.search import SearchStage, search_experiments
 
 
 def best_per_cell(
@@ -26,8 +26,8 @@ def best_per_cell(
     assert spec.search is not None
     sign = 1.0 if spec.search.mode == "min" else -1.0
     best = []
-    for plan, trials in zip(search_plans(spec), results, strict=True):
-        keys = list(spec.search.params_for(plan.base.loss.name))
+    for exp, trials in zip(search_experiments(spec), results, strict=True):
+        keys = list(spec.search.params_for(exp.base.loss.name))
         scored = []
         for trial in trials:
             value = trial.metrics.get(spec.search.metric)
@@ -40,14 +40,14 @@ def best_per_cell(
     return best
 
 
-def evaluate_plan(spec: StudySpec, best: Sequence[Mapping[str, Any]]) -> TuneExperiment:
+def evaluate_experiment(spec: StudySpec, best: Sequence[Mapping[str, Any]]) -> TuneExperiment:
     """The `evaluate` experiment from the `tune` stage's winners: `best[i]` holds the searched
     values for cell i."""
     assert spec.evaluate is not None
     base = spec.base.with_overrides(spec.evaluate.overrides)
     grid = tuple(
-        {**plan.cell, **params, "seed": seed}
-        for plan, params in zip(search_plans(spec), best, strict=True)
+        {**exp.cell, **params, "seed": seed}
+        for exp, params in zip(search_experiments(spec), best, strict=True)
         for seed in spec.evaluate.seeds
     )
     return TuneExperiment(EvaluateStage.name, EvaluateStage.name, base, grid)
@@ -63,12 +63,12 @@ class EvaluateStage:
 
     def expected(self, spec: StudySpec, ctx: StageContext | None = None) -> int:
         assert spec.evaluate is not None
-        return len(search_plans(spec)) * len(spec.evaluate.seeds)
+        return len(search_experiments(spec)) * len(spec.evaluate.seeds)
 
     def cost(self, spec: StudySpec) -> Cost:
         assert spec.evaluate is not None
         base = spec.base.with_overrides(spec.evaluate.overrides)
-        cells = [base.with_overrides(p.cell) for p in search_plans(spec)]
+        cells = [base.with_overrides(p.cell) for p in search_experiments(spec)]
         return Cost(1, [(c, len(spec.evaluate.seeds)) for c in cells])
 
     def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]:
@@ -79,7 +79,7 @@ class EvaluateStage:
             best = ctx.decide(
                 SearchStage.name, best_per_cell(ctx.spec, ctx.results[SearchStage.name])
             )
-        yield [evaluate_plan(ctx.spec, best)]
+        yield [evaluate_experiment(ctx.spec, best)]
 
 
 STAGES.register(EvaluateStage.name)(EvaluateStage())

@@ -121,7 +121,7 @@ class LooksStage:
         return Cost(len(spec.sequential.looks), cfgs, bound="every cell to the last look")
 
     def null_trials(self, spec: StudySpec, sims: int = 500) -> float:
-        """Expected trials when no comparison has an effect, at the plan's assumed sd of paired
+        """Expected trials when no comparison has an effect, at the design's assumed sd of paired
         differences (`sequential.sd`, default 0.6 × min_effect): a reference point runs as
         long as the longest comparison of its setting."""
         from analysis.sequential import null_seeds
@@ -138,7 +138,7 @@ class LooksStage:
     def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]:
         from analysis.sequential import boundary, decide_with_bounds
 
-        spec, plan = ctx.spec, sequential_design(ctx.spec)
+        spec, design = ctx.spec, sequential_design(ctx.spec)
         assert spec.sequential is not None
         open_ids = {cid for cid, _, _ in comparisons(spec)}
         before = 0
@@ -160,8 +160,8 @@ class LooksStage:
                     d = _diffs(ctx.results[self.name], cand, ref, spec.analysis.metric, n)
                     if d is None:
                         return  # a trial failed: `study resume` retries it, then decides
-                    decision, info = decide_with_bounds(d, plan)
-                    crossed = boundary(decision, info, plan)
+                    decision, info = decide_with_bounds(d, design)
+                    crossed = boundary(decision, info, design)
                     verdicts[cid] = {"decision": decision, "look": n, **info, "boundary": crossed}
                 ctx.decide(f"look-{n}", verdicts)
             open_ids -= {c for c, v in verdicts.items() if v["decision"] != "continue"}

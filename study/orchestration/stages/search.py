@@ -12,8 +12,8 @@ from study.orchestration.spec.model import StudySpec
 from study.orchestration.stages.base import STAGES, Cost, StageContext, TuneExperiment, slug
 
 
-def search_plans(spec: StudySpec) -> list[TuneExperiment]:
-    """One plan per grid cell (a study without grid: one cell, `all`)."""
+def search_experiments(spec: StudySpec) -> list[TuneExperiment]:
+    """One experiment per grid cell (a study without grid: one cell, `all`)."""
     assert spec.search is not None
     return [
         TuneExperiment(f"tune-{slug(point)}", SearchStage.name, spec.base.with_overrides(point),
@@ -31,16 +31,16 @@ class SearchStage:
         return spec.search is not None
 
     def expected(self, spec: StudySpec, ctx: StageContext | None = None) -> int:
-        return sum(p.n_trials for p in search_plans(spec))
+        return sum(p.n_trials for p in search_experiments(spec))
 
     def cost(self, spec: StudySpec) -> Cost:
-        plans = search_plans(spec)
-        trials = [(p.base, p.n_trials) for p in plans]
+        experiments = search_experiments(spec)
+        trials = [(p.base, p.n_trials) for p in experiments]
         asha = spec.scheduler.name == "asha"
-        return Cost(len(plans), trials, spec.scheduler.max_t, "ASHA" if asha else "")
+        return Cost(len(experiments), trials, spec.scheduler.max_t, "ASHA" if asha else "")
 
     def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]:
-        yield search_plans(ctx.spec)
+        yield search_experiments(ctx.spec)
 
 
 STAGES.register(SearchStage.name)(SearchStage())
