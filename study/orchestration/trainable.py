@@ -1,9 +1,7 @@
 """The Ray Tune trainable: one trial = one call of `study.training.trial.run_trial` in a Tune
-function
-trainable. Every epoch it reports its metrics, then saves its state in the study storage when
-the checkpoint policy says so (`study.training.checkpointing`), so a crashed trial retries from its
-last
-saved epoch. Files travel to the driver inside the results; MLflow is written only by the
+function trainable. Every epoch it reports its metrics, then saves its state in the study storage
+when the checkpoint policy says so (`study.training.checkpointing`), so a crashed trial retries from
+its last saved epoch. Files travel to the driver inside the results; MLflow is written only by the
 driver (`study.orchestration.callback`)."""
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""`study run` and `study resume` as library calls: check what a study needs before anything
-is written (data, noise files, the tracking store), open its stored record
+"""`study run` and `study resume` as library calls: check what a study needs before anything is
+written (data, noise files, the tracking store), open its stored record
 (`study.orchestration.record.open_study`, the one path both commands take), run it
-(`study.orchestration.runner`) and say
-what happened and what to do next."""
+(`study.orchestration.runner`) and say what happened and what to do next."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""What a study will cost before anything runs (`study plan`): trials, epochs, images and
-hours per stage, from each stage's `cost` (`study.orchestration.stages`) and the data registry's
-split sizes
+"""What a study will cost before anything runs (`study plan`): trials, epochs, images and hours per
+stage, from each stage's `cost` (`study.orchestration.stages`) and the data registry's split sizes
 (no data is read), and the wall time of a CPU study on this machine."""
 
 from __future__ import annotations

@@ -31,8 +31,7 @@ from study.registry import Registry
 
 class OptimConfig(Protocol):
     """What an optimiser reads of `study.training.config.OptimConfig` (a Protocol: the config
-    imports
-    this module to validate names, so this module does not import the config)."""
+    imports this module to validate names, so this module does not import the config)."""
 
     @property
     def name(self) -> str: ...

@@ -1,11 +1,10 @@
 """The one training loop: `run_trial(cfg, report, checkpoint=None)`.
 
 Used by Ray Tune (`study.orchestration.trainable`), by `study trial` and by the tests. Per epoch it
-trains,
-steps StepLR, evaluates on the test split (and the validation holdout when there is one) and
-calls `report(metrics, state)` with the metrics and a full checkpoint state (model, optimizer,
-scheduler, RNG, epoch, metric history). Restoring that state and continuing gives exactly the
-metrics of an uninterrupted run: the only randomness after initialisation is one
+trains, steps its schedule, evaluates on the test split (and the validation holdout when there is
+one) and calls `report(metrics, state)` with the metrics and a full checkpoint state (model,
+optimizer, scheduler, RNG, epoch, metric history). Restoring that state and continuing gives exactly
+the metrics of an uninterrupted run: the only randomness after initialisation is one
 `torch.Generator` (data order + augmentation) that is part of the state.
 """
 

@@ -9,8 +9,7 @@ grid:                            # dotted key → list of values; axes are cross
   seed: [0, 1, 2]
 resources: {cpu: 1, gpu: 0, max_concurrent_trials: null}
 failure: {max_failures: 2}       # retries of a crashed trial, from its last checkpoint
-checkpoint: {every_epochs: null, every_seconds: auto}   # when trials save
-(study.training.checkpointing)
+checkpoint: {every_epochs: null, every_seconds: auto}   # when trials save (checkpointing.py)
 ```
 and the tuning sections (`study.orchestration.spec.search`), `analysis` and `sequential`.
 

@@ -6,8 +6,7 @@ seeds, an open one gets the next look's. One Tune experiment per look,
 reference point while any candidate of its setting is open).
 
 Each look's verdicts are the stage's decision `look-<n>` (`study.orchestration.decisions`), taken
-once and
-read back on a restart: a resumed study never re-decides, whatever its restored results.
+once and read back on a restart: a resumed study never re-decides, whatever its restored results.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Loading a trial's data: a source by name (`study.training.data.registry`), label noise on the
-whole
-training split, subsampling, and the stratified validation holdout. Images stay uint8; the
+whole training split, subsampling, and the stratified validation holdout. Images stay uint8; the
 paper's per-pixel mean subtraction and augmentation are applied per batch by
 `study.training.augment`."""
 
