@@ -77,7 +77,7 @@ def run_study(
         # verbose=0; its legacy reporter at verbose=0 prints nothing (Ray 2.60)
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     init_ray(address)
-    _tune_settings(spec)
+    _tune_settings(spec, local=address is None)
     driver = _Driver(spec, storage, tracker, experiment_id, parent_id, verbose)
     try:
         for stage in driver.stages:
@@ -238,15 +238,17 @@ def _tune_config(exp: TuneExperiment, spec: StudySpec) -> Any:
 _USER_ENV = frozenset(os.environ)  # what the user set before the driver started
 
 
-def _tune_settings(spec: StudySpec) -> None:
+def _tune_settings(spec: StudySpec, local: bool) -> None:
     """Ray Tune's own knobs for large studies (a value the user set in the environment wins).
 
     * `TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1`: Tune adds CSV, JSON and TensorBoard loggers
       unless told not to; they keep buffers and open files per trial in the driver (about
       300 KB a trial, ray-project/ray#64231) for a record MLflow already holds.
-    * `TUNE_MAX_PENDING_TRIALS_PG`: a grid queues max(200, 1.1 × cluster CPUs) pending trials,
-      each a placement group the scheduler reconsiders every step; twice the trials that fit
-      at once keeps every slot fed.
+    * `TUNE_MAX_PENDING_TRIALS_PG`, on local Ray only: a grid queues max(200, 1.1 × cluster
+      CPUs) pending trials, each a placement group the scheduler reconsiders every step; on a
+      machine whose resources are fixed, twice the trials that fit at once keeps every slot
+      fed. On a cluster Tune's default stays: its pending trials are what makes the
+      autoscaler add nodes.
     * `TUNE_GLOBAL_CHECKPOINT_S` stays `auto`: Tune spaces its experiment snapshots so that they
       take at most ~5 % of the driver's time, which matters at 10⁴ trials; a snapshot a little
       stale costs nothing here, since a trial resumes from its own state file and a finished
@@ -266,7 +268,7 @@ def _tune_settings(spec: StudySpec) -> None:
         fits = min(fits, res.get("GPU", 0.0) / spec.resources.gpu)
     limit = spec.resources.max_concurrent_trials
     slots = min(fits, limit) if limit else fits
-    if "TUNE_MAX_PENDING_TRIALS_PG" not in _USER_ENV:  # per study: each has its resources
+    if local and "TUNE_MAX_PENDING_TRIALS_PG" not in _USER_ENV:  # per study: its resources
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(2 * slots)))
 
 
