@@ -17,7 +17,7 @@ def search_experiments(spec: StudySpec) -> list[TuneExperiment]:
     assert spec.search is not None
     return [
         TuneExperiment(f"tune-{slug(point)}", SearchStage.name, spec.base.with_overrides(point),
-                  search=spec.search, cell=point, early_stopping=spec.scheduler.name == "asha")
+                       search=spec.search, cell=point, early_stopping=spec.scheduler.name == "asha")
         for point in spec.grid_points() or [{}]
     ]  # fmt: skip
 
