@@ -1,5 +1,6 @@
 """Per-epoch metric histories of many runs, read in bulk: one table with the columns `run_id`,
-`metric`, `step`, `value`, `timestamp`, every point MLflow holds for those runs and keys.
+`metric`, `step`, `value`, `timestamp`, every point MLflow holds for those runs and keys. (The
+runs themselves are read in bulk by `study.contract.read_runs`.)
 
 How, by tracking URI:
 
@@ -23,8 +24,9 @@ from typing import Any
 
 import pandas as pd
 
+from study import contract as c
+
 COLUMNS = ["run_id", "metric", "step", "value", "timestamp"]
-SQL_RUNS_PER_QUERY = 500
 HTTP_MAX_RUNS = 100  # the endpoint's limits (mlflow/server/handlers.py)
 HTTP_MAX_POINTS = 25_000
 
@@ -36,8 +38,8 @@ def read_histories(
     per key (sizes the HTTP calls)."""
     if not keys:
         return pd.DataFrame(columns=COLUMNS)
-    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0]
-    if scheme in ("sqlite", "postgresql", "mysql", "mssql"):
+    scheme = c.scheme(tracking_uri)
+    if scheme in c.DATABASES:
         rows = _from_database(tracking_uri, keys)
     elif scheme in ("http", "https"):
         rows = _from_server(tracking_uri, keys, steps)
@@ -58,9 +60,9 @@ def _from_database(uri: str, keys: Mapping[str, Sequence[str]]) -> list[tuple[An
     rows = []
     try:
         with engine.connect() as conn:
-            for i in range(0, len(runs), SQL_RUNS_PER_QUERY):
+            for i in range(0, len(runs), c.SQL_RUNS_PER_QUERY):
                 for run, key, step, value, is_nan, stamp in conn.execute(
-                    query, {"runs": runs[i : i + SQL_RUNS_PER_QUERY]}
+                    query, {"runs": runs[i : i + c.SQL_RUNS_PER_QUERY]}
                 ):
                     if (run, key) in wanted:  # MLflow stores NaN as a flag beside a 0
                         rows.append(

@@ -72,8 +72,8 @@ def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> 
     parent = c.parent_run(parents, experiment)  # the latest study of that name
     if parent is None:
         raise LookupError(f"experiment {experiment!r} has no lossbench study (parent) run")
-    found = c.search_all(client, ids, c.role_filter(c.TRIAL_ROLE, experiment))
-    children = c.trial_runs(found, parent.info.run_id)
+    wanted = {c.ROLE_TAG: c.TRIAL_ROLE, c.STUDY_TAG: experiment, c.PARENT_TAG: parent.info.run_id}
+    children = c.read_runs(tracking_uri, str(exp.experiment_id), wanted, client=client)
     trials = _trials_frame(children)
     epochs = _epochs_frame(tracking_uri, children) if with_epochs else pd.DataFrame()
     axes = json.loads(parent.data.tags.get(c.GRID_AXES_TAG, "[]"))
@@ -89,6 +89,27 @@ def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> 
         epochs=epochs,
         cell_keys=cell_keys(trials, axes),
     )
+
+
+def _reliability(artifact_uri: str, tracking_uri: str) -> dict[str, Any] | None:
+    """A run's `reliability_test.json`, or None: read in place from a local artifact store,
+    else downloaded from the run's artifact repository."""
+    import tempfile
+
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    name = "reliability_test.json"
+    if artifact_uri.startswith("file:"):
+        path = Path(local_file_uri_to_path(artifact_uri)) / name
+        return dict(json.loads(path.read_text())) if path.is_file() else None
+    with tempfile.TemporaryDirectory(prefix="lossbench-rel-") as tmp:
+        try:
+            repo = get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
+            local = repo.download_artifacts(name, tmp)
+        except Exception:
+            return None
+        return dict(json.loads(Path(local).read_text()))
 
 
 def cell_keys(trials: pd.DataFrame, axes: list[str]) -> list[str]:
@@ -114,6 +135,7 @@ def _trials_frame(runs: list[Any]) -> pd.DataFrame:
             "run_id": run.info.run_id,
             "run_name": run.info.run_name,
             "status": run.info.status,
+            "artifact_uri": run.info.artifact_uri,
             "ray_trial_id": run.data.tags.get(c.TRIAL_ID_TAG),
             "stage": c.stage_of(run),
             "cell": run.data.tags.get(c.CELL_TAG, ""),
@@ -175,30 +197,29 @@ def load_decisions(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
 def load_reliability_bins(
     tracking_uri: str, finished: pd.DataFrame
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Reliability bins pooled per loss from each trial's `reliability_test.json` artifact."""
+    """Reliability bins pooled per loss from each trial's `reliability_test.json` artifact,
+    read straight from each run's artifact repository (MLflow's `get_artifact_repository` on
+    the run's artifact URI; `MlflowClient.download_artifacts` would ask the store for the
+    run first, one query per trial), a few at a time (a tracking server's are HTTP calls)."""
     import os
-
-    from mlflow.tracking import MlflowClient
+    from concurrent.futures import ThreadPoolExecutor
 
     if finished.empty:
         return {}
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per trial
-    client = MlflowClient(tracking_uri=tracking_uri)
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for _, row in finished.iterrows():
-        try:
-            text = client.download_artifacts(row["run_id"], "reliability_test.json")
-        except Exception:  # a run without that artifact: its bins are left out
-            continue
-        b = json.loads(Path(text).read_text())
-        count = np.asarray(b["count"], float)
-        zeros = np.zeros_like(count)
-        acc = out.setdefault(
-            row["loss_label"], {"n": zeros, "conf": zeros.copy(), "hit": zeros.copy()}
-        )
-        acc["n"] += count
-        acc["conf"] += count * np.asarray(b["confidence"])
-        acc["hit"] += count * np.asarray(b["accuracy"])
+    rows = list(zip(finished["loss_label"], finished["artifact_uri"], strict=True))
+    with ThreadPoolExecutor(8) as pool:
+        found = pool.map(lambda row: (row[0], _reliability(row[1], tracking_uri)), rows)
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for loss, b in found:
+            if b is None:  # a run without that artifact: its bins are left out
+                continue
+            count = np.asarray(b["count"], float)
+            zeros = np.zeros_like(count)
+            acc = out.setdefault(loss, {"n": zeros, "conf": zeros.copy(), "hit": zeros.copy()})
+            acc["n"] += count
+            acc["conf"] += count * np.asarray(b["confidence"])
+            acc["hit"] += count * np.asarray(b["accuracy"])
     return {
         loss: {
             "count": a["n"],

@@ -16,6 +16,7 @@ metrics (`train_*`, `test_*`, `val_*`) and, in the last epoch only, the `final_*
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # --- tags -----------------------------------------------------------------------------------
@@ -129,6 +130,110 @@ def search_all(client: Any, experiment_ids: list[str], where: str, page: int = P
         token = getattr(batch, "token", None)
         if not token:
             return found
+
+
+DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # stores MLflow keeps in SQL tables
+
+
+def scheme(tracking_uri: str) -> str:
+    """`postgresql` of `postgresql+psycopg://...`."""
+    return tracking_uri.split(":", 1)[0].split("+", 1)[0]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    run_name: str
+    status: str
+    artifact_uri: str
+    start_time: int | None
+
+
+@dataclass(frozen=True)
+class RunData:
+    params: dict[str, str]
+    tags: dict[str, str]
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as `search_runs` gives it: `.info` and `.data` (params, tags, latest metrics)."""
+
+    info: RunInfo
+    data: RunData
+
+
+_runs_sql = """
+SELECT r.run_uuid, r.name, r.status, r.artifact_uri, r.start_time FROM runs r
+WHERE r.experiment_id = :exp AND r.lifecycle_stage = 'active'
+"""
+_tagged_sql = " AND r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = :k{i} AND value = :v{i})"
+_per_run_sql = {
+    "params": "SELECT run_uuid, key, value FROM params WHERE run_uuid IN :runs",
+    "tags": "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN :runs",
+    "metrics": "SELECT run_uuid, key, value, is_nan FROM latest_metrics WHERE run_uuid IN :runs",
+}
+SQL_RUNS_PER_QUERY = 500
+
+
+def read_runs(
+    tracking_uri: str, experiment_id: str, wanted: Mapping[str, str], params: bool = True,
+    client: Any = None,
+) -> list[Any]:  # fmt: skip
+    """The active runs of an experiment that carry every tag of `wanted`, each as
+    `search_runs` gives it: info, params (unless `params=False`), tags, latest metrics.
+
+    On a database store, SQL through SQLAlchemy (the library MLflow's store uses) over
+    MLflow's `runs`, `params`, `tags` and `latest_metrics` tables: one query for the runs and
+    one per table and 500 runs, plain rows. `search_runs` builds an ORM object for every
+    param, tag and metric (~90 a trial) and took 3.3 s per 1,000 trials on SQLite. Elsewhere
+    (a tracking server), `search_runs` page after page (`search_all`) with `client`.
+    tests/test_load.py holds the two equal."""
+    if scheme(tracking_uri) not in DATABASES:
+        if client is None:
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(tracking_uri)
+        where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in wanted.items())
+        return search_all(client, [experiment_id], where)
+    import sqlalchemy as sa
+
+    sql = _runs_sql + "".join(_tagged_sql.format(i=i) for i in range(len(wanted)))
+    binds: dict[str, Any] = {"exp": str(experiment_id)}
+    for i, (k, v) in enumerate(wanted.items()):
+        binds |= {f"k{i}": k, f"v{i}": v}
+    engine = sa.create_engine(tracking_uri)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(sa.text(sql), binds).all()
+            ids = [row[0] for row in found]
+            tables = {name: _per_run(conn, query, ids) if params or name != "params" else {}
+                      for name, query in _per_run_sql.items()}  # fmt: skip
+    finally:
+        engine.dispose()
+    return [
+        RunRecord(
+            RunInfo(run, name or "", status, uri, start),
+            RunData(*(tables[t].get(run, {}) for t in ("params", "tags", "metrics"))),
+        )
+        for run, name, status, uri, start in found
+    ]
+
+
+def _per_run(conn: Any, sql: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    import math
+
+    import sqlalchemy as sa
+
+    query = sa.text(sql).bindparams(sa.bindparam("runs", expanding=True))
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), SQL_RUNS_PER_QUERY):
+        for row in conn.execute(query, {"runs": ids[i : i + SQL_RUNS_PER_QUERY]}):
+            # MLflow stores a NaN metric as a flag beside a 0
+            value = row[2] if len(row) == 3 else (math.nan if row[3] else float(row[2]))
+            out.setdefault(row[0], {})[row[1]] = value
+    return out
 
 
 def tags(run: Any) -> Mapping[str, str]:

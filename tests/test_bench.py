@@ -37,3 +37,14 @@ def test_bench_scheduling_runs_the_study_and_bare_tune(tmp_path: object) -> None
                    "`study status`", "`study report`"):  # fmt: skip
         assert figure in out
     assert main(["bench", "scheduling", "--trials", "1"]) == 2
+
+
+def test_bench_tracking_logs_every_epoch_then_times_status_and_report() -> None:
+    """The logging benchmark at 4 trials of 3 epochs (no Ray): every run FINISHED, and the
+    figures it promises printed."""
+    from study.tools.bench_tracking import bench_tracking
+
+    out = "\n".join(bench_tracking(4, 3, at_once=3))
+    assert "per-epoch results logged: 12 in" in out
+    assert "trial runs FINISHED: 4/4" in out
+    assert "`study status` (a fresh process)" in out and "`study report`" in out

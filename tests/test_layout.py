@@ -103,6 +103,7 @@ OTHER_MEANINGS = Counter({
     # the command line, and table headers
     ("study/tools/cli.py", "study"): 1, ("study/tools/cli.py", "trial"): 1,
     ("study/tools/launch.py", "study"): 3,
+    ("study/tools/bench_scheduling.py", "study"): 1,  # `python -m study`
     ("study/tools/planning.py", "stage"): 3, ("study/tools/status.py", "stage"): 1,
     ("study/orchestration/stages/base.py", "stage"): 1,  # the registry's family name
 })  # fmt: skip

@@ -166,3 +166,30 @@ def test_bulk_reads_over_http_stay_under_the_endpoint_limits(
     calls.clear()
     h.read_histories("http://127.0.0.1:1", keys, steps=500)  # 25,000 / (2 × 500) = 25 a call
     assert {len(r) for _, r in calls} == {25} and len(calls) == 2 * 10
+
+
+def test_runs_read_in_bulk_equal_what_search_runs_gives(tmp_path: Path) -> None:
+    """The SQL reader of a database store gives each run exactly what `search_runs` gives:
+    info, params, tags and latest metrics (a NaN among them), for the runs with the tags."""
+    from study.contract import read_runs
+
+    uri = _study(tmp_path)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("s").experiment_id
+    some = client.search_runs([exp], "tags.`lossbench.role` = 'trial'")[0].info.run_id
+    client.log_batch(some, metrics=[Metric("test_top1_error", float("nan"), 9, 5)])
+    deleted = client.search_runs([exp], "tags.`lossbench.role` = 'trial'")[1].info.run_id
+    client.delete_run(deleted)
+    wanted = {"lossbench.role": "trial", "study": "s"}
+    where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in wanted.items())
+
+    def view(run: object) -> tuple:
+        info, data = run.info, run.data  # type: ignore[attr-defined]
+        metrics = {k: "nan" if v != v else v for k, v in data.metrics.items()}
+        return (info.run_id, info.run_name, info.status, info.artifact_uri, info.start_time,
+                data.params, data.tags, metrics)  # fmt: skip
+
+    got = sorted(view(r) for r in read_runs(uri, exp, wanted))
+    shown = sorted(view(r) for r in client.search_runs([exp], where))
+    assert len(got) == 8 and got == shown  # 9 trial runs, one deleted
+    assert any(v[7].get("test_top1_error") == "nan" for v in got)

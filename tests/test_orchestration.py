@@ -246,6 +246,7 @@ def test_callback_logs_each_epoch_once_across_a_restored_driver(tracked: Any) ->
     cb.on_trial_start(0, [trial], trial)
     cb.on_trial_result(1, [trial], trial, {**_epoch(1), NODE_KEY: "n1"})
     cb.on_trial_result(2, [trial], trial, {**_epoch(2), NODE_KEY: "n1"})
+    cb.get_state()  # Tune's snapshot: what was queued is written first
     # the driver dies; Tune restores the callback (run ids are looked up again) and the trial,
     # resumed from its state file on another node, re-sends what it reported, then goes on
     import pickle
@@ -255,6 +256,7 @@ def test_callback_logs_each_epoch_once_across_a_restored_driver(tracked: Any) ->
     cb.on_trial_result(3, [trial], trial, resent)
     cb.on_trial_result(4, [trial], trial, {**_epoch(3, final=True), NODE_KEY: "n2"})
     cb.on_trial_complete(5, [trial], trial)
+    cb.on_experiment_end([trial])
     (run,) = tracker.study_trials(exp_id, "m", parent)
     history = tracker.client.get_metric_history(run.info.run_id, "train_loss")
     assert sorted(m.step for m in history) == [1, 2, 3]
@@ -282,6 +284,7 @@ def test_settle_counts_kills_the_left_running_and_ends_the_parent(tracked: Any) 
         cb.on_trial_complete(2, trials, trial)
     cb.on_trial_complete(2, trials, trials[2])  # stopped early (by ASHA): no final metrics
     cb.on_trial_start(0, trials, trials[3])  # left RUNNING by a killed driver
+    cb.get_state()
     counts = settle(tracker, exp_id, "m", {"main": 6}, parent, final=False)
     assert counts.finished == {"main": 3} and counts.errored == {"main": 0}
     found = tracker.study_trials(exp_id, "m", parent)
@@ -308,9 +311,11 @@ def test_settle_ends_a_complete_study_finished_and_one_with_errors_failed(tracke
         cb.on_trial_start(0, trials, trial)
         cb.on_trial_result(1, trials, trial, _epoch(1, final=True))
         cb.on_trial_complete(1, trials, trial)
+    cb.get_state()
     settle(tracker, exp_id, "m", {"main": 2}, parent, final=True)
     assert tracker.client.get_run(parent).info.status == "FINISHED"
     cb.on_trial_error(2, trials, trials[1])
+    cb.on_experiment_end(trials)
     settle(tracker, exp_id, "m", {"main": 2}, parent, final=True)
     assert tracker.client.get_run(parent).info.status == "FAILED"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from study import contract as c
@@ -19,6 +20,7 @@ from study.orchestration.trainable import (
     trial_name,
     trial_overrides,
 )
+from study.orchestration.writer import NewRun, Pending, RunWriter, now_ms
 
 
 def _tune_callback_base() -> type:
@@ -28,7 +30,8 @@ def _tune_callback_base() -> type:
 
 
 class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
-    """Driver-side MLflow logging: one child run per Ray trial, found again by trial id."""
+    """Driver-side MLflow logging: one child run per Ray trial, found again by trial id. The
+    Tune event loop only queues; a `RunWriter` thread writes (`study.orchestration.writer`)."""
 
     def __init__(
         self,
@@ -44,70 +47,113 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         self.study = study
         self.base = exp.base
         self.tags = {c.STAGE_TAG: exp.stage, c.CELL_TAG: trial_label(exp.cell), **exp.tags}
-        self._runs: dict[str, str] = {}
-        self._last_step: dict[str, int] = {}
+        self._restored = False
+        self._setup()
+
+    def _setup(self) -> None:
+        self._runs: dict[str, NewRun] = {}  # the trials running, and how their runs start
         self._final: dict[str, bool] = {}
-        self._nodes: dict[str, str] = {}
+        self._writer: RunWriter | None = None  # started at the first event
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles the run config; run ids are looked up again after a restore.
-        state = dict(self.__dict__)
-        state["_runs"], state["_last_step"], state["_final"], state["_nodes"] = {}, {}, {}, {}
+        # Tune pickles the run config; a restored callback starts a writer of its own and
+        # looks its runs up again.
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_runs", "_final", "_writer")}
+        state["_restored"] = True
         return state
 
-    def _run_id(self, trial: Any) -> str:
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._setup()
+
+    @property
+    def writer(self) -> RunWriter:
+        if self._writer is None:
+            find = self._find if self._restored else None
+            self._writer = RunWriter(self.tracker, self._create, find)
+        return self._writer
+
+    def _find(self) -> dict[str, Any]:
+        stage = self.tags[c.STAGE_TAG]
+        return self.tracker.trial_runs_by_id(self.experiment_id, self.study, self.parent_id, stage)
+
+    def _create(self, trial_id: str, run: NewRun) -> tuple[str, str]:
+        return self.tracker.create_trial_run(
+            self.experiment_id, self.parent_id, self.study, trial_id, run.name, run.cfg, run.tags
+        )
+
+    def _new_run(self, trial: Any) -> NewRun:
         if trial.trial_id not in self._runs:
             overrides = trial_overrides(trial.config)
-            run_id = self.tracker.trial_run(
-                self.experiment_id,
-                self.parent_id,
-                self.study,
-                trial.trial_id,
-                # a search trial's name shows its cell too (the cell is in its base config)
-                f"{self.tags[c.CELL_TAG]} | {trial_name(trial)}"
-                if self.tags[c.CELL_TAG]
-                else trial_name(trial),
+            # a search trial's name shows its cell too (the cell is in its base config)
+            cell = self.tags[c.CELL_TAG]
+            self._runs[trial.trial_id] = NewRun(
+                f"{cell} | {trial_name(trial)}" if cell else trial_name(trial),
                 self.base.with_overrides(overrides),
                 {**self.tags, c.TRIAL_LABEL_TAG: trial_label(overrides)},
             )
-            self._runs[trial.trial_id] = run_id
-            self._last_step[trial.trial_id] = self.tracker.last_step(run_id)
         return self._runs[trial.trial_id]
 
+    def _submit(self, trial: Any, update: Callable[[Pending], None]) -> None:
+        self.writer.submit(trial.trial_id, self._new_run(trial), update)
+
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._run_id(trial)
+        self._submit(trial, _start)
 
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
-        for earlier in json.loads(result.get(BACKLOG_KEY, "[]")):
-            self._log(trial, {**earlier, NODE_KEY: result.get(NODE_KEY)})
-        self._log(trial, result)
-
-    def _log(self, trial: Any, result: dict[str, Any]) -> None:
-        run_id = self._run_id(trial)
-        step = int(result.get("epoch", 0))
+        arrived, node = now_ms(), result.get(NODE_KEY)
+        epochs = [*json.loads(result.get(BACKLOG_KEY, "[]")), result]
+        logged = [(int(e.get("epoch", 0)), metric_items(e), arrived) for e in epochs]
+        files = [
+            (int(e.get("epoch", 0)), k[len(ARTIFACT_PREFIX) :], base64.b64decode(v))
+            for e in epochs
+            for k, v in e.items()
+            if k.startswith(ARTIFACT_PREFIX)
+        ]
+        # Tune keeps every trial's last result for the whole study: the files and re-sent
+        # reports leave it once queued (Tune lets a callback change the result in place).
+        for key in [k for k in result if k.startswith(ARTIFACT_PREFIX) or k == BACKLOG_KEY]:
+            del result[key]
         self._final[trial.trial_id] = c.finished(result)
-        if step <= self._last_step[trial.trial_id]:
-            return  # re-sent after a retry: already logged
-        node = result.get(NODE_KEY)
-        if node and self._nodes.get(trial.trial_id) != node:  # first epoch, or moved by a retry
-            seen = self.tracker.client.get_run(run_id).data.tags.get(c.NODE_HISTORY_TAG, "")
-            history = ",".join(dict.fromkeys([*filter(None, seen.split(",")), str(node)]))
-            self.tracker.set_tags(run_id, {c.NODE_TAG: str(node), c.NODE_HISTORY_TAG: history})
-            self._nodes[trial.trial_id] = str(node)
-        self.tracker.log_metrics(run_id, metric_items(result), step)
-        for key, value in result.items():
-            if key.startswith(ARTIFACT_PREFIX):
-                name = key[len(ARTIFACT_PREFIX) :]
-                self.tracker.log_bytes(run_id, base64.b64decode(value), name)
-        self._last_step[trial.trial_id] = step
+        self._submit(trial, lambda p: _add(p, logged, str(node) if node else "", files))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        run_id = self._run_id(trial)
-        if not self._final.get(trial.trial_id, True):
-            self.tracker.set_tags(run_id, {c.EARLY_STOPPED_TAG: "true"})  # stopped by ASHA
-        self.tracker.set_status(run_id, "FINISHED")
+        # stopped by ASHA before its last epoch
+        stopped = {c.EARLY_STOPPED_TAG: "true"} if not self._final.pop(trial.trial_id, True) else {}
+        self._submit(trial, lambda p: _end(p, "FINISHED", stopped))
+        self._runs.pop(trial.trial_id, None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.tracker.set_status(self._run_id(trial), "FAILED")
+        self._submit(trial, lambda p: _end(p, "FAILED", {}))
+
+    def get_state(self) -> dict[str, Any] | None:
+        # Called before Tune uploads its experiment snapshot: whatever the snapshot calls
+        # finished is in MLflow first. Nothing to restore from (runs are found by trial id).
+        if self._writer is not None:
+            self._writer.flush()
+        return None
+
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _start(p: Pending) -> None:
+    p.started = True
+
+
+def _add(
+    p: Pending, epochs: list[tuple[int, dict[str, float], int]], node: str,
+    files: list[tuple[int, str, bytes]],
+) -> None:  # fmt: skip
+    p.epochs += epochs
+    p.nodes += [node] * bool(node)
+    p.artifacts += files
+
+
+def _end(p: Pending, status: str, tags: dict[str, str]) -> None:
+    p.tags.update(tags)
+    p.status = status

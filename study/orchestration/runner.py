@@ -66,7 +66,7 @@ def run_study(
     """Run (or resume) every stage of the stored study, tracking it in MLflow. The console
     shows one line per finished trial (`study.orchestration.progress`); `verbose`: Ray's tables."""
     spec = record.spec
-    tracker = Tracker(record.tracking_uri)
+    tracker = Tracker(record.tracking_uri, driver=True)
     experiment_id = tracker.experiment_id(spec.name)
     tracker.describe_experiment(experiment_id, spec.description)
     parent_id = tracker.parent_run(experiment_id, spec.name, spec.spec_hash(), spec.to_dict())

@@ -8,16 +8,17 @@ runs instead of duplicating them, and re-sent epochs (after a retry) are not log
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import subprocess
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from study import contract as c
 from study.coerce import flatten
+from study.orchestration.client import RetryingClient, sqlite_write_ahead, with_retries
 from study.training.config import TrialConfig
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def artifact_location(uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / experiment).as_uri() if db else None
 
 
+@functools.cache  # the code of this process: asked once, not once per trial
 def git_sha() -> str:
     try:
         out = subprocess.run(
@@ -81,58 +83,18 @@ def metric_items(result: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30, 30, 30)  # about 3 minutes in all
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A tracking error worth retrying: the store is unreachable, restarting or locked — not a
-    bad request (which would fail again)."""
-    text = f"{type(exc).__name__}: {exc}"
-    markers = (
-        "Connection refused", "Max retries exceeded", "ConnectionError", "RemoteDisconnected",
-        "TEMPORARILY_UNAVAILABLE", "database is locked", "Read timed out", "502", "503", "504",
-    )  # fmt: skip
-    return isinstance(exc, ConnectionError | TimeoutError) or any(m in text for m in markers)
-
-
-class RetryingClient:
-    """An `MlflowClient` whose calls are retried with backoff on transient errors, so that a
-    tracking server that goes away and comes back fails no trial and loses no metric."""
-
-    def __init__(self, client: Any, delays: tuple[float, ...] = RETRY_DELAYS) -> None:
-        self._client = client
-        self._delays = delays
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            for delay in (*self._delays, None):
-                try:
-                    return attr(*args, **kwargs)
-                except Exception as exc:
-                    if delay is None or not is_transient(exc):
-                        raise
-                    logger.warning(
-                        "tracking call %s failed (%s); retrying in %ss", name, exc, delay
-                    )
-                    time.sleep(delay)
-            raise AssertionError("unreachable")
-
-        return call
-
-
 class Tracker:
-    """Thin typed wrapper over `MlflowClient` for one tracking URI."""
+    """Thin typed wrapper over `MlflowClient` for one tracking URI. `driver`: the tracker of a
+    study's driver, which writes every trial's runs (on SQLite: `sqlite_write_ahead`)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, driver: bool = False) -> None:
         self.uri = uri
+        self.driver = driver
         self._client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"uri": self.uri, "_client": None}  # a client is not picklable state
+        # a client is not picklable state
+        return {"uri": self.uri, "driver": self.driver, "_client": None}
 
     @property
     def client(self) -> Any:
@@ -142,7 +104,10 @@ class Tracker:
             db = sqlite_path(self.uri)
             if db is not None:
                 db.parent.mkdir(parents=True, exist_ok=True)
-            self._client = RetryingClient(MlflowClient(tracking_uri=self.uri))
+            client = MlflowClient(tracking_uri=self.uri)
+            if db is not None and self.driver:
+                sqlite_write_ahead(client._tracking_client.store.engine)
+            self._client = RetryingClient(client)
         return self._client
 
     # --- experiments and runs ---------------------------------------------------------------
@@ -177,8 +142,17 @@ class Tracker:
         """The study's parent run (`study.contract.parent_run`), or None."""
         return c.parent_run(self.find_runs(experiment_id, c.PARENT_ROLE, study), study, spec_hash)
 
-    def study_trials(self, experiment_id: str, study: str, parent_id: str) -> list[Any]:
-        return c.trial_runs(self.find_runs(experiment_id, c.TRIAL_ROLE, study), parent_id)
+    def study_trials(
+        self, experiment_id: str, study: str, parent_id: str, params: bool = True,
+        stage: str | None = None,
+    ) -> list[Any]:  # fmt: skip
+        """The study's trial runs (of one stage), read in bulk (`study.contract.read_runs`);
+        `params=False`: without their params (all `study status` needs)."""
+        wanted = {c.ROLE_TAG: c.TRIAL_ROLE, c.STUDY_TAG: study, c.PARENT_TAG: parent_id}
+        if stage is not None:
+            wanted[c.STAGE_TAG] = stage
+        return list(with_retries(c.read_runs, "read_runs", self.uri, experiment_id, wanted,
+                                 params, client=self.client))  # fmt: skip
 
     def parent_run(
         self, experiment_id: str, study: str, spec_hash: str, spec: Mapping[str, Any]
@@ -205,7 +179,14 @@ class Tracker:
         self.client.log_dict(run_id, dict(spec), "study_spec.json")
         return run_id
 
-    def trial_run(
+    def trial_runs_by_id(
+        self, experiment_id: str, study: str, parent_id: str, stage: str
+    ) -> dict[str, Any]:
+        """The study's trial runs of one stage, by Ray trial id, read in bulk."""
+        runs = self.study_trials(experiment_id, study, parent_id, params=False, stage=stage)
+        return {c.tags(r)[c.TRIAL_ID_TAG]: r for r in runs}
+
+    def create_trial_run(
         self,
         experiment_id: str,
         parent_id: str,
@@ -214,13 +195,9 @@ class Tracker:
         trial_name: str,
         cfg: TrialConfig,
         extra_tags: Mapping[str, str] | None = None,
-    ) -> str:
-        """The child run of one Ray trial, found by `ray.trial_id` or created."""
-        found = self.find_runs(experiment_id, c.TRIAL_ROLE, study, trial_id)
-        if found:
-            run_id = str(found[0].info.run_id)
-            self.client.update_run(run_id, status="RUNNING")
-            return run_id
+    ) -> tuple[str, str]:
+        """A new child run for one Ray trial, with its tags and its config as an artifact
+        (its params go in its first `log_batch`): its id and artifact URI."""
         flat = cfg.to_flat_dict()
         tags = {
             c.ROLE_TAG: c.TRIAL_ROLE,
@@ -233,38 +210,56 @@ class Tracker:
             c.NOISE_DRAW_SEED_TAG: str(cfg.noise_draw_seed),
             **dict(extra_tags or {}),
         }
-        run = self.client.create_run(experiment_id, run_name=trial_name, tags=tags)
-        run_id = str(run.info.run_id)
-        self.log_params(run_id, flat)
-        self.client.log_dict(run_id, cfg.to_dict(), "trial_config.json")
-        return run_id
+        info = self.client.create_run(experiment_id, run_name=trial_name, tags=tags).info
+        config = json.dumps(cfg.to_dict(), indent=2).encode()
+        self.log_bytes(info.run_id, config, "trial_config.json", artifact_uri=info.artifact_uri)
+        return str(info.run_id), str(info.artifact_uri)
 
     # --- logging ----------------------------------------------------------------------------
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
+        self.log_batch(run_id, [], params)
 
+    def log_batch(
+        self,
+        run_id: str,
+        epochs: Sequence[tuple[int, Mapping[str, float], int]],
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Log epochs (step, metrics, time in ms), params and tags in as few calls as MLflow's
+        limits allow (per request: 1,000 metrics, 100 params, 100 tags, 1,000 in all)."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        metrics = [Metric(k, float(v), ms, s) for s, m, ms in epochs for k, v in m.items()]
         # MLflow keeps at most 6000 characters of a param value
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
-        for i in range(0, len(items), 100):  # MLflow accepts at most 100 params per batch
-            self.client.log_batch(run_id, params=items[i : i + 100])
+        ps = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+        ts = [RunTag(k, v) for k, v in (tags or {}).items()]
+        while metrics or ps or ts:
+            p, ps, t, ts = ps[:100], ps[100:], ts[:100], ts[100:]
+            room = 1000 - len(p) - len(t)
+            m, metrics = metrics[:room], metrics[room:]
+            self.client.log_batch(run_id, metrics=m, params=p, tags=t)
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        for i in range(0, len(items), 1000):
-            self.client.log_batch(run_id, metrics=items[i : i + 1000])
-
-    def log_bytes(self, run_id: str, data: bytes, name: str, folder: str | None = None) -> None:
-        """Store `data` as artifact `name` of the run (in its artifact folder `folder`)."""
+    def log_bytes(
+        self, run_id: str, data: bytes, name: str, folder: str | None = None,
+        artifact_uri: str | None = None,
+    ) -> None:  # fmt: skip
+        """Store `data` as artifact `name` of the run (in its artifact folder `folder`). Given
+        the run's `artifact_uri`, the file goes straight to MLflow's artifact repository for
+        it, without the `get_run` that `MlflowClient.log_artifact` makes to find it."""
         import tempfile
+
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         with tempfile.TemporaryDirectory(prefix="lossbench-art-") as tmp:
             path = Path(tmp) / name
             path.write_bytes(data)
-            self.client.log_artifact(run_id, str(path), folder)
+            if artifact_uri is None:
+                self.client.log_artifact(run_id, str(path), folder)
+            else:
+                repo = get_artifact_repository(artifact_uri, tracking_uri=self.uri)
+                with_retries(repo.log_artifact, "log_artifact", str(path), folder)
 
     def last_step(self, run_id: str, key: str = "train_loss") -> int:
         history = self.client.get_metric_history(run_id, key)

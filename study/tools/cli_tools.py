@@ -71,14 +71,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--repeats: invalid value {args.repeats} (allowed: >= 1)")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device: {args.device!r} requested but no CUDA device is available")
-    if args.target == "scheduling":
+    if args.target in ("scheduling", "tracking"):
         from study.tools.bench_scheduling import bench_scheduling
+        from study.tools.bench_tracking import bench_tracking
 
         if args.trials < 2:
             raise UserError(f"--trials: invalid value {args.trials} (allowed: >= 2)")
         if args.epochs < 1:
             raise UserError(f"--epochs: invalid value {args.epochs} (allowed: >= 1)")
-        for line in bench_scheduling(args.trials, args.epochs):
+        lines = (
+            bench_scheduling(args.trials, args.epochs)
+            if args.target == "scheduling"
+            else bench_tracking(args.trials, args.epochs, args.tracking_uri)
+        )
+        for line in lines:
             print(line, flush=True)
         return 0
     if args.target == "train":

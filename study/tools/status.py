@@ -37,7 +37,7 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
         parent = tracker.study_parent(exp.experiment_id, name, record.spec_hash)
         if parent is not None:
             parent_status = parent.info.status
-            runs = tracker.study_trials(exp.experiment_id, name, parent.info.run_id)
+            runs = tracker.study_trials(exp.experiment_id, name, parent.info.run_id, params=False)
     lines = [
         f"Study {name!r} (storage {storage.uri(name)}, tracking {redacted(uri)}); "
         f"parent run: {parent_status}"
