@@ -16,6 +16,7 @@ from typing import Any
 
 from study import contract as c
 from study.orchestration.callback import TrackingCallback
+from study.orchestration.compact import CompactEndedTrials
 from study.orchestration.decisions import EXPECTED_KEY, load_decision, save_decision
 from study.orchestration.decisions import FOLDER as DECISIONS_FOLDER
 from study.orchestration.progress import ProgressCallback
@@ -122,7 +123,8 @@ class _Driver:
         tracking = TrackingCallback(
             self.tracker, self.experiment_id, self.parent_id, self.spec.name, exp
         )
-        callbacks = [tracking, *([] if self.verbose else [_progress(exp, self.spec)])]
+        callbacks = [tracking, CompactEndedTrials(),
+                     *([] if self.verbose else [_progress(exp, self.spec)])]  # fmt: skip
         grid = _fit(exp, self.spec, self.storage, callbacks, self.verbose)
         return [
             TrialResult(trial_overrides(r.config or {}), dict(r.metrics or {}), r.error is None)
