@@ -26,8 +26,10 @@ NODE_KEY = "lossbench_node_id"
 
 
 def trial_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A trial's overrides: the fixed grid point plus the searcher's suggestions."""
-    out = dict(config.get("overrides", {}))
+    """A trial's overrides: the fixed grid point (a JSON string: `runner._grid_points`) plus
+    the searcher's suggestions."""
+    point = config.get("overrides") or {}
+    out = dict(json.loads(point) if isinstance(point, str) else point)
     out.update({k: v for k, v in config.items() if k != "overrides"})
     return out
 
