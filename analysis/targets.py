@@ -65,23 +65,19 @@ def time_to_target(
             out = out.merge(goals.reset_index(), on=list(cell_keys), how="left")
         else:
             out["target"] = share(ref["best"]) if len(ref) else math.nan
-    reached_at: list[float] = []
-    budgets: list[float] = []
-    by_run = dict(tuple(curves.groupby("run_id")))
-    for run_id, goal, budget in zip(
-        out["run_id"], out["target"], out.get("schedule.epochs", [None] * len(out)), strict=True
-    ):
-        curve = by_run.get(run_id, pd.DataFrame(columns=["step", "value"])).sort_values("step")
-        hit = curve["value"] <= goal if lower else curve["value"] >= goal
-        steps = curve.loc[hit, "step"]
-        reached_at.append(float(steps.iloc[0]) if len(steps) and math.isfinite(goal) else math.nan)
-        last = float(curve["step"].max()) if len(curve) else 0.0
-        budgets.append(float(budget) if budget is not None and pd.notna(budget) else last)
-    out["reached_epoch"] = reached_at
+    # vectorised over all runs at once (a loop over runs took ~1 ms a run: 10 s at 10⁴)
+    goal = curves["run_id"].map(out.set_index("run_id")["target"])
+    hit = (curves["value"] <= goal) if lower else (curves["value"] >= goal)
+    first = curves.loc[hit & np.isfinite(goal), ["run_id", "step"]].groupby("run_id")["step"].min()
+    last = out["run_id"].map(curves.groupby("run_id")["step"].max()).fillna(0.0).astype(float)
+    reached_at = out["run_id"].map(first).astype(float)
+    if "schedule.epochs" in out:
+        budgets = out["schedule.epochs"].where(out["schedule.epochs"].notna(), last).astype(float)
+    else:
+        budgets = last
+    out["reached_epoch"] = reached_at.where(np.isfinite(out["target"].astype(float)))
     out["reached"] = out["reached_epoch"].notna()
-    out["epochs_to_target"] = [
-        r if math.isfinite(r) else b + 1.0 for r, b in zip(reached_at, budgets, strict=True)
-    ]
+    out["epochs_to_target"] = out["reached_epoch"].fillna(budgets + 1.0)
     return out
 
 

@@ -115,9 +115,10 @@ def _tracked_through_a_restarted_server(
         raw["checkpoint"] = {"every_epochs": 3, "every_seconds": None}  # killed between saves
         space.write_text(yaml.safe_dump(raw))
         cmd = [sys.executable, "-m", "study", "run", str(space), "--tracking-uri", uri]
+        (tmp_path / "store").mkdir()
         driver = subprocess.Popen(
             [*cmd, "--storage", str(tmp_path / "store")], stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=tmp_path / "store",
         )  # fmt: skip
         client = MlflowClient(uri)
 
@@ -132,6 +133,8 @@ def _tracked_through_a_restarted_server(
         wait_healthy(uri)
         out, _ = driver.communicate(timeout=420)
         assert driver.returncode == 0, out[-4000:]
+        # every file went to the server's artifact store, none beside the driver
+        assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["faults"]
         # Read back through the server: the statistics, and the status from the record.
         report = subprocess.run(
             [sys.executable, "-m", "study", "report", "faults", "--storage",

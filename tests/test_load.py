@@ -193,3 +193,7 @@ def test_runs_read_in_bulk_equal_what_search_runs_gives(tmp_path: Path) -> None:
     shown = sorted(view(r) for r in client.search_runs([exp], where))
     assert len(got) == 8 and got == shown  # 9 trial runs, one deleted
     assert any(v[7].get("test_top1_error") == "nan" for v in got)
+    few = read_runs(uri, exp, wanted, params=False, only={"tags": ["study"], "metrics": ["x"]})
+    assert sorted(r.info.run_id for r in few) == [v[0] for v in got]
+    assert all(r.data.params == {} and r.data.tags == {"study": "s"} and r.data.metrics == {}
+               for r in few)  # fmt: skip

@@ -381,12 +381,11 @@ def test_a_grid_point_reaches_tune_as_one_preset_and_comes_back_whole() -> None:
     """A grid's points are Tune presets (one JSON value each, not a `grid_search` that Tune
     would copy whole per trial); the trial's overrides are the point again, plus any
     suggestion a searcher adds; an experiment stored with a dict point still reads."""
-    from study.orchestration.runner import _grid_points
+    from study.orchestration.spec.translate import build_grid
     from study.orchestration.trainable import trial_overrides
 
     points = ({"loss": {"name": "lace"}, "seed": 3, "optim.lr": 0.05}, {"seed": 4})
-    exp = TuneExperiment("", contract.MAIN_STAGE, spec_from_dict(SPECS["main"]).base, points)
-    generator = _grid_points(exp, max_concurrent=2)
+    generator = build_grid(points, max_concurrent=2)
     presets = list(generator._points_to_evaluate)
     assert [trial_overrides(p) for p in presets] == list(points)
     assert trial_overrides({**presets[0], "optim.wd": 0.1})["optim.wd"] == 0.1

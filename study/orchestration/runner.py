@@ -24,7 +24,12 @@ from study.orchestration.record import StudyRecord
 from study.orchestration.settle import Counts, settle
 from study.orchestration.signals import terminate_like_interrupt
 from study.orchestration.spec.model import StudySpec
-from study.orchestration.spec.translate import build_scheduler, build_search, sampler_settings
+from study.orchestration.spec.translate import (
+    build_grid,
+    build_scheduler,
+    build_search,
+    sampler_settings,
+)
 from study.orchestration.stages import (
     Stage,
     StageContext,
@@ -204,29 +209,9 @@ def _fit(
         callbacks=callbacks,
         verbose=1 if verbose else 0,  # Ray's tables print every trial's every result
     )
-    space = {} if exp.search else {"overrides": None}  # a grid's points: `_grid_points`
+    space = {} if exp.search else {"overrides": None}  # a grid's points: `build_grid`
     return tune.Tuner(fn, param_space=space, tune_config=_tune_config(exp, spec),
                       run_config=run_config).fit()  # fmt: skip
-
-
-def _grid_points(exp: TuneExperiment, max_concurrent: int | None) -> Any:
-    """A grid experiment's trials for Tune: its points as `points_to_evaluate` of Tune's
-    `BasicVariantGenerator`, one trial each, in order, each point one JSON value of the key
-    `overrides` (`trainable.trial_overrides` reads it back).
-
-    Not `tune.grid_search(points)`: Tune deep-copies the whole unresolved spec, the list of
-    every point included, for each trial it makes (`_grid_search_generator`, Ray 2.60), so a
-    grid of N points costs O(N²) on the driver: minutes at 10⁴ points before the first trial
-    starts. A preset is merged into a copy of the one-key spec (`PARAM_SPACE`): O(N) in all.
-    One JSON string, because Tune requires every leaf of a preset to be a key of the spec.
-    The generator takes the concurrency limit itself (Tune ignores `max_concurrent_trials`
-    for a search algorithm it did not build)."""
-    from ray.tune.search import BasicVariantGenerator
-
-    return BasicVariantGenerator(
-        points_to_evaluate=[{"overrides": json.dumps(dict(point))} for point in exp.grid],
-        max_concurrent=max_concurrent or 0,
-    )
 
 
 def _tune_config(exp: TuneExperiment, spec: StudySpec) -> Any:
@@ -243,7 +228,7 @@ def _tune_config(exp: TuneExperiment, spec: StudySpec) -> Any:
     if search:
         search_alg, samples = build_search(search, exp.base, _stage_label(exp)), search.num_samples
     else:
-        search_alg, samples, limit = _grid_points(exp, limit), max(1, len(exp.grid)), None
+        search_alg, samples, limit = build_grid(exp.grid, limit), max(1, len(exp.grid)), None
     return tune.TuneConfig(
         search_alg=search_alg,
         scheduler=scheduler if asha else None,

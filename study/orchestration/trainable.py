@@ -26,7 +26,7 @@ NODE_KEY = "lossbench_node_id"
 
 
 def trial_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A trial's overrides: the fixed grid point (a JSON string: `runner._grid_points`) plus
+    """A trial's overrides: the fixed grid point (a JSON string: `spec.translate.build_grid`) plus
     the searcher's suggestions."""
     point = config.get("overrides") or {}
     out = dict(json.loads(point) if isinstance(point, str) else point)

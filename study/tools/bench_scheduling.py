@@ -109,7 +109,7 @@ def _bare_tune(spec: Any, folder: Path) -> tuple[float, float]:
         tune.Tuner(
             tune.with_resources(trainable, {"cpu": 1}),
             param_space={"overrides": None},
-            # the points as presets, as the study gives them (`runner._grid_points`): a
+            # the points as presets, as the study gives them (`spec.translate.build_grid`): a
             # `grid_search` over 10⁴ points costs Tune O(N²) before the first trial
             tune_config=tune.TuneConfig(
                 search_alg=BasicVariantGenerator(

@@ -8,7 +8,9 @@ group of them), as fast as the driver takes them. Each result is one real trial'
 that epoch (the same metric keys and artifacts), so the tracking store ends up holding what
 a real study of N × E epochs holds. Then `study status` and `study report` run on it, each in
 a fresh process, as a user would run them. `tracking_uri`: the store to measure (a
-PostgreSQL URI, or a `study server` in front of one); default a new SQLite file.
+PostgreSQL URI, or a `study server` in front of one); default a new SQLite file. On
+PostgreSQL, `benchmarks/tracking_postgres.py` starts the server (as the tests do) and reads
+the study back through `study server`.
 """
 
 from __future__ import annotations
@@ -59,8 +61,11 @@ def _feed(callback: Any, points: list[Any], reports: list[dict[str, Any]], at_on
 
 
 def bench_tracking(
-    n_trials: int, epochs: int, tracking_uri: str | None = None, at_once: int = 100
-) -> list[str]:
+    n_trials: int, epochs: int, tracking_uri: str | None = None, at_once: int = 100,
+    read_uri: str | None = None,
+) -> list[str]:  # fmt: skip
+    """`read_uri`: where `study status` and `study report` read (e.g. a `study server` in
+    front of the store); default the store itself."""
     from study.orchestration.callback import TrackingCallback
     from study.orchestration.record import open_study
     from study.orchestration.settle import settle
@@ -88,10 +93,12 @@ def bench_tracking(
         counts = settle(tracker, exp_id, spec.name, {c.MAIN_STAGE: n}, parent, final=True,
                         summary=(list(spec.grid), spec.analysis.metric))  # fmt: skip
         where = ["--storage", str(folder / "runs")]
+        where += ["--tracking-uri", read_uri] if read_uri else []
         status = timed_command("status", spec.name, *where)
         report = timed_command("report", spec.name, *where, "--out", str(folder / "report"),
                                "--no-log")  # fmt: skip
     store = uri.split(":", 1)[0] if tracking_uri else "sqlite (a new file)"
+    store += f", read back through {read_uri.split(':', 1)[0]}" if read_uri else ""
     return [
         f"# study bench tracking: {n} trials of {epochs} epoch(s) handed to the driver's MLflow "
         f"logging ({at_once} at once, a snapshot after each group), store {store}; "

@@ -37,7 +37,10 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
         parent = tracker.study_parent(exp.experiment_id, name, record.spec_hash)
         if parent is not None:
             parent_status = parent.info.status
-            runs = tracker.study_trials(exp.experiment_id, name, parent.info.run_id, params=False)
+            # what the table shows: the stage tag and the last epoch
+            only = {"tags": [c.STAGE_TAG], "metrics": ["epoch"]}
+            runs = tracker.study_trials(exp.experiment_id, name, parent.info.run_id,
+                                        params=False, only=only)  # fmt: skip
     lines = [
         f"Study {name!r} (storage {storage.uri(name)}, tracking {redacted(uri)}); "
         f"parent run: {parent_status}"
