@@ -178,6 +178,26 @@ _per_run_sql = {
 SQL_RUNS_PER_QUERY = 500
 
 
+def find_experiment(tracking_uri: str, name: str) -> str | None:
+    """The id of the experiment named `name`, or None (`MlflowClient.get_experiment_by_name`;
+    on a database, one SQL query without importing MLflow)."""
+    if scheme(tracking_uri) not in DATABASES:
+        from mlflow.tracking import MlflowClient
+
+        found = MlflowClient(tracking_uri).get_experiment_by_name(name)
+        return None if found is None else str(found.experiment_id)
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(tracking_uri)
+    try:
+        with engine.connect() as conn:
+            sql = sa.text("SELECT experiment_id FROM experiments WHERE name = :name")
+            row = conn.execute(sql, {"name": name}).first()
+    finally:
+        engine.dispose()
+    return None if row is None else str(row[0])
+
+
 def read_runs(
     tracking_uri: str, experiment_id: str, wanted: Mapping[str, str], params: bool = True,
     client: Any = None, only: Mapping[str, Iterable[str]] | None = None,

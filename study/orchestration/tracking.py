@@ -144,15 +144,15 @@ class Tracker:
 
     def study_trials(
         self, experiment_id: str, study: str, parent_id: str, params: bool = True,
-        stage: str | None = None, only: Mapping[str, list[str]] | None = None,
+        stage: str | None = None,
     ) -> list[Any]:  # fmt: skip
         """The study's trial runs (of one stage), read in bulk (`study.contract.read_runs`);
-        `params=False`, `only`: fewer of their params, tags and metrics."""
+        `params=False`: without their params."""
         wanted = {c.ROLE_TAG: c.TRIAL_ROLE, c.STUDY_TAG: study, c.PARENT_TAG: parent_id}
         if stage is not None:
             wanted[c.STAGE_TAG] = stage
         return list(with_retries(c.read_runs, "read_runs", self.uri, experiment_id, wanted,
-                                 params, client=self.client, only=only))  # fmt: skip
+                                 params, client=self.client))  # fmt: skip
 
     def parent_run(
         self, experiment_id: str, study: str, spec_hash: str, spec: Mapping[str, Any]

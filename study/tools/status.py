@@ -1,7 +1,9 @@
 """`study status NAME`: per-trial state and per-stage progress, from the study record in the
 storage and MLflow (runs with their status and last logged `epoch`, at the record's tracking
 URI unless another is given). It does not import Ray: Tune's experiment state adds nothing
-MLflow does not have, and loading it cost a second. Read-only: it never creates a database, a
+MLflow does not have, and loading it cost a second. On a database store it reads MLflow's
+tables with SQL and does not import MLflow either (importing it and opening its store took
+~3 s of a 10⁴-trial study's 5 s). Read-only: it never creates a database, a
 folder or a file."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from study import contract as c
 from study.orchestration.record import stored_study
 from study.orchestration.storage import Storage
-from study.orchestration.tracking import Tracker, sqlite_path
+from study.orchestration.tracking import sqlite_path
 from study.tools.server import redacted
 
 LISTED = 200  # runs listed one per line
@@ -31,16 +33,16 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
     if db is not None and not db.is_file():  # opening it would create an empty database
         parent_status = f"not tracked (no tracking DB at {db})"
     else:
-        tracker = Tracker(uri)
-        exp = tracker.client.get_experiment_by_name(name)
+        exp = c.find_experiment(uri, name)
     if exp is not None:
-        parent = tracker.study_parent(exp.experiment_id, name, record.spec_hash)
+        wanted = {c.ROLE_TAG: c.PARENT_ROLE, c.STUDY_TAG: name}
+        parent = c.parent_run(c.read_runs(uri, exp, wanted, params=False), name, record.spec_hash)
         if parent is not None:
             parent_status = parent.info.status
+            wanted = {c.ROLE_TAG: c.TRIAL_ROLE, c.STUDY_TAG: name, c.PARENT_TAG: parent.info.run_id}
             # what the table shows: the stage tag and the last epoch
             only = {"tags": [c.STAGE_TAG], "metrics": ["epoch"]}
-            runs = tracker.study_trials(exp.experiment_id, name, parent.info.run_id,
-                                        params=False, only=only)  # fmt: skip
+            runs = c.read_runs(uri, exp, wanted, params=False, only=only)
     lines = [
         f"Study {name!r} (storage {storage.uri(name)}, tracking {redacted(uri)}); "
         f"parent run: {parent_status}"
