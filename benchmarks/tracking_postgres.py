@@ -1,7 +1,7 @@
 """`study bench tracking` on PostgreSQL: a PostgreSQL 16 server started on 127.0.0.1 (the
 tests' `tests/services.postgres`, from the `pgserver` wheel), the trials' results logged
-straight to it, then `study status` and `study report` read the study back through a
-`study server` in front of it (MLflow over HTTP), as a cluster user would.
+straight to it; `study status` reads it there, and `study report` reads the study back
+through a `study server` in front of it (MLflow over HTTP), as a cluster user would.
 
     .venv/bin/python benchmarks/tracking_postgres.py --trials 10000 --epochs 24
 

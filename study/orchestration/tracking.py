@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,8 +19,6 @@ from study import contract as c
 from study.coerce import flatten
 from study.orchestration.client import RetryingClient, sqlite_write_ahead, with_retries
 from study.training.config import TrialConfig
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "mlflow.db"
 

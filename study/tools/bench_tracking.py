@@ -64,8 +64,8 @@ def bench_tracking(
     n_trials: int, epochs: int, tracking_uri: str | None = None, at_once: int = 100,
     read_uri: str | None = None,
 ) -> list[str]:  # fmt: skip
-    """`read_uri`: where `study status` and `study report` read (e.g. a `study server` in
-    front of the store); default the store itself."""
+    """`read_uri`: where `study report` reads (e.g. a `study server` in front of the store);
+    default the store itself, where `study status` reads."""
     from study.orchestration.callback import TrackingCallback
     from study.orchestration.record import open_study
     from study.orchestration.settle import settle
@@ -93,12 +93,12 @@ def bench_tracking(
         counts = settle(tracker, exp_id, spec.name, {c.MAIN_STAGE: n}, parent, final=True,
                         summary=(list(spec.grid), spec.analysis.metric))  # fmt: skip
         where = ["--storage", str(folder / "runs")]
-        where += ["--tracking-uri", read_uri] if read_uri else []
         status = timed_command("status", spec.name, *where)
+        where += ["--tracking-uri", read_uri] if read_uri else []
         report = timed_command("report", spec.name, *where, "--out", str(folder / "report"),
                                "--no-log")  # fmt: skip
     store = uri.split(":", 1)[0] if tracking_uri else "sqlite (a new file)"
-    store += f", read back through {read_uri.split(':', 1)[0]}" if read_uri else ""
+    store += f", the report read through {read_uri.split(':', 1)[0]}" if read_uri else ""
     return [
         f"# study bench tracking: {n} trials of {epochs} epoch(s) handed to the driver's MLflow "
         f"logging ({at_once} at once, a snapshot after each group), store {store}; "
