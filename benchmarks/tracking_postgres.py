@@ -11,6 +11,7 @@ Prints the benchmark's lines. Both servers are stopped by process group at the e
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +30,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=24)
     args = parser.parse_args()
     with postgres() as pg, tempfile.TemporaryDirectory(prefix="lossbench-art-") as art:
+        # the experiment's artifacts: with a database URI and no server, MLflow puts them in
+        # ./mlruns of the current folder
+        os.chdir(art)
         port = free_port()
         server = start_server(port, pg.uri, art)
         try:
