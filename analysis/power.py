@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 from scipy import stats
 
 
@@ -24,7 +25,9 @@ def _detectable_d(n: int, alpha: float, power: float) -> float:
     cached: it depends on n alone, and a large study asks for it once per row."""
     from statsmodels.stats.power import TTestPower
 
-    return float(TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power))
+    d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power)
+    # where its root finder falls back (e.g. n = 1500), statsmodels returns a 1-element array
+    return float(np.asarray(d).reshape(-1)[0])
 
 
 def paired_t_power(d_z: float, n: int, alpha: float = 0.05) -> float:

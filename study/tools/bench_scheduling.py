@@ -126,7 +126,9 @@ def _bare_tune(spec: Any, folder: Path) -> tuple[float, float]:
 def timed_command(*args: str) -> float:
     """Wall time of `python -m study ARGS` in a fresh process (imports included)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "study", *args], check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "study", *args], capture_output=True, text=True)
+    if done.returncode != 0:  # the benchmark says why, not just that it failed
+        raise RuntimeError(f"study {args[0]} failed ({done.returncode}): {done.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
