@@ -53,23 +53,19 @@ def _from_database(uri: str, keys: Mapping[str, Sequence[str]]) -> list[tuple[An
 
     wanted = {(run, key) for run, ks in keys.items() for key in ks}
     runs = sorted(keys)
-    engine = sa.create_engine(uri)
     query = sa.text(
         "SELECT run_uuid, key, step, value, is_nan, timestamp FROM metrics WHERE run_uuid IN :runs"
     ).bindparams(sa.bindparam("runs", expanding=True))
     rows = []
-    try:
-        with engine.connect() as conn:
-            for i in range(0, len(runs), c.SQL_RUNS_PER_QUERY):
-                for run, key, step, value, is_nan, stamp in conn.execute(
-                    query, {"runs": runs[i : i + c.SQL_RUNS_PER_QUERY]}
-                ):
-                    if (run, key) in wanted:  # MLflow stores NaN as a flag beside a 0
-                        rows.append(
-                            (run, key, int(step), math.nan if is_nan else float(value), int(stamp))
-                        )
-    finally:
-        engine.dispose()
+    with c.connected(uri) as conn:
+        for i in range(0, len(runs), c.SQL_RUNS_PER_QUERY):
+            for run, key, step, value, is_nan, stamp in conn.execute(
+                query, {"runs": runs[i : i + c.SQL_RUNS_PER_QUERY]}
+            ):
+                if (run, key) in wanted:  # MLflow stores NaN as a flag beside a 0
+                    rows.append(
+                        (run, key, int(step), math.nan if is_nan else float(value), int(stamp))
+                    )
     return rows
 
 

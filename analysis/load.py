@@ -67,13 +67,11 @@ def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> 
     if exp is None:
         known = ", ".join(e.name for e in client.search_experiments()) or "none"
         raise LookupError(f"no experiment {experiment!r} at {tracking_uri} (known: {known})")
-    ids = [exp.experiment_id]
-    parents = c.search_all(client, ids, c.role_filter(c.PARENT_ROLE, experiment))
-    parent = c.parent_run(parents, experiment)  # the latest study of that name
+    exp_id = str(exp.experiment_id)
+    parent = c.find_parent(tracking_uri, exp_id, experiment, client=client)  # the latest
     if parent is None:
         raise LookupError(f"experiment {experiment!r} has no lossbench study (parent) run")
-    wanted = {c.ROLE_TAG: c.TRIAL_ROLE, c.STUDY_TAG: experiment, c.PARENT_TAG: parent.info.run_id}
-    children = c.read_runs(tracking_uri, str(exp.experiment_id), wanted, client=client)
+    children = c.read_trials(tracking_uri, exp_id, experiment, parent.info.run_id, client=client)
     trials = _trials_frame(children)
     epochs = _epochs_frame(tracking_uri, children) if with_epochs else pd.DataFrame()
     axes = json.loads(parent.data.tags.get(c.GRID_AXES_TAG, "[]"))

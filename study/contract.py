@@ -1,10 +1,9 @@
 """The contract between `study` (which writes MLflow runs) and `analysis` (which reads them).
 
 Tag names, run roles, stage names, metric keys, the signal that a trial finished, and how a
-study's parent run and its trial runs are found and read in bulk (`read_runs`). Standard
-library only when imported (`read_runs` imports SQLAlchemy, or MLflow for a tracking server,
-when called), so that both packages import it and neither imports the other for it (as Ray
-Tune's `ray.tune.result` names the keys of a result). tests/test_layout.py fails on any of
+study's runs are found and read in bulk. Standard library only on import (SQLAlchemy or MLflow
+are imported by the readers), so that both packages import it and neither imports the other
+(as Ray Tune's `ray.tune.result` names a result's keys). tests/test_layout.py fails on any of
 these strings written elsewhere in `study/` or `analysis/`.
 
 The schema in MLflow: one experiment per study; in it one *parent* run per study (tags
@@ -16,9 +15,9 @@ metrics (`train_*`, `test_*`, `val_*`) and, in the last epoch only, the `final_*
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NamedTuple
 
 # --- tags -----------------------------------------------------------------------------------
 ROLE_TAG = "lossbench.role"
@@ -141,8 +140,8 @@ def scheme(tracking_uri: str) -> str:
     return tracking_uri.split(":", 1)[0].split("+", 1)[0]
 
 
-@dataclass(frozen=True)
-class RunInfo:
+# a run as `search_runs` gives it: `.info` and `.data` (params, tags, latest metrics)
+class RunInfo(NamedTuple):
     run_id: str
     run_name: str
     status: str
@@ -150,17 +149,13 @@ class RunInfo:
     start_time: int | None
 
 
-@dataclass(frozen=True)
-class RunData:
+class RunData(NamedTuple):
     params: dict[str, str]
     tags: dict[str, str]
     metrics: dict[str, float]
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as `search_runs` gives it: `.info` and `.data` (params, tags, latest metrics)."""
-
+class RunRecord(NamedTuple):
     info: RunInfo
     data: RunData
 
@@ -178,6 +173,19 @@ _per_run_sql = {
 SQL_RUNS_PER_QUERY = 500
 
 
+@contextmanager
+def connected(tracking_uri: str) -> Iterator[Any]:
+    """A SQLAlchemy connection to a database store; its engine is disposed afterwards."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(tracking_uri)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
 def find_experiment(tracking_uri: str, name: str) -> str | None:
     """The id of the experiment named `name`, or None (`MlflowClient.get_experiment_by_name`;
     on a database, one SQL query without importing MLflow)."""
@@ -188,13 +196,9 @@ def find_experiment(tracking_uri: str, name: str) -> str | None:
         return None if found is None else str(found.experiment_id)
     import sqlalchemy as sa
 
-    engine = sa.create_engine(tracking_uri)
-    try:
-        with engine.connect() as conn:
-            sql = sa.text("SELECT experiment_id FROM experiments WHERE name = :name")
-            row = conn.execute(sql, {"name": name}).first()
-    finally:
-        engine.dispose()
+    with connected(tracking_uri) as conn:
+        sql = sa.text("SELECT experiment_id FROM experiments WHERE name = :name")
+        row = conn.execute(sql, {"name": name}).first()
     return None if row is None else str(row[0])
 
 
@@ -202,16 +206,11 @@ def read_runs(
     tracking_uri: str, experiment_id: str, wanted: Mapping[str, str], params: bool = True,
     client: Any = None, only: Mapping[str, Iterable[str]] | None = None,
 ) -> list[Any]:  # fmt: skip
-    """The active runs of an experiment that carry every tag of `wanted`, each as
-    `search_runs` gives it: info, params (unless `params=False`), tags, latest metrics.
-    `only`: on a database, just these keys of a table (`{"tags": [...], "metrics": [...]}`:
-    a 10⁴-run `study status` reads 2 keys of ~45 per run).
-
-    On a database store, SQL through SQLAlchemy (the library MLflow's store uses) over
-    MLflow's `runs`, `params`, `tags` and `latest_metrics` tables: one query for the runs and
-    one per table and 500 runs, plain rows. `search_runs` builds an ORM object for every
-    param, tag and metric (~90 a trial) and took 3.3 s per 1,000 trials on SQLite. Elsewhere
-    (a tracking server), `search_runs` page after page (`search_all`) with `client`.
+    """The active runs of an experiment with every tag of `wanted`, as `search_runs` gives
+    them (params unless `params=False`; `only`: just these keys of a table on a database).
+    On a database, SQL through SQLAlchemy over MLflow's `runs`, `params`, `tags` and
+    `latest_metrics`: one query for the runs, one per table and 500 runs (`search_runs` builds
+    ~90 ORM objects a trial: 3.3 s per 1,000 on SQLite). Elsewhere `search_all` with `client`.
     tests/test_load.py holds the two equal."""
     if scheme(tracking_uri) not in DATABASES:
         if client is None:
@@ -226,16 +225,12 @@ def read_runs(
     binds: dict[str, Any] = {"exp": str(experiment_id)}
     for i, (k, v) in enumerate(wanted.items()):
         binds |= {f"k{i}": k, f"v{i}": v}
-    engine = sa.create_engine(tracking_uri)
-    try:
-        with engine.connect() as conn:
-            found = conn.execute(sa.text(sql), binds).all()
-            ids = [row[0] for row in found]
-            tables = {name: _per_run(conn, query, ids, (only or {}).get(name))
-                      if params or name != "params" else {}
-                      for name, query in _per_run_sql.items()}  # fmt: skip
-    finally:
-        engine.dispose()
+    with connected(tracking_uri) as conn:
+        found = conn.execute(sa.text(sql), binds).all()
+        ids = [row[0] for row in found]
+        tables = {name: _per_run(conn, query, ids, (only or {}).get(name))
+                  if params or name != "params" else {}
+                  for name, query in _per_run_sql.items()}  # fmt: skip
     return [
         RunRecord(
             RunInfo(run, name or "", status, uri, start),
@@ -252,12 +247,10 @@ def _per_run(
 
     import sqlalchemy as sa
 
-    binds: dict[str, Any] = {}
-    if keys is not None:
-        sql, binds = sql + " AND key IN :keys", {"keys": list(keys)}
-    query = sa.text(sql).bindparams(sa.bindparam("runs", expanding=True))
-    if keys is not None:
-        query = query.bindparams(sa.bindparam("keys", expanding=True))
+    binds = {} if keys is None else {"keys": list(keys)}
+    names = ["runs", *binds]
+    query = sa.text(sql + (" AND key IN :keys" if binds else ""))
+    query = query.bindparams(*(sa.bindparam(n, expanding=True) for n in names))
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ids), SQL_RUNS_PER_QUERY):
         for row in conn.execute(query, {"runs": ids[i : i + SQL_RUNS_PER_QUERY], **binds}):
@@ -271,23 +264,30 @@ def tags(run: Any) -> Mapping[str, str]:
     return run.data.tags
 
 
-def role_filter(role: str, study: str | None = None, trial_id: str | None = None) -> str:
-    """An MLflow `filter_string` for the runs of one role (of one study, of one Ray trial)."""
-    wanted = {ROLE_TAG: role, STUDY_TAG: study, TRIAL_ID_TAG: trial_id}
-    return " and ".join(f"tags.`{k}` = '{v}'" for k, v in wanted.items() if v is not None)
-
-
-def parent_run(runs: Iterable[Any], study: str, spec_hash: str | None = None) -> Any | None:
-    """A study's parent run: among the parent runs tagged with the study's name (and its spec
+def find_parent(
+    tracking_uri: str, experiment_id: str, study: str, spec_hash: str | None = None,
+    client: Any = None,
+) -> Any | None:  # fmt: skip
+    """A study's parent run: among the experiment's parent runs of that study (with that spec
     hash, when the caller knows it), the latest started; None when there is none. A study
     resumed with the same spec reuses its parent run, so there is one per spec hash; a reader
     that knows only the name (`study report`) gets the latest study of that name."""
-    found = [
-        r for r in runs
-        if tags(r).get(ROLE_TAG) == PARENT_ROLE and tags(r).get(STUDY_TAG) == study
-        and (spec_hash is None or tags(r).get(SPEC_HASH_TAG) == spec_hash)
-    ]  # fmt: skip
-    return max(found, key=lambda r: r.info.start_time or 0) if found else None
+    wanted = {ROLE_TAG: PARENT_ROLE, STUDY_TAG: study}
+    if spec_hash is not None:
+        wanted[SPEC_HASH_TAG] = spec_hash
+    found = read_runs(tracking_uri, experiment_id, wanted, client=client)
+    return max(found, key=lambda r: r.info.start_time or 0, default=None)
+
+
+def read_trials(
+    tracking_uri: str, experiment_id: str, study: str, parent_id: str, stage: str | None = None,
+    **how: Any,
+) -> list[Any]:  # fmt: skip
+    """The trial runs of one parent run (of one stage); `how`: `read_runs`'s keywords."""
+    wanted = {ROLE_TAG: TRIAL_ROLE, STUDY_TAG: study, PARENT_TAG: parent_id}
+    if stage is not None:
+        wanted[STAGE_TAG] = stage
+    return read_runs(tracking_uri, experiment_id, wanted, **how)
 
 
 def stage_of(run: Any) -> str:

@@ -127,17 +127,12 @@ class Tracker:
         if description.strip():
             self.client.set_experiment_tag(experiment_id, c.NOTE_TAG, description.strip())
 
-    def find_runs(
-        self, experiment_id: str, role: str, study: str | None = None, trial_id: str | None = None
-    ) -> list[Any]:
-        """The runs of one role (of one study, of one Ray trial) in an experiment."""
-        return c.search_all(self.client, [experiment_id], c.role_filter(role, study, trial_id))
-
     def study_parent(
         self, experiment_id: str, study: str, spec_hash: str | None = None
     ) -> Any | None:
-        """The study's parent run (`study.contract.parent_run`), or None."""
-        return c.parent_run(self.find_runs(experiment_id, c.PARENT_ROLE, study), study, spec_hash)
+        """The study's parent run (`study.contract.find_parent`), or None."""
+        return with_retries(c.find_parent, "find_parent", self.uri, experiment_id, study,
+                            spec_hash, client=self.client)  # fmt: skip
 
     def study_trials(
         self, experiment_id: str, study: str, parent_id: str, params: bool = True,
@@ -145,11 +140,8 @@ class Tracker:
     ) -> list[Any]:  # fmt: skip
         """The study's trial runs (of one stage), read in bulk (`study.contract.read_runs`);
         `params=False`: without their params."""
-        wanted = {c.ROLE_TAG: c.TRIAL_ROLE, c.STUDY_TAG: study, c.PARENT_TAG: parent_id}
-        if stage is not None:
-            wanted[c.STAGE_TAG] = stage
-        return list(with_retries(c.read_runs, "read_runs", self.uri, experiment_id, wanted,
-                                 params, client=self.client))  # fmt: skip
+        return list(with_retries(c.read_trials, "read_trials", self.uri, experiment_id, study,
+                                 parent_id, stage, params=params, client=self.client))  # fmt: skip
 
     def parent_run(
         self, experiment_id: str, study: str, spec_hash: str, spec: Mapping[str, Any]

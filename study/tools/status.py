@@ -35,14 +35,12 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
     else:
         exp = c.find_experiment(uri, name)
     if exp is not None:
-        wanted = {c.ROLE_TAG: c.PARENT_ROLE, c.STUDY_TAG: name}
-        parent = c.parent_run(c.read_runs(uri, exp, wanted, params=False), name, record.spec_hash)
+        parent = c.find_parent(uri, exp, name, record.spec_hash)
         if parent is not None:
             parent_status = parent.info.status
-            wanted = {c.ROLE_TAG: c.TRIAL_ROLE, c.STUDY_TAG: name, c.PARENT_TAG: parent.info.run_id}
             # what the table shows: the stage tag and the last epoch
             only = {"tags": [c.STAGE_TAG], "metrics": ["epoch"]}
-            runs = c.read_runs(uri, exp, wanted, params=False, only=only)
+            runs = c.read_trials(uri, exp, name, parent.info.run_id, params=False, only=only)
     lines = [
         f"Study {name!r} (storage {storage.uri(name)}, tracking {redacted(uri)}); "
         f"parent run: {parent_status}"

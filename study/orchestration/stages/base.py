@@ -89,9 +89,8 @@ class StageContext:
 
     spec: StudySpec
     storage: Storage
-    results: dict[str, list[list[TrialResult]]] = field(
-        default_factory=dict
-    )  # stage → per experiment
+    # stage → the results of each of its experiments
+    results: dict[str, list[list[TrialResult]]] = field(default_factory=dict)
     complete: dict[str, bool] = field(default_factory=dict)  # stage → every trial finished
     used: list[str] = field(default_factory=list)  # decisions read or taken, in order
 
