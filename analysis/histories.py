@@ -1,30 +1,32 @@
 """Per-epoch metric histories of many runs, read in bulk: one table with the columns `run_id`,
 `metric`, `step`, `value`, `timestamp`, every point MLflow holds for those runs and keys. (The
-runs themselves are read in bulk by `study.contract.read_runs`.)
+runs themselves are read in bulk by `study.contract.runs.read_runs`.)
 
 How, by tracking URI:
 
 * a database (`sqlite:`, `postgresql:`, `mysql:`): one SQL query per 500 runs over MLflow's
   own `metrics` table, through SQLAlchemy (the library MLflow's store itself uses), all keys at
   once. A study of 10⁴ runs is 20 queries instead of ~15 × 10⁴ `get_metric_history` calls;
-* an MLflow tracking server (`http:`, `https:`): its `get-history-bulk` endpoint (the one the
-  MLflow UI's charts use), per key and at most 100 runs a call, fewer when the runs have many
-  steps, so that no call reaches the endpoint's 25,000-point limit;
+* a `study server` (`http:`, `https:`): that SQL on its database, one call per 500 runs
+  (`study.tools.server_app`);
+* another MLflow tracking server: its `get-history-bulk` endpoint (the one the MLflow UI's
+  charts use), per key and at most 100 runs a call, fewer when the runs have many steps, so
+  that no call reaches the endpoint's 25,000-point limit;
 * any other store: `MlflowClient.get_metric_history` per run and key.
 
-The three give the same rows (tests/test_load.py compares them with `get_metric_history`).
+They give the same rows (tests/test_load.py compares them with `get_metric_history`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from study import contract as c
+from study.contract.runs import SQL_RUNS_PER_QUERY, connected, http_auth, post_json
 
 COLUMNS = ["run_id", "metric", "step", "value", "timestamp"]
 HTTP_MAX_RUNS = 100  # the endpoint's limits (mlflow/server/handlers.py)
@@ -40,7 +42,7 @@ def read_histories(
         return pd.DataFrame(columns=COLUMNS)
     scheme = c.scheme(tracking_uri)
     if scheme in c.DATABASES:
-        rows = _from_database(tracking_uri, keys)
+        rows = from_database(tracking_uri, keys)
     elif scheme in ("http", "https"):
         rows = _from_server(tracking_uri, keys, steps)
     else:
@@ -48,7 +50,7 @@ def read_histories(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _from_database(uri: str, keys: Mapping[str, Sequence[str]]) -> list[tuple[Any, ...]]:
+def from_database(uri: str, keys: Mapping[str, Sequence[str]]) -> list[tuple[Any, ...]]:
     import sqlalchemy as sa
 
     wanted = {(run, key) for run, ks in keys.items() for key in ks}
@@ -57,10 +59,10 @@ def _from_database(uri: str, keys: Mapping[str, Sequence[str]]) -> list[tuple[An
         "SELECT run_uuid, key, step, value, is_nan, timestamp FROM metrics WHERE run_uuid IN :runs"
     ).bindparams(sa.bindparam("runs", expanding=True))
     rows = []
-    with c.connected(uri) as conn:
-        for i in range(0, len(runs), c.SQL_RUNS_PER_QUERY):
+    with connected(uri) as conn:
+        for i in range(0, len(runs), SQL_RUNS_PER_QUERY):
             for run, key, step, value, is_nan, stamp in conn.execute(
-                query, {"runs": runs[i : i + c.SQL_RUNS_PER_QUERY]}
+                query, {"runs": runs[i : i + SQL_RUNS_PER_QUERY]}
             ):
                 if (run, key) in wanted:  # MLflow stores NaN as a flag beside a 0
                     rows.append(
@@ -70,6 +72,20 @@ def _from_database(uri: str, keys: Mapping[str, Sequence[str]]) -> list[tuple[An
 
 
 def _from_server(uri: str, keys: Mapping[str, Sequence[str]], steps: int) -> list[tuple[Any, ...]]:
+    runs = sorted(keys)
+    rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(runs), SQL_RUNS_PER_QUERY):  # `study server`: its database's SQL
+        chunk = {run: list(keys[run]) for run in runs[i : i + SQL_RUNS_PER_QUERY]}
+        got = post_json(uri, c.SERVER_HISTORIES_PATH, {"keys": chunk})
+        if got is None:  # a plain MLflow server
+            return _from_mlflow_server(uri, keys, steps)
+        rows += [tuple(row) for row in got]
+    return rows
+
+
+def _from_mlflow_server(
+    uri: str, keys: Mapping[str, Sequence[str]], steps: int
+) -> list[tuple[Any, ...]]:
     import requests
 
     # room for steps logged twice (a retried trial re-sends its epochs)
@@ -78,11 +94,7 @@ def _from_server(uri: str, keys: Mapping[str, Sequence[str]], steps: int) -> lis
     for run, ks in keys.items():
         for key in ks:
             by_key.setdefault(key, []).append(run)
-    user, password = (
-        os.environ.get("MLFLOW_TRACKING_USERNAME"),
-        os.environ.get("MLFLOW_TRACKING_PASSWORD"),
-    )
-    auth = (user, password) if user and password else None
+    auth = http_auth()
     url = f"{uri.rstrip('/')}/ajax-api/2.0/mlflow/metrics/get-history-bulk"
     rows = []
     with requests.Session() as session:

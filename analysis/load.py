@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pandas as pd
 
 from analysis.histories import read_histories
 from study import contract as c
+from study.contract.runs import find_parent, read_trials
 
 PAIRING_EXCLUDED = ("loss", "seed")
 
@@ -59,7 +61,10 @@ def loss_label(params: dict[str, Any]) -> str:
     return f"{name}({','.join(f'{k}={v}' for k, v in extra)})" if extra else name
 
 
-def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> StudyRuns:
+def load_study(
+    tracking_uri: str, experiment: str, with_epochs: bool = True,
+    curves: Collection[str] | None = None,
+) -> StudyRuns:  # fmt: skip
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -68,12 +73,12 @@ def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> 
         known = ", ".join(e.name for e in client.search_experiments()) or "none"
         raise LookupError(f"no experiment {experiment!r} at {tracking_uri} (known: {known})")
     exp_id = str(exp.experiment_id)
-    parent = c.find_parent(tracking_uri, exp_id, experiment, client=client)  # the latest
+    parent = find_parent(tracking_uri, exp_id, experiment, client=client)  # the latest
     if parent is None:
         raise LookupError(f"experiment {experiment!r} has no lossbench study (parent) run")
-    children = c.read_trials(tracking_uri, exp_id, experiment, parent.info.run_id, client=client)
+    children = read_trials(tracking_uri, exp_id, experiment, parent.info.run_id, client=client)
     trials = _trials_frame(children)
-    epochs = _epochs_frame(tracking_uri, children) if with_epochs else pd.DataFrame()
+    epochs = read_epochs(tracking_uri, trials, curves) if with_epochs else pd.DataFrame()
     axes = json.loads(parent.data.tags.get(c.GRID_AXES_TAG, "[]"))
     return StudyRuns(
         experiment=experiment,
@@ -148,11 +153,19 @@ def _trials_frame(runs: list[Any]) -> pd.DataFrame:
     return frame
 
 
-def _epochs_frame(tracking_uri: str, runs: list[Any]) -> pd.DataFrame:
-    """Every run's curves, read in bulk (`analysis.histories`)."""
-    keys = {r.info.run_id: [k for k in r.data.metrics if c.is_curve(k)] for r in runs}
-    steps = max((int(r.data.metrics.get("epoch", 0)) for r in runs), default=0) + 1
-    frame = read_histories(tracking_uri, keys, steps)
+def read_epochs(
+    tracking_uri: str, trials: pd.DataFrame, curves: Collection[str] | None = None
+) -> pd.DataFrame:
+    """The trials' per-epoch metrics, read in bulk (`analysis.histories`): `curves` of them,
+    or every curve they logged (None). A metric is a curve of the runs whose latest values
+    hold it; each is asked of every run (a run without it gives no rows)."""
+    if trials.empty:
+        return pd.DataFrame(columns=["run_id", "metric", "step", "value"])
+    logged = [k for k in trials.columns if c.is_tracked_metric(k) and c.is_curve(k)]
+    wanted = logged if curves is None else [k for k in logged if k in set(curves)]
+    last = pd.to_numeric(trials.get("epoch", pd.Series(dtype=float)), errors="coerce").max()
+    steps = 1 if pd.isna(last) else int(last) + 1
+    frame = read_histories(tracking_uri, {run: wanted for run in trials["run_id"]}, steps)
     # a re-sent step (retry from a checkpoint) keeps its latest value
     frame = frame.sort_values("timestamp").drop_duplicates(
         ["run_id", "metric", "step"], keep="last"

@@ -8,13 +8,14 @@ axes), time to target, means and figures; the methods come last (`analysis.metho
 Writes to the output folder: `report.html` (self-contained: figures embedded, opens offline),
 `report.md` (figures as PNG files beside it), `answer.txt`, `comparisons.csv` (every column),
 `meta_regression.csv` / `meta_analysis.csv` where they apply, `time_to_target.csv`,
-`paired_misses.csv`, `trials.parquet`, `epochs.parquet`; then logs them as artifacts of the
-study's parent run (`report/`).
+`paired_misses.csv`, `trials.parquet`, `epochs.parquet` (the curves the report uses; every
+per-epoch metric with `study report --all-curves`); then logs them as artifacts of the study's
+parent run (`report/`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,11 +29,19 @@ from analysis.answer import (
     sequential_lines,
 )
 from analysis.effects import is_paper_protocol, replication
-from analysis.load import StudyRuns, load_decisions, load_study
+from analysis.load import StudyRuns, load_decisions, load_study, read_epochs
 from analysis.meta import meta_analysis
 from analysis.methods import methods
 from analysis.render import Section, html_page, markdown, round_table, save_figure
-from analysis.sections import Findings, across, decided, figures, means, per_setting
+from analysis.sections import (
+    FIGURE_CURVES,
+    Findings,
+    across,
+    decided,
+    figures,
+    means,
+    per_setting,
+)
 from analysis.stats import compare_losses
 from analysis.time_section import time_to_target_sections
 from study import contract as c
@@ -50,6 +59,7 @@ class ReportConfig:
     seed: int = 0
     n_resamples: int = 9999
     ci_method: str = "t"
+    all_curves: bool = False  # read every per-epoch metric, not only those the report uses
 
     def resolved(self, parent_params: dict[str, str]) -> Settings:
         def pick(value: object, key: str, default: object) -> str:
@@ -86,8 +96,11 @@ def build_report(
     tracking_uri: str, experiment: str, out_dir: Path, cfg: ReportConfig, log: bool = True
 ) -> list[Path]:
     """Load the study, compute the statistics, write every output; returns the files written."""
-    study = load_study(tracking_uri, experiment)
+    study = load_study(tracking_uri, experiment, with_epochs=False)
     settings = cfg.resolved(study.parent["params"])
+    # the curves the figures and time to target read: 2-3 of a trial's ~15
+    curves = None if cfg.all_curves else {*FIGURE_CURVES, c.epoch_curve(settings.metric)}
+    study = replace(study, epochs=read_epochs(tracking_uri, study.trials, curves))
     trials = study.trials
     # the tuning stage of a tune-then-evaluate study is never compared (it saw the holdout)
     finished = (

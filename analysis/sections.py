@@ -14,6 +14,10 @@ from analysis.answer import comparison_parts, per_setting_table
 from analysis.load import StudyRuns, load_reliability_bins
 from analysis.render import Section, round_table, save_figure
 
+ACCURACY_CURVE = "test_top1_error"  # plotted as test accuracy, 100 − error
+MEMORISED_CURVE = "train_noisy_memorized"
+FIGURE_CURVES = (ACCURACY_CURVE, MEMORISED_CURVE)  # the per-epoch metrics the figures plot
+
 
 @dataclass
 class Findings:
@@ -98,10 +102,10 @@ def figures(
     out_dir: Path,
     tracking_uri: str,
 ) -> list[Section]:
-    memorised = plots.curves(study.epochs, finished, keys, "train_noisy_memorized", accuracy=False)
+    accuracy = plots.curves(study.epochs, finished, keys, ACCURACY_CURVE)
+    memorised = plots.curves(study.epochs, finished, keys, MEMORISED_CURVE, accuracy=False)
     figures = [
-        ("Test accuracy per epoch (mean ± std over seeds)",
-         plots.curves(study.epochs, finished, keys)),
+        ("Test accuracy per epoch (mean ± std over seeds)", accuracy),
         ("Gain against noise rate (simultaneous intervals)", plots.gain_vs_rate(found.comparisons)),
         ("Memorisation of flipped labels (share predicted as the noisy label)", memorised),
         ("Reliability (test set, last epoch, pooled)",

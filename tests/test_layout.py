@@ -142,6 +142,7 @@ def test_the_mlflow_schema_is_written_once() -> None:
     assert found == OTHER_MEANINGS
     g = module_graph.graph()
     assert list(g.successors("study.contract")) == []
+    assert set(g.successors("study.contract.runs")) == {"study.contract"}  # its reader
     assert {s for s, d in g.edges if d == "study.contract"} >= {
         "analysis.load",
         "study.orchestration.tracking",

@@ -62,6 +62,17 @@ def test_tidy_tables(tmp_path: Path) -> None:
     assert set(last["value"]) == {0.9}  # the latest value of a re-sent step
 
 
+def test_the_report_reads_only_the_curves_it_asks_for(tmp_path: Path) -> None:
+    uri = _study(tmp_path)
+    run_id = load_study(uri, "s", with_epochs=False).trials["run_id"].iloc[0]
+    MlflowClient(uri).log_batch(run_id, metrics=[Metric("test_top1_error", 40.0, 5, 1)])
+    every = load_study(uri, "s").epochs
+    assert set(every["metric"]) == {"train_loss", "test_top1_error"}  # final_* is no curve
+    asked = load_study(uri, "s", curves={"train_loss", "test_top5_error"}).epochs
+    assert asked.equals(every[every["metric"] == "train_loss"].reset_index(drop=True))
+    assert load_study(uri, "s", curves=set()).epochs.empty
+
+
 def test_unknown_experiment(tmp_path: Path) -> None:
     with pytest.raises(LookupError, match="no experiment 'nope'"):
         load_study(_study(tmp_path), "nope")
@@ -71,6 +82,14 @@ def test_casts_and_labels() -> None:
     assert [cast_param(v) for v in ("3", "0.5", "True", "None", "ce")] == [3, 0.5, True, None, "ce"]
     assert loss_label({"loss.name": "focal", "loss.gamma": 1.0}) == "focal(gamma=1.0)"
     assert loss_label({"loss.name": "ce"}) == "ce"
+
+
+def _view(run: object) -> tuple:
+    """A run as a comparable tuple (a NaN metric as "nan")."""
+    info, data = run.info, run.data  # type: ignore[attr-defined]
+    metrics = {k: "nan" if v != v else v for k, v in data.metrics.items()}
+    return (info.run_id, info.run_name, info.status, info.artifact_uri, info.start_time,
+            data.params, data.tags, metrics)  # fmt: skip
 
 
 def _as_mlflow_shows(uri: str, runs: list[str], keys: list[str]) -> list[tuple]:
@@ -111,10 +130,9 @@ def test_every_run_is_read_however_many_pages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No silent truncation: with pages of 3 runs, all 9 runs of the study still come back."""
-    from study import contract
+    from study.contract import runs as contract
 
     uri = _study(tmp_path)
-    monkeypatch.setattr(contract, "PAGE", 3)
     monkeypatch.setattr(contract.search_all, "__defaults__", (3,))
     study = load_study(uri, "s", with_epochs=False)
     assert len(study.trials) == 8
@@ -171,7 +189,7 @@ def test_bulk_reads_over_http_stay_under_the_endpoint_limits(
 def test_runs_read_in_bulk_equal_what_search_runs_gives(tmp_path: Path) -> None:
     """The SQL reader of a database store gives each run exactly what `search_runs` gives:
     info, params, tags and latest metrics (a NaN among them), for the runs with the tags."""
-    from study.contract import read_runs
+    from study.contract.runs import read_runs
 
     uri = _study(tmp_path)
     client = MlflowClient(uri)
@@ -183,17 +201,64 @@ def test_runs_read_in_bulk_equal_what_search_runs_gives(tmp_path: Path) -> None:
     wanted = {"lossbench.role": "trial", "study": "s"}
     where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in wanted.items())
 
-    def view(run: object) -> tuple:
-        info, data = run.info, run.data  # type: ignore[attr-defined]
-        metrics = {k: "nan" if v != v else v for k, v in data.metrics.items()}
-        return (info.run_id, info.run_name, info.status, info.artifact_uri, info.start_time,
-                data.params, data.tags, metrics)  # fmt: skip
-
-    got = sorted(view(r) for r in read_runs(uri, exp, wanted))
-    shown = sorted(view(r) for r in client.search_runs([exp], where))
+    got = sorted(_view(r) for r in read_runs(uri, exp, wanted))
+    shown = sorted(_view(r) for r in client.search_runs([exp], where))
     assert len(got) == 8 and got == shown  # 9 trial runs, one deleted
     assert any(v[7].get("test_top1_error") == "nan" for v in got)
     few = read_runs(uri, exp, wanted, params=False, only={"tags": ["study"], "metrics": ["x"]})
     assert sorted(r.info.run_id for r in few) == [v[0] for v in got]
     assert all(r.data.params == {} and r.data.tags == {"study": "s"} and r.data.metrics == {}
                for r in few)  # fmt: skip
+
+
+def test_a_study_server_reads_in_bulk_what_mlflow_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through `study server`: its bulk reads give the runs `search_runs` gives and the points
+    `get_metric_history` gives over HTTP; with the bulk endpoints missing (a plain MLflow
+    server answers 404) the readers fall back to MLflow's endpoints and give the same."""
+    from analysis.histories import read_histories
+    from study import contract
+    from study.contract import runs as contract_runs
+    from study.tools.server import start_server, stop_server, wait_healthy
+    from tests.conftest import free_port
+
+    db = _study(tmp_path)
+    some = load_study(db, "s", with_epochs=False).trials["run_id"].iloc[0]
+    MlflowClient(db).log_batch(some, metrics=[Metric("train_loss", float("nan"), 9, 5)])
+    port = free_port()
+    server = start_server(port, db, str(tmp_path / "served"), log=tmp_path / "server.log")
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        wait_healthy(uri)
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name("s").experiment_id
+        wanted = {"lossbench.role": "trial", "study": "s"}
+        where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in wanted.items())
+        shown = sorted(_view(r) for r in client.search_runs([exp], where))
+        runs = [v[0] for v in shown]
+        points = _as_mlflow_shows(uri, runs, ["train_loss"])
+        calls: list[str] = []
+        real_post = contract_runs.post_json
+
+        def counted(*args: object) -> object:
+            calls.append(str(args[1]))
+            return real_post(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(contract_runs, "post_json", counted)
+        monkeypatch.setattr("analysis.histories.post_json", counted)
+        for bulk in (True, False):
+            if not bulk:  # the paths a plain MLflow server does not serve
+                monkeypatch.setattr(contract_runs, "SERVER_RUNS_PATH", "/ajax-api/2.0/x/runs")
+                monkeypatch.setattr(contract, "SERVER_HISTORIES_PATH", "/ajax-api/2.0/x/h")
+            calls.clear()
+            found = contract_runs.read_runs(uri, exp, wanted, client=client)
+            got = sorted(_view(r) for r in found)
+            frame = read_histories(uri, {r: ["train_loss"] for r in runs}, steps=10)
+            rows = sorted((r, k, int(s), v, int(t)) for r, k, s, v, t in frame.values.tolist())
+            assert got == shown and len(got) == 9  # 8 of the parent, 1 of another
+            assert [p for p in rows if p[3] == p[3]] == [p for p in points if p[3] == p[3]]
+            assert len(rows) == len(points) == 8 * 3 + 1 and sum(p[3] != p[3] for p in rows) == 1
+            assert len(calls) == 2 and all(("lossbench" in p) == bulk for p in calls)
+    finally:
+        stop_server(server)

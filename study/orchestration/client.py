@@ -13,9 +13,13 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
+CACHE_KIB = 256 * 1024  # the driver's SQLite page cache per connection (`sqlite_write_ahead`)
+
+
 def sqlite_write_ahead(engine: Any) -> None:
     """SQLite in write-ahead-log mode, synced at its checkpoints rather than at every commit
-    (`PRAGMA journal_mode=WAL`, `synchronous=NORMAL`: sqlite.org/wal.html, /pragma.html).
+    (`PRAGMA journal_mode=WAL`, `synchronous=NORMAL`: sqlite.org/wal.html, /pragma.html), with
+    a page cache of up to 256 MB per connection (`cache_size`; SQLite's default is 2 MB).
 
     A study commits several times per trial (MLflow opens a transaction per params, metrics
     and tags of a `log_batch`), and a commit in SQLite's default mode waits for the disk
@@ -23,6 +27,12 @@ def sqlite_write_ahead(engine: Any) -> None:
     survives a crash of the driver (it is in the log file); only a power cut or an OS crash
     can lose the last ones.
     Readers (`study status`, the MLflow UI) read while the driver writes instead of waiting.
+    MLflow indexes its metrics, params and tags by run id, a random uuid, so a run's writes
+    touch index pages spread over the whole file, and a 2 MB cache holds few of them once the
+    file has grown: `study bench tracking --trials 10000 --epochs 24` logged 400 results/s
+    with the default cache and 547 with this one (474 at 1,000 trials, default cache). A
+    connection's cache fills as it reads pages, up to the cap; the writer's connection does
+    nearly all the reading.
     WAL is a property of the file, kept by every later connection; the synchronous level is
     per connection, set on each one the engine opens (SQLAlchemy's `connect` event)."""
     from sqlalchemy import event
@@ -31,6 +41,7 @@ def sqlite_write_ahead(engine: Any) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         cursor.close()
 
     event.listen(engine, "connect", pragmas)

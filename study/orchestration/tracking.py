@@ -17,6 +17,7 @@ from typing import Any
 
 from study import contract as c
 from study.coerce import flatten
+from study.contract.runs import find_parent, read_trials
 from study.orchestration.client import RetryingClient, sqlite_write_ahead, with_retries
 from study.training.config import TrialConfig
 
@@ -130,17 +131,17 @@ class Tracker:
     def study_parent(
         self, experiment_id: str, study: str, spec_hash: str | None = None
     ) -> Any | None:
-        """The study's parent run (`study.contract.find_parent`), or None."""
-        return with_retries(c.find_parent, "find_parent", self.uri, experiment_id, study,
+        """The study's parent run (`study.contract.runs.find_parent`), or None."""
+        return with_retries(find_parent, "find_parent", self.uri, experiment_id, study,
                             spec_hash, client=self.client)  # fmt: skip
 
     def study_trials(
         self, experiment_id: str, study: str, parent_id: str, params: bool = True,
         stage: str | None = None,
     ) -> list[Any]:  # fmt: skip
-        """The study's trial runs (of one stage), read in bulk (`study.contract.read_runs`);
+        """The study's trial runs (of one stage), read in bulk (`study.contract.runs.read_runs`);
         `params=False`: without their params."""
-        return list(with_retries(c.read_trials, "read_trials", self.uri, experiment_id, study,
+        return list(with_retries(read_trials, "read_trials", self.uri, experiment_id, study,
                                  parent_id, stage, params=params, client=self.client))  # fmt: skip
 
     def parent_run(

@@ -111,6 +111,10 @@ def _report_command(sub: Subparsers) -> None:
         "--ci-method", choices=["t", "bca", "percentile"], default="t",
         help="CI of the mean gain: paired t (default; nominal at small n) or a bootstrap",
     )  # fmt: skip
+    report.add_argument(
+        "--all-curves", action="store_true",
+        help="epochs.parquet holds every per-epoch metric (default: the curves the report uses)",
+    )  # fmt: skip
     report.add_argument("--no-log", action="store_true", help="do not log it to the parent run")
     report.set_defaults(func=cli_tools.cmd_report)
 

@@ -43,7 +43,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("reports") / args.experiment).resolve()
     cfg = ReportConfig(
         metric=args.metric, reference=args.reference, alpha=args.alpha,
-        min_effect=args.min_effect, ci_method=args.ci_method,
+        min_effect=args.min_effect, ci_method=args.ci_method, all_curves=args.all_curves,
     )  # fmt: skip
     try:
         files = build_report(uri, args.experiment, out, cfg, log=not args.no_log)

@@ -20,13 +20,14 @@ from study.errors import UserError
 
 
 def server_command(host: str, port: int, artifacts_destination: str) -> list[str]:
-    """`mlflow server`; the backend store URI travels in the environment (`server_env`), so
-    that a database password never shows in a process listing."""
+    """`mlflow server` with lossbench's bulk reads (`study.tools.server_app`, the `lossbench`
+    app of pyproject.toml); the backend store URI travels in the environment (`server_env`),
+    so that a database password never shows in a process listing."""
     return [
         sys.executable, "-m", "mlflow", "server",
         "--host", host, "--port", str(port),
         "--artifacts-destination", artifacts_destination,
-        "--workers", "1",
+        "--workers", "1", "--app-name", "lossbench",
     ]  # fmt: skip
 
 
