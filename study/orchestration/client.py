@@ -30,7 +30,7 @@ def sqlite_write_ahead(engine: Any) -> None:
     MLflow indexes its metrics, params and tags by run id, a random uuid, so a run's writes
     touch index pages spread over the whole file, and a 2 MB cache holds few of them once the
     file has grown: `study bench tracking --trials 10000 --epochs 24` logged 400 results/s
-    with the default cache and 547 with this one (474 at 1,000 trials, default cache). A
+    with the default cache, 547 and 643 with this one (two runs; docs/performance.md). A
     connection's cache fills as it reads pages, up to the cap; the writer's connection does
     nearly all the reading.
     WAL is a property of the file, kept by every later connection; the synchronous level is
