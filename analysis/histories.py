@@ -51,6 +51,8 @@ def read_histories(
 
 
 def from_database(uri: str, keys: Mapping[str, Sequence[str]]) -> list[tuple[Any, ...]]:
+    """The points of `keys[run_id]` as rows of `COLUMNS`, from MLflow's `metrics` table of a
+    database store (also what `study server` answers with)."""
     import sqlalchemy as sa
 
     wanted = {(run, key) for run, ks in keys.items() for key in ks}
