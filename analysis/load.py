@@ -61,10 +61,7 @@ def loss_label(params: dict[str, Any]) -> str:
     return f"{name}({','.join(f'{k}={v}' for k, v in extra)})" if extra else name
 
 
-def load_study(
-    tracking_uri: str, experiment: str, with_epochs: bool = True,
-    curves: Collection[str] | None = None,
-) -> StudyRuns:  # fmt: skip
+def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> StudyRuns:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -78,7 +75,7 @@ def load_study(
         raise LookupError(f"experiment {experiment!r} has no lossbench study (parent) run")
     children = read_trials(tracking_uri, exp_id, experiment, parent.info.run_id, client=client)
     trials = _trials_frame(children)
-    epochs = read_epochs(tracking_uri, trials, curves) if with_epochs else pd.DataFrame()
+    epochs = read_epochs(tracking_uri, trials) if with_epochs else pd.DataFrame()
     axes = json.loads(parent.data.tags.get(c.GRID_AXES_TAG, "[]"))
     return StudyRuns(
         experiment=experiment,
@@ -161,8 +158,8 @@ def read_epochs(
     hold it; each is asked of every run (a run without it gives no rows)."""
     if trials.empty:
         return pd.DataFrame(columns=["run_id", "metric", "step", "value"])
-    logged = [k for k in trials.columns if c.is_tracked_metric(k) and c.is_curve(k)]
-    wanted = logged if curves is None else [k for k in logged if k in set(curves)]
+    wanted = [k for k in trials.columns if c.is_tracked_metric(k) and c.is_curve(k)
+              and (curves is None or k in curves)]  # fmt: skip
     last = pd.to_numeric(trials.get("epoch", pd.Series(dtype=float)), errors="coerce").max()
     steps = 1 if pd.isna(last) else int(last) + 1
     frame = read_histories(tracking_uri, {run: wanted for run in trials["run_id"]}, steps)

@@ -9,7 +9,7 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from analysis.load import cast_param, load_study, loss_label
+from analysis.load import cast_param, load_study, loss_label, read_epochs
 
 
 def _study(tmp_path: Path) -> str:
@@ -68,9 +68,10 @@ def test_the_report_reads_only_the_curves_it_asks_for(tmp_path: Path) -> None:
     MlflowClient(uri).log_batch(run_id, metrics=[Metric("test_top1_error", 40.0, 5, 1)])
     every = load_study(uri, "s").epochs
     assert set(every["metric"]) == {"train_loss", "test_top1_error"}  # final_* is no curve
-    asked = load_study(uri, "s", curves={"train_loss", "test_top5_error"}).epochs
+    trials = load_study(uri, "s", with_epochs=False).trials
+    asked = read_epochs(uri, trials, {"train_loss", "test_top5_error"})
     assert asked.equals(every[every["metric"] == "train_loss"].reset_index(drop=True))
-    assert load_study(uri, "s", curves=set()).epochs.empty
+    assert read_epochs(uri, trials, set()).empty
 
 
 def test_unknown_experiment(tmp_path: Path) -> None:

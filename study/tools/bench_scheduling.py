@@ -94,8 +94,8 @@ def _bare_tune(spec: Any, folder: Path) -> tuple[float, float]:
     """Wall time of the same trials under bare Ray Tune (Ray already started), and the
     driver's RSS growth per trial (KB)."""
     from ray import tune
-    from ray.tune.search import BasicVariantGenerator
 
+    from study.orchestration.spec.translate import build_grid
     from study.training.trial import run_trial
 
     def trainable(config: dict[str, Any]) -> None:
@@ -109,14 +109,10 @@ def _bare_tune(spec: Any, folder: Path) -> tuple[float, float]:
         tune.Tuner(
             tune.with_resources(trainable, {"cpu": 1}),
             param_space={"overrides": None},
-            # the points as presets, as the study gives them (`spec.translate.build_grid`): a
-            # `grid_search` over 10⁴ points costs Tune O(N²) before the first trial
+            # the points as presets, as the study gives them: a `grid_search` over 10⁴
+            # points costs Tune O(N²) before the first trial
             tune_config=tune.TuneConfig(
-                search_alg=BasicVariantGenerator(
-                    points_to_evaluate=[{"overrides": json.dumps(p)} for p in points]
-                ),
-                num_samples=len(points),
-                reuse_actors=True,
+                search_alg=build_grid(points, None), num_samples=len(points), reuse_actors=True
             ),
             run_config=tune.RunConfig(name="bare", storage_path=str(folder), verbose=0),
         ).fit()

@@ -8,11 +8,11 @@ API unchanged) with two bulk reads of a study added to its Flask app, for reader
   `analysis.histories` reads from that database, `[run_id, metric, step, value, timestamp]`.
 
 Both run the SQL the readers run on a database themselves. Over MLflow's own endpoints a
-reader pays for ~90 entities a run built and serialised one by one (`search_runs`: 6.4 s per
-2,000 runs on the server, PostgreSQL behind it) and one `get-history-bulk` call per metric and
-100 runs. The answers are JSON with NaN written as Python writes it (`json.dumps`), which
-`json.loads` reads back. A store that is not a database answers 404, as a plain MLflow server
-does, and the readers fall back to MLflow's endpoints.
+reader pays for ~90 entities a run built and serialised one by one (`search_runs`: 8.0 s for
+2,000 runs against 0.69 s here, `benchmarks/server_reads.py`) and one `get-history-bulk` call
+per metric and 100 runs. The answers are JSON with NaN written as Python writes it
+(`json.dumps`), which `json.loads` reads back. A store that is not a database answers 404, as
+a plain MLflow server does, and the readers fall back to MLflow's endpoints.
 
 MLflow loads the app as a plugin: pyproject.toml's `mlflow.app` entry point `lossbench`, and
 `mlflow server --app-name lossbench` (`study.tools.server.server_command`). The routes sit

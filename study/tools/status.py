@@ -3,8 +3,8 @@ storage and MLflow (runs with their status and last logged `epoch`, at the recor
 URI unless another is given). It does not import Ray: Tune's experiment state adds nothing
 MLflow does not have, and loading it cost a second. On a database store it reads MLflow's
 tables with SQL and does not import MLflow either (importing it and opening its store took
-~3 s of a 10⁴-trial study's 5 s). Read-only: it never creates a database, a
-folder or a file."""
+~3 s of a 10⁴-trial study's 5 s). Read-only: it never creates a database, a folder or a
+file."""
 
 from __future__ import annotations
 
