@@ -10,31 +10,40 @@ from typing import Any
 import pytest
 
 from study import contract
+from study.orchestration.run_writes import BatchWriter
 from study.orchestration.writer import NewRun, Pending, RunWriter, TrackingError
 
 
 class Recorder:
-    """A `Tracker` that records what it is asked to write."""
+    """A `RunStore` that records what it is asked to write (`create`: how runs are created)."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, create: Any = None, fail: bool = False) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.fail = fail
-        self.client = SimpleNamespace(update_run=lambda run, status: self.calls.append(
-            ("update_run", run, status)))  # fmt: skip
+        self._create = create or (lambda *a: ("r", ""))
 
-    def log_batch(self, run: str, epochs: list[Any], params: Any, tags: Any) -> None:
+    def create(self, trial_id: str, run: NewRun) -> tuple[str, str]:
+        return tuple(self._create(trial_id, run))
+
+    def restart(self, run: str) -> None:
+        self.calls.append(("update_run", run, "RUNNING"))
+
+    def log(self, run: str, epochs: list[Any], params: Any, tags: Any) -> None:
         if self.fail:
             raise ValueError("bad request")
         self.calls.append(("log_batch", run, [s for s, _, _ in epochs], dict(params), dict(tags)))
 
-    def log_bytes(self, run: str, data: bytes, name: str, artifact_uri: str = "") -> None:
+    def log_file(self, run: str, artifact_uri: str, name: str, data: bytes) -> None:
         self.calls.append(("log_bytes", run, name))
 
-    def set_status(self, run: str, status: str) -> None:
+    def end(self, run: str, status: str) -> None:
         self.calls.append(("set_status", run, status))
 
     def last_step(self, run: str) -> int:
         return 3
+
+    def commit(self) -> None:
+        self.calls.append(("commit",))
 
 
 def _cfg() -> Any:
@@ -51,7 +60,6 @@ def _end(p: Pending) -> None:
 
 
 def test_what_waits_is_written_in_one_batch_per_run_and_flush_waits_for_it() -> None:
-    tracker = Recorder()
     entered, release = threading.Event(), threading.Event()
     created: list[str] = []
 
@@ -62,7 +70,8 @@ def test_what_waits_is_written_in_one_batch_per_run_and_flush_waits_for_it() -> 
         created.append(trial_id)
         return f"run-{trial_id}", "file:///art"
 
-    writer = RunWriter(tracker, create, None)  # type: ignore[arg-type]
+    tracker = Recorder(create)
+    writer = RunWriter(BatchWriter(tracker, None))
     run = NewRun("t", _cfg(), {})
     writer.submit("a", run, lambda p: setattr(p, "started", True))
     assert entered.wait(10)
@@ -73,22 +82,23 @@ def test_what_waits_is_written_in_one_batch_per_run_and_flush_waits_for_it() -> 
     writer.submit("b", run, _end)
     release.set()
     writer.flush()
+    assert tracker.calls.count(("commit",)) == 2  # one per batch
     batches = [c for c in tracker.calls if c[0] == "log_batch"]
     assert batches[0] == ("log_batch", "run-a", [], {"seed": 0}, {})  # created, nothing else yet
     node = {contract.NODE_TAG: "n1", contract.NODE_HISTORY_TAG: "n1"}
     assert batches[1:] == [("log_batch", "run-a", [1, 2, 3, 4, 5], {}, node),
                            ("log_batch", "run-b", [1, 2, 3, 4, 5], {"seed": 0}, node)]  # fmt: skip
-    assert tracker.calls[-1] == ("set_status", "run-b", "FINISHED")
+    assert tracker.calls[-2:] == [("set_status", "run-b", "FINISHED"), ("commit",)]
     assert ("update_run", "run-a", "RUNNING") not in tracker.calls  # new: RUNNING already
     writer.close()
 
 
 def test_a_found_run_gets_only_the_epochs_and_files_it_lacks() -> None:
-    tracker = Recorder()
+    tracker = Recorder(lambda *a: ("new", ""))
     found = SimpleNamespace(info=SimpleNamespace(run_id="old", artifact_uri="file:///art"),
                             data=SimpleNamespace(tags={contract.NODE_HISTORY_TAG: "n1",
                                                        contract.NODE_TAG: "n1"}))  # fmt: skip
-    writer = RunWriter(tracker, lambda *a: ("new", ""), lambda: {"a": found})  # type: ignore[arg-type]
+    writer = RunWriter(BatchWriter(tracker, lambda: {"a": found}))
     run = NewRun("t", _cfg(), {})
     for step in range(1, 6):  # re-sent by a resumed trial: epochs 1-3 are in MLflow already
         writer.submit("a", run, _epoch(step))
@@ -100,7 +110,7 @@ def test_a_found_run_gets_only_the_epochs_and_files_it_lacks() -> None:
 
 
 def test_a_refused_write_reaches_the_event_loop() -> None:
-    writer = RunWriter(Recorder(fail=True), lambda *a: ("r", ""), None)  # type: ignore[arg-type]
+    writer = RunWriter(BatchWriter(Recorder(fail=True), None))
     run = NewRun("t", _cfg(), {})
     writer.submit("a", run, _epoch(1))
     with pytest.raises(TrackingError, match="bad request"):

@@ -1,7 +1,7 @@
 """Driver-side MLflow logging of a Tune experiment: one child run per Ray trial, found again by
 trial id after a restore, each epoch logged once (a resumed trial re-sends what it reported
 before: `study.orchestration.trainable`), artifacts logged with their epoch, and the node each
-epoch ran on."""
+epoch ran on. The writes happen off Tune's event loop (`study.orchestration.writer`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from study import contract as c
+from study.orchestration.run_writes import BatchWriter, ClientStore, TrialRuns
+from study.orchestration.sql_writes import SqlStore
 from study.orchestration.stages import TuneExperiment, trial_label
 from study.orchestration.tracking import Tracker, metric_items
 from study.orchestration.trainable import (
@@ -31,7 +33,9 @@ def _tune_callback_base() -> type:
 
 class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     """Driver-side MLflow logging: one child run per Ray trial, found again by trial id. The
-    Tune event loop only queues; a `RunWriter` thread writes (`study.orchestration.writer`)."""
+    Tune event loop only queues; a `RunWriter` thread writes (`study.orchestration.writer`):
+    on a tracking database in one transaction per batch (`sql_writes.SqlStore`), through a
+    tracking server by MLflow's client (`run_writes.ClientStore`)."""
 
     def __init__(
         self,
@@ -42,9 +46,7 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         exp: TuneExperiment,
     ) -> None:
         self.tracker = tracker
-        self.experiment_id = experiment_id
-        self.parent_id = parent_id
-        self.study = study
+        self.runs = TrialRuns(tracker, experiment_id, parent_id, study, exp.stage)
         self.base = exp.base
         self.tags = {c.STAGE_TAG: exp.stage, c.CELL_TAG: trial_label(exp.cell), **exp.tags}
         self._restored = False
@@ -69,18 +71,11 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     @property
     def writer(self) -> RunWriter:
         if self._writer is None:
-            find = self._find if self._restored else None
-            self._writer = RunWriter(self.tracker, self._create, find)
+            find = self.runs.find if self._restored else None
+            engine = self.tracker.engine()
+            store = SqlStore(self.runs, engine) if engine is not None else ClientStore(self.runs)
+            self._writer = RunWriter(BatchWriter(store, find))
         return self._writer
-
-    def _find(self) -> dict[str, Any]:
-        stage = self.tags[c.STAGE_TAG]
-        return self.tracker.trial_runs_by_id(self.experiment_id, self.study, self.parent_id, stage)
-
-    def _create(self, trial_id: str, run: NewRun) -> tuple[str, str]:
-        return self.tracker.create_trial_run(
-            self.experiment_id, self.parent_id, self.study, trial_id, run.name, run.cfg, run.tags
-        )
 
     def _new_run(self, trial: Any) -> NewRun:
         if trial.trial_id not in self._runs:

@@ -71,7 +71,7 @@ def resolved_raw(spec: StudySpec) -> dict[str, Any]:
 
 
 def new_record(spec: StudySpec, tracking_uri: str) -> StudyRecord:
-    from study.orchestration.tracking import git_sha
+    from study.orchestration.run_tags import git_sha
 
     return StudyRecord(spec, tracking_uri, f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}", git_sha())
 

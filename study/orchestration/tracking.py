@@ -8,9 +8,7 @@ runs instead of duplicating them, and re-sent epochs (after a retry) are not log
 
 from __future__ import annotations
 
-import functools
 import json
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from study import contract as c
 from study.coerce import flatten
 from study.contract.runs import find_parent, read_trials
 from study.orchestration.client import RetryingClient, sqlite_write_ahead, with_retries
+from study.orchestration.run_tags import CONFIG_FILE, config_file, git_sha, trial_tags
 from study.training.config import TrialConfig
 
 DEFAULT_DB = "mlflow.db"
@@ -49,27 +48,23 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
+def local_folder(uri: str) -> Path | None:
+    """The folder of a `file:` artifact URI or a plain path; None for a remote store (S3, a
+    tracking server's `mlflow-artifacts:`)."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(url2pathname(parsed.path))
+    return Path(uri) if parsed.scheme == "" else None
+
+
 def artifact_location(uri: str, experiment: str) -> str | None:
     """Artifacts beside the SQLite DB (`<db dir>/mlartifacts/<experiment>`); a server decides
     its own."""
     db = sqlite_path(uri)
     return (db.parent / "mlartifacts" / experiment).as_uri() if db else None
-
-
-@functools.cache  # the code of this process: asked once, not once per trial
-def git_sha() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def metric_items(result: Mapping[str, Any]) -> dict[str, float]:
@@ -186,24 +181,17 @@ class Tracker:
         cfg: TrialConfig,
         extra_tags: Mapping[str, str] | None = None,
     ) -> tuple[str, str]:
-        """A new child run for one Ray trial, with its tags and its config as an artifact
-        (its params go in its first `log_batch`): its id and artifact URI."""
-        flat = cfg.to_flat_dict()
-        tags = {
-            c.ROLE_TAG: c.TRIAL_ROLE,
-            c.STUDY_TAG: study,
-            c.PARENT_TAG: parent_id,
-            c.TRIAL_ID_TAG: trial_id,
-            c.GIT_SHA_TAG: git_sha(),
-            c.CONFIG_HASH_TAG: cfg.config_hash(),
-            **{tag: str(flat[key]) for tag, key in c.TRIAL_TAG_KEYS.items()},
-            c.NOISE_DRAW_SEED_TAG: str(cfg.noise_draw_seed),
-            **dict(extra_tags or {}),
-        }
+        """A new child run for one Ray trial, with its tags (`trial_tags`) and its config as an
+        artifact (its params go in its first `log_batch`): its id and artifact URI."""
+        tags = trial_tags(parent_id, study, trial_id, cfg, extra_tags)
         info = self.client.create_run(experiment_id, run_name=trial_name, tags=tags).info
-        config = json.dumps(cfg.to_dict(), indent=2).encode()
-        self.log_bytes(info.run_id, config, "trial_config.json", artifact_uri=info.artifact_uri)
+        self.log_bytes(info.run_id, config_file(cfg), CONFIG_FILE, artifact_uri=info.artifact_uri)
         return str(info.run_id), str(info.artifact_uri)
+
+    def engine(self) -> Any | None:
+        """The SQLAlchemy engine of a database store (SQLite, PostgreSQL); None over HTTP."""
+        store = self.client._client._tracking_client.store
+        return getattr(store, "engine", None)
 
     # --- logging ----------------------------------------------------------------------------
 
@@ -236,12 +224,20 @@ class Tracker:
         artifact_uri: str | None = None,
     ) -> None:  # fmt: skip
         """Store `data` as artifact `name` of the run (in its artifact folder `folder`). Given
-        the run's `artifact_uri`, the file goes straight to MLflow's artifact repository for
-        it, without the `get_run` that `MlflowClient.log_artifact` makes to find it."""
+        the run's `artifact_uri`, the file goes straight to it: written in place when it is a
+        local folder (what MLflow's local repository does, less its temporary copy), else
+        through MLflow's artifact repository for it, without the `get_run` that
+        `MlflowClient.log_artifact` makes to find it."""
         import tempfile
 
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
+        local = local_folder(artifact_uri) if artifact_uri else None
+        if local is not None:
+            target = local / folder if folder else local
+            target.mkdir(parents=True, exist_ok=True)
+            (target / name).write_bytes(data)
+            return
         with tempfile.TemporaryDirectory(prefix="lossbench-art-") as tmp:
             path = Path(tmp) / name
             path.write_bytes(data)
