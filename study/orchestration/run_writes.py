@@ -25,8 +25,8 @@ Params = dict[str, Any]
 
 @dataclass(frozen=True)
 class TrialRuns:
-    """How one Tune experiment's trial runs are created and found again: picklable, so that a
-    writer process can do both."""
+    """How one Tune experiment's trial runs are created (through MLflow's client) and found
+    again."""
 
     tracker: Tracker
     experiment_id: str
@@ -54,9 +54,7 @@ class RunStore(Protocol):
 
     def restart(self, run_id: str) -> None: ...
 
-    def log(
-        self, run_id: str, epochs: Epochs, params: dict[str, Any], tags: dict[str, str]
-    ) -> None: ...
+    def log(self, run_id: str, epochs: Epochs, params: Params, tags: dict[str, str]) -> None: ...
 
     def log_file(self, run_id: str, artifact_uri: str, name: str, data: bytes) -> None: ...
 
@@ -80,9 +78,7 @@ class ClientStore:
     def restart(self, run_id: str) -> None:
         self.runs.tracker.client.update_run(run_id, status="RUNNING")
 
-    def log(
-        self, run_id: str, epochs: Epochs, params: dict[str, Any], tags: dict[str, str]
-    ) -> None:
+    def log(self, run_id: str, epochs: Epochs, params: Params, tags: dict[str, str]) -> None:
         self.runs.tracker.log_batch(run_id, epochs, params, tags)
 
     def log_file(self, run_id: str, artifact_uri: str, name: str, data: bytes) -> None:
@@ -124,9 +120,6 @@ class BatchWriter:
         for trial_id, pending in batch.items():
             self._write(trial_id, pending)
         self.store.commit()
-
-    def close(self) -> None:
-        """Nothing to release: the store's client is the driver's."""
 
     def _write(self, trial_id: str, p: Pending) -> None:
         known, params = self._run(trial_id, p)

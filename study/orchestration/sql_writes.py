@@ -36,7 +36,7 @@ from typing import Any
 
 from study.orchestration.client import with_retries
 from study.orchestration.run_tags import CONFIG_FILE, config_file, trial_tags
-from study.orchestration.run_writes import Epochs, TrialRuns
+from study.orchestration.run_writes import Epochs, Params, TrialRuns
 from study.orchestration.writer import NewRun
 
 PARAM_CHARS = 6000  # MLflow keeps at most this much of a param value
@@ -95,9 +95,7 @@ class SqlStore:
     def restart(self, run_id: str) -> None:
         self._updates.append({"r": run_id, "s": "RUNNING", "e": None})
 
-    def log(
-        self, run_id: str, epochs: Epochs, params: dict[str, Any], tags: dict[str, str]
-    ) -> None:
+    def log(self, run_id: str, epochs: Epochs, params: Params, tags: dict[str, str]) -> None:
         self._params += [
             {"run_uuid": run_id, "key": k, "value": str(v)[:PARAM_CHARS]} for k, v in params.items()
         ]

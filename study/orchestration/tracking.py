@@ -1,7 +1,9 @@
 """MLflow tracking: one experiment per study, a parent run per study, a child run per trial.
 
 All calls go through `MlflowClient` with an explicit tracking URI (no fluent global state), and
-all of them happen on the driver: workers never need to reach the tracking store. Runs are
+all of them happen on the driver: workers never need to reach the tracking store. (On a
+tracking database the driver's writer writes trial runs in batches itself,
+`study.orchestration.sql_writes`, as MLflow's store would.) Runs are
 found again by tags (the schema of `study.contract`), so a resumed study reuses its
 runs instead of duplicating them, and re-sent epochs (after a retry) are not logged twice.
 """

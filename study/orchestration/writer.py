@@ -1,8 +1,8 @@
 """MLflow writes off Ray Tune's event loop: the tracking callback queues what each trial's run
-needs (`Pending`), and one background thread hands what waits to a writer (`Sink`) in batches:
-`run_writes.BatchWriter` on that thread, or the same in a process of its own
-(`writer_process.ProcessSink`). The more the driver receives, the more each batch carries:
-its cost per result falls as the load grows instead of stalling the event loop.
+needs (`Pending`), and one background thread hands everything waiting, as one batch, to the
+writer of the store (`run_writes.BatchWriter`: on a tracking database one transaction per
+batch). The more the driver receives, the more each batch carries: its cost per result falls
+as the load grows instead of stalling the event loop.
 
 Nothing is lost on a driver crash: Tune uploads its experiment snapshot only after asking the
 callbacks for their state (`Callback.get_state`, Ray 2.60 `TuneController.save_to_dir`), and
@@ -61,13 +61,10 @@ class Sink(Protocol):
 
     def write(self, batch: dict[str, Pending]) -> None: ...
 
-    def close(self) -> None: ...
-
 
 class RunWriter:
     """One background thread that hands the queued runs of one Tune experiment to `sink`,
-    everything waiting at once. The sink is called and closed on that thread only (a writer
-    process is tied to the thread that started it: `writer_process`)."""
+    everything waiting at once."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -118,12 +115,6 @@ class RunWriter:
     # --- the writer's thread --------------------------------------------------------------
 
     def _loop(self) -> None:
-        try:
-            self._write_all()
-        finally:
-            self.sink.close()
-
-    def _write_all(self) -> None:
         while True:
             with self._cond:
                 while not self._pending and not self._closing:
