@@ -301,6 +301,26 @@ def test_settle_counts_kills_the_left_running_and_ends_the_parent(tracked: Any) 
     assert "| loss.name=ce | 2 | 4.500 ± 0.707 |" in note  # the stopped trial has no final metric
 
 
+def test_an_error_and_the_retry_written_in_one_batch_leave_the_run_running(tracked: Any) -> None:
+    tracker, exp_id, parent = tracked
+    cb = _callback(tracker, exp_id, parent)
+    trial = SimpleNamespace(trial_id="t0", config={"overrides": {"seed": 0}})
+    cb.on_trial_start(0, [trial], trial)
+    cb.on_trial_result(1, [trial], trial, _epoch(1))
+    cb.get_state()  # written: the run is RUNNING with epoch 1
+    with cb.writer._cond:  # the writer waits on this lock: both events reach it as one batch
+        cb.on_trial_error(2, [trial], trial)
+        cb.on_trial_start(3, [trial], trial)  # Tune retries the trial
+    cb.get_state()
+    (run,) = tracker.study_trials(exp_id, "m", parent)
+    assert tracker.client.get_run(run.info.run_id).info.status == "RUNNING"
+    cb.on_trial_result(4, [trial], trial, _epoch(2, final=True))
+    cb.on_trial_complete(4, [trial], trial)
+    cb.on_experiment_end([trial])
+    info = tracker.client.get_run(run.info.run_id).info
+    assert (info.status, info.end_time is not None) == ("FINISHED", True)
+
+
 def test_settle_ends_a_complete_study_finished_and_one_with_errors_failed(tracked: Any) -> None:
     from study.orchestration.settle import settle
 

@@ -137,7 +137,10 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
 
 
 def _start(p: Pending) -> None:
+    # A trial Tune retries after an error, before the writer wrote that error, runs again:
+    # its run is RUNNING, not FAILED (it ends with its next status).
     p.started = True
+    p.status = None
 
 
 def _add(
