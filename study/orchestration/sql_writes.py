@@ -31,16 +31,15 @@ import math
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
+from study.contract.runs import SQL_RUNS_PER_QUERY
 from study.orchestration.client import with_retries
 from study.orchestration.run_tags import CONFIG_FILE, config_file, trial_tags
 from study.orchestration.run_writes import Epochs, Params, TrialRuns
 from study.orchestration.writer import NewRun
 
 PARAM_CHARS = 6000  # MLflow keeps at most this much of a param value
-IN_CHUNK = 500  # run ids per `IN (...)` list
 
 
 def sanitized(value: float) -> tuple[float, bool]:
@@ -166,7 +165,8 @@ class SqlStore:
                 best[at] = p
         old = [r for r in {r for r, _ in best} if r not in new]
         stale = []
-        for chunk in _chunks(old):
+        for i in range(0, len(old), SQL_RUNS_PER_QUERY):
+            chunk = old[i : i + SQL_RUNS_PER_QUERY]
             for row in conn.execute(select(table).where(table.c.run_uuid.in_(chunk))).mappings():
                 at = (row["run_uuid"], row["key"])
                 if at in best:
@@ -203,11 +203,6 @@ def delete_where(table: Any) -> Any:
 
 def _order(p: Any) -> tuple[int, int, float]:
     return (int(p["step"]), int(p["timestamp"]), float(p["value"]))
-
-
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for i in range(0, len(items), IN_CHUNK):
-        yield items[i : i + IN_CHUNK]
 
 
 def _now_ms() -> int:

@@ -230,16 +230,16 @@ class Tracker:
         local folder (what MLflow's local repository does, less its temporary copy), else
         through MLflow's artifact repository for it, without the `get_run` that
         `MlflowClient.log_artifact` makes to find it."""
-        import tempfile
-
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
         local = local_folder(artifact_uri) if artifact_uri else None
         if local is not None:
             target = local / folder if folder else local
             target.mkdir(parents=True, exist_ok=True)
             (target / name).write_bytes(data)
             return
+        import tempfile
+
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
         with tempfile.TemporaryDirectory(prefix="lossbench-art-") as tmp:
             path = Path(tmp) / name
             path.write_bytes(data)
