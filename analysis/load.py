@@ -23,6 +23,7 @@ import pandas as pd
 
 from analysis.histories import read_histories
 from study import contract as c
+from study.contract import loss_label
 from study.contract.runs import find_parent, read_trials
 
 PAIRING_EXCLUDED = ("loss", "seed")
@@ -50,15 +51,6 @@ def cast_param(value: str) -> Any:
         except ValueError:
             pass
     return value
-
-
-def loss_label(params: dict[str, Any]) -> str:
-    """`focal(gamma=2.0)` from `loss.name` and the other `loss.*` params; `ce` alone."""
-    name = str(params.get("loss.name", "?"))
-    extra = sorted(
-        (k[5:], v) for k, v in params.items() if k.startswith("loss.") and k != "loss.name"
-    )
-    return f"{name}({','.join(f'{k}={v}' for k, v in extra)})" if extra else name
 
 
 def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> StudyRuns:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,25 @@ def test_study_trial_needs_no_ray_mlflow_or_optuna(tmp_path: Path, fake_cifar_ro
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "HEAVY []" in proc.stdout and (tmp_path / "m.json").is_file()
+
+
+def test_a_diverged_trial_is_a_result_at_chance_level(fake_cifar_root: Path) -> None:
+    """A non-finite training loss ends the trial at once with one last report: every test
+    metric at what a uniform predictor over the 100 classes scores, flagged `final_diverged`,
+    reported as the last epoch (so the trial finishes and is never retried)."""
+    cfg = TrialConfig.from_dict(
+        tiny_dict(fake_cifar_root, schedule={"epochs": 4}, optim={"lr": 1.0e12})
+    )
+    rec = Recorder()
+    final = run_trial(cfg, rec)
+    assert len(rec.metrics) == 1 and final == rec.metrics[0]
+    assert final["epoch"] == 4.0 and final["final_diverged"] == 1.0
+    assert final["final_diverged_epoch"] == 1.0
+    assert final["final_paper_top1_error"] == pytest.approx(99.0)
+    assert final["final_paper_top5_error"] == pytest.approx(95.0)
+    assert final["test_nll"] == pytest.approx(math.log(100))
+    assert final["final_test_top1_error"] == pytest.approx(99.0)
+    assert rec.states[0]["epoch"] == 4  # a resumed trial finds nothing left to train
+    assert run_trial(cfg, Recorder(), rec.states[0]) == {}
+    healthy = run_trial(cfg.with_overrides({"optim.lr": 0.1, "schedule.epochs": 2}), Recorder())
+    assert healthy["final_diverged"] == 0.0

@@ -34,6 +34,7 @@ LOOK_TAG = "look"  # the look a sequential study's trial belongs to
 NODE_TAG = "ray.node_id"  # the node a trial runs on now
 NODE_HISTORY_TAG = "ray.node_history"  # every node it ran on, in order (retries move it)
 EARLY_STOPPED_TAG = "early_stopped"  # "true" on a trial ASHA stopped before its last epoch
+DIVERGED_TAG = "diverged"  # "true" on a trial whose training loss became non-finite
 CONFIG_HASH_TAG = "config_hash"
 NOISE_DRAW_SEED_TAG = "noise_draw_seed"  # what `noise.seed: trial` resolved to
 NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows for a run/experiment
@@ -68,6 +69,10 @@ NOISE_REALIZED_RATE = "noise_realized_rate"  # one value per trial, not a curve
 PAPER_TOP1 = PAPER_PREFIX + "top1_error"
 PAPER_TOP5 = PAPER_PREFIX + "top5_error"
 BEST_TEST_TOP1 = BEST_PREFIX + "test_top1_error"
+# 1 when the training loss became non-finite (the trial then scores chance level), else 0;
+# with the epoch it happened at. A diverged trial is a result: FINISHED, never retried.
+DIVERGED = FINAL_PREFIX + "diverged"
+DIVERGED_EPOCH = FINAL_PREFIX + "diverged_epoch"
 DEFAULT_METRIC = PAPER_TOP5  # what a study compares unless its `analysis.metric` says otherwise
 FINISHED_METRIC = PAPER_TOP5  # in a trial's last report only: its presence means "finished"
 
@@ -75,6 +80,16 @@ FINISHED_METRIC = PAPER_TOP5  # in a trial's last report only: its presence mean
 def paper_error(k: int) -> str:
     """`final_paper_top{k}_error`: the paper's figure, test top-k error over the last epochs."""
     return f"{PAPER_PREFIX}top{k}_error"
+
+
+def loss_label(params: Mapping[str, Any]) -> str:
+    """A candidate's name in every table: `focal(gamma=2.0)` from a trial's flat params
+    `loss.name` and the other `loss.*` (sorted), `ce` alone."""
+    name = str(params.get("loss.name", "?"))
+    extra = sorted(
+        (k[5:], v) for k, v in params.items() if k.startswith("loss.") and k != "loss.name"
+    )
+    return f"{name}({','.join(f'{k}={v}' for k, v in extra)})" if extra else name
 
 
 def finished(metrics: Mapping[str, Any]) -> bool:

@@ -55,12 +55,14 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     def _setup(self) -> None:
         self._runs: dict[str, NewRun] = {}  # the trials running, and how their runs start
         self._final: dict[str, bool] = {}
+        self._diverged: set[str] = set()  # trials whose last report says they diverged
         self._writer: RunWriter | None = None  # started at the first event
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles the run config; a restored callback starts a writer of its own and
         # looks its runs up again.
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_runs", "_final", "_writer")}
+        skip = ("_runs", "_final", "_diverged", "_writer")
+        state = {k: v for k, v in self.__dict__.items() if k not in skip}
         state["_restored"] = True
         return state
 
@@ -112,12 +114,17 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
         for key in [k for k in result if k.startswith(ARTIFACT_PREFIX) or k == BACKLOG_KEY]:
             del result[key]
         self._final[trial.trial_id] = c.finished(result)
+        if result.get(c.DIVERGED):
+            self._diverged.add(trial.trial_id)
         self._submit(trial, lambda p: _add(p, logged, str(node) if node else "", files))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         # stopped by ASHA before its last epoch
-        stopped = {c.EARLY_STOPPED_TAG: "true"} if not self._final.pop(trial.trial_id, True) else {}
-        self._submit(trial, lambda p: _end(p, "FINISHED", stopped))
+        tags = {c.EARLY_STOPPED_TAG: "true"} if not self._final.pop(trial.trial_id, True) else {}
+        if trial.trial_id in self._diverged:  # a result at chance level (study.training.trial)
+            self._diverged.discard(trial.trial_id)
+            tags[c.DIVERGED_TAG] = "true"
+        self._submit(trial, lambda p: _end(p, "FINISHED", tags))
         self._runs.pop(trial.trial_id, None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:

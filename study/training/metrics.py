@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -71,6 +73,21 @@ class EvalAccumulator:
             ]
         ).tolist()  # the one host sync
         return dict(zip(("top1_error", "top5_error", "nll", "ece", "brier"), values, strict=True))
+
+
+def chance_metrics(num_classes: int) -> dict[str, float]:
+    """What `EvalAccumulator.compute` gives a uniform predictor (q_k = 1/K for every class,
+    ties broken at random): top-1 error 100·(1 − 1/K), top-5 error 100·(1 − min(5, K)/K),
+    NLL ln K, ECE 0 (confidence 1/K, expected accuracy 1/K), Brier (1 − 1/K)² + (K − 1)/K²
+    = 1 − 1/K. The score of a trial whose training diverged (`study.training.trial`)."""
+    k = num_classes
+    return {
+        "top1_error": 100.0 * (1 - 1 / k),
+        "top5_error": 100.0 * (1 - min(5, k) / k),
+        "nll": math.log(k),
+        "ece": 0.0,
+        "brier": 1 - 1 / k,
+    }
 
 
 class MemorizationAccumulator:

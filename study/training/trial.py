@@ -25,7 +25,7 @@ from study.training.augment import eval_batches, normalize
 from study.training.config import TrialConfig
 from study.training.data import Dataset, Split, load_dataset
 from study.training.losses import create_loss
-from study.training.metrics import EvalAccumulator, MemorizationAccumulator
+from study.training.metrics import EvalAccumulator, MemorizationAccumulator, chance_metrics
 from study.training.models import create_model
 from study.training.optim import Schedule, create_optimizer, create_schedule
 from study.training.runtime import Runtime
@@ -43,10 +43,6 @@ class Reporter(Protocol):
     ) -> None: ...
 
 
-class TrialDiverged(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
 def run_trial(
     cfg: TrialConfig, report: Reporter, checkpoint: Mapping[str, Any] | None = None
 ) -> dict[str, float]:
@@ -62,10 +58,11 @@ def run_trial(
     metrics: dict[str, float] = {}
     for epoch in range(start + 1, cfg.schedule.epochs + 1):
         metrics = _epoch(t, cfg, epoch, history, artifacts)
+        done = int(metrics["epoch"])  # the last epoch, at once, when training diverged
         state = {
             "format": CHECKPOINT_FORMAT,
             "config_hash": cfg.config_hash(),
-            "epoch": epoch,
+            "epoch": done,
             "model": t.model.state_dict(),
             "optimizer": t.optimizer.state_dict(),
             "scheduler": t.scheduler.state_dict(),
@@ -75,6 +72,8 @@ def run_trial(
         }
         report(metrics, state, artifacts)
         artifacts = {}
+        if done == cfg.schedule.epochs:
+            break
     return metrics
 
 
@@ -137,6 +136,8 @@ def _epoch(
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)
         train_loss = _train_epoch(t.rt, t.net, t.loss_fn, t.optimizer, t.train, t.gen, t.mean, cfg)
+    if not math.isfinite(train_loss):
+        return diverged_metrics(history, epoch, last, lr, train_loss, t.data, t.evals)
     metrics = {"epoch": float(epoch), "lr": lr, "train_loss": train_loss}
     for split_name, split in t.evals.items():
         acc = evaluate(t.rt, t.net, split, t.mean, t.data.num_classes, cfg.eval.batch_size)
@@ -190,7 +191,39 @@ def final_metrics(
     # the best epoch's test error: model selection on the test set, as some papers report it
     out[contract.BEST_TEST_TOP1] = min(history["test_top1_error"])
     out[contract.NOISE_REALIZED_RATE] = data.noise_realized_rate
+    out[contract.DIVERGED] = 0.0
     return out
+
+
+def diverged_metrics(
+    history: Mapping[str, list[float]],
+    epoch: int,
+    last: int,
+    lr: float,
+    train_loss: float,
+    data: Dataset,
+    splits: Mapping[str, Split],
+) -> dict[str, float]:
+    """The last report of a trial whose training loss became non-finite at `epoch`: a result,
+    not a failure (retrying would diverge again, deterministically, and dropping the trial
+    would flatter the unstable loss). Every evaluated split and every final metric scores
+    chance level (`metrics.chance_metrics`: a uniform predictor over the data set's classes),
+    reported as epoch `last` so that the trial ends FINISHED; `final_diverged` = 1 and
+    `final_diverged_epoch` = `epoch`. The best-epoch error keeps the epochs trained before:
+    it is model selection on the test set, which would have picked one of them."""
+    chance = chance_metrics(data.num_classes)
+    metrics = {"epoch": float(last), "lr": lr, "train_loss": train_loss}
+    metrics.update({f"{name}_{k}": v for name in splits for k, v in chance.items()})
+    metrics.update({contract.FINAL_PREFIX + k: v for k, v in metrics.items()
+                    if k not in contract.STEP_KEYS})  # fmt: skip
+    for k in (1, 5):
+        metrics[contract.paper_error(k)] = chance[f"top{k}_error"]
+    metrics[contract.BEST_TEST_TOP1] = min([*history.get("test_top1_error", []),
+                                            chance["top1_error"]])  # fmt: skip
+    metrics[contract.NOISE_REALIZED_RATE] = data.noise_realized_rate
+    metrics[contract.DIVERGED] = 1.0
+    metrics[contract.DIVERGED_EPOCH] = float(epoch)
+    return metrics
 
 
 def _train_epoch(
@@ -213,10 +246,7 @@ def _train_epoch(
         loss.backward()
         optimizer.step()
         total += loss.detach() * y.numel()  # stays on the device: no sync per step
-    value = total.item() / len(train)
-    if not math.isfinite(value):
-        raise TrialDiverged(f"training loss is {value} (lr={cfg.optim.lr}, loss={cfg.loss.name})")
-    return value
+    return total.item() / len(train)
 
 
 @torch.no_grad()

@@ -31,6 +31,7 @@ from study.errors import ConfigError, UserError
 from study.orchestration.spec.model import StudySpec
 from study.orchestration.spec.search import parse_evaluate, parse_scheduler, parse_search
 from study.orchestration.spec.sections import (
+    check_candidates,
     check_test_selection,
     parse_analysis,
     parse_checkpoint,
@@ -121,6 +122,7 @@ def spec_from_dict(
     search = parse_search(section(raw, "search"), cells) if raw.get("search") else None
     analysis = parse_analysis(section(raw, "analysis"))
     check_test_selection(analysis, cells)
+    check_candidates(analysis, cells)
     sequential = (
         parse_sequential(section(raw, "sequential"), grid, analysis.reference, search is not None)
         if raw.get("sequential")

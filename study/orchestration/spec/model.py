@@ -138,16 +138,55 @@ class SequentialSpec:
 
 
 @dataclass(frozen=True)
+class ClaimSpec:
+    """A published claim the study tests: `candidate` beats the reference by `gain` (metric
+    units, positive = candidate better), in the rows whose setting matches `setting` (dotted
+    key → value; empty: every setting), as `source` reports it."""
+
+    candidate: str
+    gain: float
+    source: str = ""
+    setting: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check(self.gain != 0, "gain", self.gain, "a nonzero gain (positive: candidate better)")
+
+
+@dataclass(frozen=True)
 class AnalysisSpec:
+    """How the study is analysed. `primary`: the candidates of the confirmatory family (the
+    others form an exploratory one); `claims`: what the study tests, each on a primary
+    candidate. Both are part of the spec hash: a report asked for another primary set says
+    it is post hoc."""
+
     reference: str = "ce"
     metric: str = contract.DEFAULT_METRIC
     min_effect: float = 0.5
     selects_on_test: bool = False  # allowed only in a faithful replication; the report says so
+    primary: tuple[str, ...] = ()
+    claims: tuple[ClaimSpec, ...] = ()
 
     def __post_init__(self) -> None:
         check(not contract.selects_on_val(self.metric), "metric", self.metric,
               "a test or train metric; the validation split was used for tuning")  # fmt: skip
         check(self.min_effect > 0, "min_effect", self.min_effect, "> 0")
+        check(len(set(self.primary)) == len(self.primary), "primary", list(self.primary),
+              "distinct candidates")  # fmt: skip
+        check(self.reference not in self.primary, "primary", list(self.primary),
+              f"candidates other than the reference {self.reference!r}")  # fmt: skip
+        for i, claim in enumerate(self.claims):
+            check(claim.candidate in self.primary, f"claims.{i}.candidate", claim.candidate,
+                  f"one of analysis.primary {list(self.primary)}: a claim is tested in the "
+                  "confirmatory family")  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """As hashed and recorded: `primary` and `claims` only when given, so that a study
+        without them hashes as before they existed."""
+        out = dataclasses.asdict(self)
+        for key in ("primary", "claims"):
+            if not out[key]:
+                del out[key]
+        return out
 
 
 @dataclass(frozen=True)
@@ -219,7 +258,7 @@ class StudySpec:
             "search": None if self.search is None else dataclasses.asdict(self.search),
             "scheduler": dataclasses.asdict(self.scheduler),
             "evaluate": None if self.evaluate is None else dataclasses.asdict(self.evaluate),
-            "analysis": dataclasses.asdict(self.analysis),
+            "analysis": self.analysis.to_dict(),
             # omitted when unset: a study without the section hashes as if it had no such key
             **({"sequential": dataclasses.asdict(self.sequential)} if self.sequential else {}),
         }

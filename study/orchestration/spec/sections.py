@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from study import contract
-from study.coerce import build
+from study.coerce import build, check
 from study.errors import ConfigError
 from study.orchestration.spec.model import AnalysisSpec, FailureSpec, Resources, SequentialSpec
 from study.training.checkpointing import CheckpointPolicy
@@ -70,6 +70,25 @@ def check_test_selection(analysis: AnalysisSpec, cells: Sequence[TrialConfig]) -
             "schedule.reads: invalid value 'test' (allowed: val, unless "
             "analysis.selects_on_test: true)"
         )
+
+
+def check_candidates(analysis: AnalysisSpec, cells: Sequence[TrialConfig]) -> None:
+    """Every primary or claimed candidate is a loss of the grid (by its label, as tables
+    print it: `focal(gamma=2.0)`), and every claim's setting matches a grid point."""
+    if not analysis.primary:
+        return
+    flat = [c.to_flat_dict() for c in cells]
+    labels = sorted({contract.loss_label(f) for f in flat} - {analysis.reference})
+    for i, name in enumerate(analysis.primary):
+        check(name in labels, f"analysis.primary.{i}", name, f"a candidate of the grid: "
+              f"{', '.join(labels) or 'none'}")  # fmt: skip
+    for i, claim in enumerate(analysis.claims):
+        where = dict(claim.setting)
+        unknown = [k for k in where if k not in flat[0]]
+        check(not unknown, f"analysis.claims.{i}.setting", where, "dotted keys of the trial "
+              "config (e.g. noise.rate)")  # fmt: skip
+        matched = any(all(f[k] == v for k, v in where.items()) for f in flat)
+        check(matched, f"analysis.claims.{i}.setting", where, "values of a grid point")
 
 
 def check_holdout(cfg: TrialConfig, key: str) -> None:

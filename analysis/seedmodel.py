@@ -1,0 +1,157 @@
+"""The seed-level model behind every comparison of a report (numpy, pandas; the variances by
+`analysis.variances`, the simultaneous intervals by `analysis.maxt`).
+
+Every finished trial's metric (a diverged trial at its chance-level value) enters:
+
+    y(loss, setting, seed) = μ(setting) + θ(loss, setting) + b(setting, seed) + ε,
+    ε ~ N(0, σ²(loss, setting)),
+
+where a *setting* is every grid axis but the loss and the seed, and b carries the pairing:
+the losses of one setting and seed share the initialisation, the batches and the noisy
+labels. A row is a candidate × setting; its gain θ(candidate) − θ(reference) (oriented:
+positive = candidate better) is estimated by the mean of the paired differences over the
+seeds both sides ran (b cancels in each difference), so a comparison stopped early, or a
+reference with extra seeds, keeps its pairing. The differences of row i have variance
+σ²(candidate) + σ²(reference): one per loss and setting, estimated on n_i − 1 degrees of
+freedom and moderated over all rows (`analysis.variances`). Rows of one setting share the
+reference's trials, so their estimates are correlated:
+
+    Cov(ĝ_i, ĝ_j) = σ²(reference, setting) · n_ij / (n_i n_j),
+
+n_ij the seeds both rows use; σ²(reference, setting) is the mean sample covariance of the
+two rows' differences over their shared seeds (every pair of rows of the setting, weighted
+by its degrees of freedom), kept between 0 and the smallest moderated variance of the
+setting. The simultaneous intervals of a family come from the joint distribution of the
+rows' t statistics with that correlation (`analysis.maxt`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.variances import moderate
+
+
+@dataclass(frozen=True)
+class Row:
+    """One candidate × setting: its paired differences (positive = candidate better) by seed."""
+
+    candidate: str
+    setting: tuple[object, ...]
+    diffs: pd.Series  # indexed by the pairing key (seed)
+    n_diverged: int = 0  # diverged candidate trials among the pairs
+    n_diverged_reference: int = 0
+
+
+def paired_rows(
+    trials: pd.DataFrame,
+    metric: str,
+    reference: str,
+    cell_keys: Sequence[str],
+    pair_key: str,
+    candidate_key: str,
+    sign: float,
+    diverged_key: str | None = None,
+) -> list[Row]:
+    """The rows of a study, candidates sorted within each setting; a candidate or reference
+    trial whose seed the other side lacks is left out of the pairs (and a seed run twice on
+    one side keeps its last trial)."""
+    data = trials.dropna(subset=[metric])
+    groups = data.groupby(list(cell_keys), dropna=False, sort=True) if cell_keys else [((), data)]
+    rows = []
+    for cell, frame in groups:
+        setting = cell if isinstance(cell, tuple) else (cell,)
+        by = {name: g.drop_duplicates(pair_key, keep="last").set_index(pair_key)
+              for name, g in frame.groupby(candidate_key)}  # fmt: skip
+        ref = by.get(reference, frame.iloc[:0].set_index(pair_key))
+        for name in sorted(set(by) - {reference}):
+            cand = by[name]
+            seeds = cand.index.intersection(ref.index)
+            diffs = sign * (cand.loc[seeds, metric] - ref.loc[seeds, metric])
+            rows.append(Row(
+                name, setting, diffs.astype(float),
+                _count(cand, seeds, diverged_key), _count(ref, seeds, diverged_key),
+            ))  # fmt: skip
+    return rows
+
+
+def _count(frame: pd.DataFrame, seeds: pd.Index, key: str | None) -> int:
+    if key is None or key not in frame or not len(seeds):
+        return 0
+    return int((pd.to_numeric(frame.loc[seeds, key], errors="coerce") > 0).sum())
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The model's per-row gain, standard error and degrees of freedom (nan: no interval),
+    the correlation of the rows' estimates, and the variance components."""
+
+    gain: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    corr: np.ndarray
+    components: dict[str, float]
+
+
+def fit(rows: Sequence[Row]) -> Fit:
+    """Gains, moderated standard errors and their correlation (module docstring). A row
+    with fewer than 2 pairs, or whose differences are all equal, gets no interval."""
+    n = np.array([len(r.diffs) for r in rows], dtype=float)
+    gain = np.array([r.diffs.mean() if len(r.diffs) else math.nan for r in rows])
+    s2 = np.array([r.diffs.var(ddof=1) if len(r.diffs) >= 2 else math.nan for r in rows])
+    has = np.isfinite(s2) & (s2 > 0)
+    se, df = np.full(len(rows), math.nan), np.full(len(rows), math.nan)
+    kept = [r for r, h in zip(rows, has, strict=True) if h]
+    mod = moderate(s2[has], n[has] - 1, [str(r.setting) for r in kept],
+                   [r.candidate for r in kept])  # fmt: skip
+    v = np.full(len(rows), math.nan)
+    v[has], df[has] = mod.s2, mod.df
+    se[has] = np.sqrt(v[has] / n[has])
+    return Fit(gain, se, df, correlation(rows, v), mod.components)
+
+
+def correlation(rows: Sequence[Row], v: np.ndarray) -> np.ndarray:
+    """Correlation of the rows' gains, given each row's variance of differences `v` (nan:
+    no interval): shared reference trials within a setting (module docstring); rows without
+    an interval are uncorrelated with the rest."""
+    corr = np.eye(len(rows))
+    by_setting: dict[tuple[object, ...], list[int]] = {}
+    for i, r in enumerate(rows):
+        if np.isfinite(v[i]):
+            by_setting.setdefault(r.setting, []).append(i)
+    for idx in by_setting.values():
+        if len(idx) < 2:
+            continue
+        seeds = sorted(set().union(*(rows[i].diffs.index for i in idx)), key=str)
+        d = np.array([rows[i].diffs.reindex(seeds).to_numpy(float) for i in idx])
+        ok = np.isfinite(d)
+        shared = ok.astype(float) @ ok.T.astype(float)  # seeds both rows use
+        num = den = 0.0
+        for a in range(len(idx)):
+            for b in range(a + 1, len(idx)):
+                both = ok[a] & ok[b]
+                if both.sum() >= 2:
+                    num += (both.sum() - 1) * np.cov(d[a, both], d[b, both])[0, 1]
+                    den += both.sum() - 1
+        ref_var = min(max(num / den if den else 0.0, 0.0), 0.999 * float(v[idx].min()))
+        n = ok.sum(axis=1).astype(float)
+        block = ref_var * shared / np.sqrt(np.outer(n * v[idx], n * v[idx]))
+        np.fill_diagonal(block, 1.0)
+        corr[np.ix_(idx, idx)] = block
+    return _nearest_correlation(corr)
+
+
+def _nearest_correlation(corr: np.ndarray) -> np.ndarray:
+    """`corr` with negative eigenvalues clipped and unit diagonal restored (unequal seed
+    counts can leave the plug-in matrix just outside the positive semidefinite cone)."""
+    w, q = np.linalg.eigh(corr)
+    if w.min() >= 0:
+        return corr
+    fixed = (q * np.maximum(w, 1e-9)) @ q.T
+    d = np.sqrt(np.diag(fixed))
+    return np.asarray(fixed / np.outer(d, d))
