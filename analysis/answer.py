@@ -64,22 +64,47 @@ def setting_name(row: pd.Series | dict, keys: Sequence[str]) -> str:
 def per_setting_table(
     comparisons: pd.DataFrame, keys: Sequence[str], verdict: bool
 ) -> pd.DataFrame:
-    """The few columns of `compare_losses` output that fit a page (all are in the CSV)."""
+    """The few columns of `compare_losses` output that fit a page (all are in the CSV): the
+    family when there are two, the diverged trials among the pairs (`n_div c/r`: candidate /
+    reference),
+    and the TOST interval `equivalent` is read from where it is not the printed one."""
     table = pd.DataFrame({
         "candidate": comparisons["candidate"],
         "setting": [setting_name(r, keys) for _, r in comparisons.iterrows()],
         "n": comparisons["n_pairs"], "gain": comparisons["gain"],
         "ci_low": comparisons["ci_low"], "ci_high": comparisons["ci_high"],
     })  # fmt: skip
+    if "family" in comparisons and set(comparisons["family"]) - {"all"}:
+        table.insert(1, "family", comparisons["family"])
+    if "n_diverged" in comparisons:
+        table["n_div c/r"] = [f"{int(a)}/{int(b)}" for a, b in
+                             zip(comparisons["n_diverged"], comparisons["n_diverged_reference"],
+                                 strict=True)]  # fmt: skip
+    if "tost_low" in comparisons and not _same(comparisons):
+        table["tost_low"], table["tost_high"] = comparisons["tost_low"], comparisons["tost_high"]
     if verdict:
         table["verdict"] = comparisons["verdict"]
     return table
 
 
-def _listed(rows: pd.DataFrame, keys: Sequence[str], u: str, est: str = "gain") -> str:
+def _same(comparisons: pd.DataFrame) -> bool:
+    """Whether every row's TOST interval is its printed interval (the max-t method)."""
+    pairs = (("ci_low", "tost_low"), ("ci_high", "tost_high"))
+    return all(((comparisons[a] == comparisons[b]) | comparisons[a].isna()).all()
+               for a, b in pairs)  # fmt: skip
+
+
+def family_label(family: str) -> str:
+    """` (confirmatory)`, ` (exploratory)`, or nothing for a report with one family."""
+    return "" if family in ("all", "") else f" ({family})"
+
+
+def _listed(rows: pd.DataFrame, keys: Sequence[str], u: str, tost: bool = False) -> str:
+    """`(pairflip 0.2: −1.59 points [−2.9, −0.3]; ...)`; `tost`: the TOST interval."""
+    low, high = ("tost_low", "tost_high") if tost else ("ci_low", "ci_high")
     items = [
-        f"{setting_name(r, keys)}: {number(r[est])} {u} [{number(r['ci_low'])}, "
-        f"{number(r['ci_high'])}]"
+        f"{setting_name(r, keys)}: {number(r['gain'])} {u} [{number(r[low])}, "
+        f"{number(r[high])}]"
         for _, r in rows.iterrows()
     ]
     return f" ({'; '.join(items)})" if items else ""
@@ -92,33 +117,35 @@ def answer_lines(
     reference: str,
     min_effect: float,
 ) -> list[str]:
-    """Per candidate: `lace vs ce, test top-1 error: gain in 0 of 6 settings; loss in 1
-    (pairflip 0.2: −1.59 points [−2.9, −0.3]); equivalent within ±1 point in 2;
-    inconclusive in 3`."""
+    """Per candidate (and family): `lace vs ce (confirmatory), test top-1 error: gain in 0 of
+    6 settings; loss in 1 (pairflip 0.2: −1.59 points [−2.9, −0.3]); equivalent within ±1
+    point in 1 (no noise: 0.1 points [−0.5, 0.7]); inconclusive in 4`. An `equivalent` is
+    printed beside the TOST interval it was read from."""
     u = unit(metric)
     lines = []
-    for cand, frame in comparisons.groupby("candidate", sort=True):
+    frames = comparisons.assign(family=comparisons.get("family", "all"))
+    for (fam, cand), frame in frames.groupby(["family", "candidate"], sort=True):
+        head = f"{cand} vs {reference}{family_label(str(fam))}, {metric_label(metric)}"
         k = len(frame)
         if k == 1:
             r = frame.iloc[0]
             eq = r["verdict"] == "equivalent"
+            low, high = ("tost_low", "tost_high") if eq else ("ci_low", "ci_high")
             within = f", within {margin(min_effect, metric)}" if eq else ""
             interval = (
-                f" [{number(r['ci_low'])}, {number(r['ci_high'])}]"
+                f" [{number(r[low])}, {number(r[high])}]"
                 if pd.notna(r["ci_low"]) else f"; {r['note'] or 'no interval'}"
             )  # fmt: skip
-            lines.append(
-                f"{cand} vs {reference}, {metric_label(metric)}: {r['verdict']} "
-                f"({number(r['gain'])} {u}{interval}{within})"
-            )
+            lines.append(f"{head}: {r['verdict']} ({number(r['gain'])} {u}{interval}{within})")
             continue
         by = {v: frame[frame["verdict"] == v] for v in ("gain", "loss", "equivalent")}
         n_inc = k - sum(len(f) for f in by.values())
         lines.append(
-            f"{cand} vs {reference}, {metric_label(metric)}: gain in {len(by['gain'])} of {k} "
+            f"{head}: gain in {len(by['gain'])} of {k} "
             f"setting{'s' if k != 1 else ''}{_listed(by['gain'], keys, u)}; loss in "
             f"{len(by['loss'])}{_listed(by['loss'], keys, u)}; equivalent within "
-            f"{margin(min_effect, metric)} in {len(by['equivalent'])}; inconclusive in {n_inc}"
+            f"{margin(min_effect, metric)} in {len(by['equivalent'])}"
+            f"{_listed(by['equivalent'], keys, u, tost=True)}; inconclusive in {n_inc}"
         )
     return lines
 
@@ -135,11 +162,14 @@ def comparison_parts(comparison: str) -> tuple[str, str]:
 
 
 def sequential_lines(
-    decisions: pd.DataFrame, metric: str, reference: str, min_effect: float
-) -> list[str]:
+    decisions: pd.DataFrame, metric: str, reference: str, min_effect: float,
+    beta: float | None = None,
+) -> list[str]:  # fmt: skip
     """Per candidate, the sequential verdicts: gain / loss (with the look and the repeated
-    CI), futile (ruled out ±min_effect), inconclusive (the last look showed nothing)."""
+    CI, family-wise), futile (a gain of min_effect ruled out, per comparison at error rate
+    `beta`: not family-wise), inconclusive (the last look showed nothing)."""
     u = unit(metric)
+    rate = "β" if beta is None else f"β = {beta:g}"
     frame = decisions.copy()
     split = frame["comparison"].map(comparison_parts)
     frame["candidate"] = [c for c, _ in split]
@@ -162,8 +192,9 @@ def sequential_lines(
             f"{cand} vs {reference}, {metric_label(metric)} (sequential): gain in "
             f"{int(counts.get('gain', 0))} of {len(rows)} setting{'s' if len(rows) != 1 else ''}"
             f"{listed('gain')}; loss in "
-            f"{int(counts.get('loss', 0))}{listed('loss')}; futile (a gain of "
-            f"{margin(min_effect, metric)} ruled out) in {int(counts.get('futile', 0))}; "
+            f"{int(counts.get('loss', 0))}{listed('loss')}; futile in "
+            f"{int(counts.get('futile', 0))} (per comparison: each rules out a gain of "
+            f"{number(min_effect)} {u} at error rate {rate}, not family-wise); "
             f"inconclusive in {int(counts.get('inconclusive', 0))}"
             + (f"; still open in {open_}" if open_ else "")
         )

@@ -69,7 +69,8 @@ def claim_table(
     for claim in claims:
         match = comparisons[comparisons["candidate"] == claim.candidate]
         for key, value in claim.setting.items():
-            match = match[match[key] == value] if key in match else match.iloc[:0]
+            # a key that is not a setting axis is constant: the spec checked it matches
+            match = match[match[key] == value] if key in match else match
         for _, r in match.iterrows():
             rows.append({
                 "candidate": claim.candidate, "setting": setting_name(r, keys),

@@ -63,10 +63,12 @@ def bonferroni(
 
 
 def max_t(
-    rows: pd.DataFrame, corr: np.ndarray, alpha: float, seed: int, draws: int = maxt.DRAWS
-) -> pd.DataFrame:
+    rows: pd.DataFrame, corr: np.ndarray, alpha: float, seed: int, draws: int = maxt.DRAWS,
+    wcorr: np.ndarray | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """The same columns from the joint distribution of the rows' t statistics (`corr`: the
-    correlation of the rows' gains, in the rows' order)."""
+    correlation of the rows' gains, `wcorr`: of their variance estimates' errors, in the
+    rows' order; `analysis.maxt`)."""
     out = rows.copy()
     gain, se, df = (out[c].to_numpy(float) for c in ("gain", "se", "df"))
     has = _has(out)
@@ -75,7 +77,8 @@ def max_t(
     crit = math.nan
     p_adj = np.full(len(out), math.nan)
     if len(idx):
-        dist = maxt.simulate(corr[np.ix_(idx, idx)], df[idx], seed, draws)
+        sub = None if wcorr is None else wcorr[np.ix_(idx, idx)]
+        dist = maxt.simulate(corr[np.ix_(idx, idx)], df[idx], seed, draws, sub)
         crit = dist.critical(alpha)
         p_adj[idx] = dist.adjusted(gain[idx] / se[idx])
     half = np.where(has, crit * se, math.nan)

@@ -3,7 +3,8 @@
 DerSimonian–Laird (statsmodels `combine_effects`, truncated at 0) and the Hartung–Knapp–
 Sidik–Jonkman interval, the prediction interval for a new cell, and the probability of
 improvement pooled over every pair (Wilson). Designed settings (noise rates, learning rates)
-are not exchangeable: `analysis.across` regresses the gain on them instead.
+are not exchangeable: `analysis.trends` gives their pre-specified trend contrasts instead.
+The pooled intervals are descriptive: the report's α is spent on its confirmatory family.
 
 With k cells of gains y_i and variances v_i, weights w_i = 1 / (v_i + τ²), μ = Σ w_i y_i / Σ w_i:
 
@@ -20,11 +21,27 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+# Axes whose levels may be pooled as draws from a population of settings.
+EXCHANGEABLE_AXES = ("data.name", "model.name", "replicate")
+
+
+def varying(comparisons: pd.DataFrame, cell_keys: Sequence[str]) -> list[str]:
+    """The cell keys that take more than one value."""
+    return [k for k in cell_keys if comparisons[k].nunique(dropna=False) > 1]
+
+
+def exchangeable(comparisons: pd.DataFrame, cell_keys: Sequence[str]) -> bool:
+    """True when the cells differ only along exchangeable axes (and there are ≥ 2 of them)."""
+    keys = varying(comparisons, cell_keys)
+    return bool(keys) and all(k in EXCHANGEABLE_AXES for k in keys)
+
 
 META_COLUMNS = (
     "candidate", "k_cells", "gain", "se", "ci_low", "ci_high", "tau2", "i2", "pred_low",

@@ -1,79 +1,114 @@
 """The report's last section: how every figure above it was computed, in words, with the
-settings of this report (α, the smallest gain of interest, the family size)."""
+settings of this report (α, the smallest gain of interest, the method and the families)."""
 
 from __future__ import annotations
 
-from analysis.across import regression_level
+from typing import Any
+
+import pandas as pd
+
 from analysis.answer import number, unit
+from analysis.family import METHOD_NAMES
 from analysis.meta import META_METHOD
 from analysis.render import Section
+from analysis.trends import trend_level
 
 
-def methods(
-    metric: str,
-    alpha: float,
-    min_effect: float,
-    family_size: int,
-    ci_method: str,
-    regression_terms: int,
-    sequential: bool,
-) -> Section:
-    text = _fixed_design(metric, alpha, min_effect, family_size, ci_method)
-    if regression_terms:
+def methods(cfg: Any, comparisons: pd.DataFrame, n_trends: int, sequential: bool) -> Section:
+    """`cfg`: the report's `Settings`; `comparisons`: `analysis.stats.compare`'s table."""
+    sizes = comparisons.groupby("family")["family_size"].max().to_dict() if len(comparisons) else {}
+    text = [*_pairs(), _intervals(cfg, sizes), _verdicts(cfg), _alpha(cfg, sizes)]
+    if n_trends:
         text.append(
-            "Across settings: a random-effects meta-regression of each candidate's setting "
-            "gains on the noise design (gain at rate 0 shared by the noise kinds, a slope per "
-            "0.1 of rate per kind; method-of-moments τ², Knapp–Hartung standard errors with "
-            f"max(1, q)); its intervals are {regression_level(alpha, regression_terms)}. "
-            "Noise rates are designed settings, not exchangeable draws, so they are not "
-            "pooled into one average."
+            "Across noise settings: per candidate and noise kind, the least-squares slope of "
+            "the setting gains over the rates (the clean setting shared by the kinds), per 0.1 "
+            "of rate, a fixed contrast of the seed-level model's gains with its variance from "
+            "their covariance and Welch–Satterthwaite degrees of freedom; its intervals are "
+            f"{trend_level(cfg.alpha, n_trends)}. Noise rates are designed settings, not "
+            "exchangeable draws, so they are not pooled into one average."
         )
-    text.append(f"Pooling over exchangeable axes (datasets, architectures): {META_METHOD}.")
+    text.append(f"Pooling over exchangeable axes (datasets, architectures), descriptive: "
+                f"{META_METHOD}.")  # fmt: skip
     if sequential:
         text.append(
             "Sequential study: the verdicts are the group-sequential ones (analysis/"
             "sequential.py: repeated confidence intervals with O'Brien–Fleming-type α "
-            "spending, family-wise over all comparisons and looks; non-binding futility). The "
-            "fixed-design estimates use every seed a comparison ran; after early stopping "
-            "they are biased away from 0 and carry no verdict."
+            "spending, family-wise over all comparisons and looks for gain and loss; "
+            "non-binding futility, controlled per comparison at β). The fixed-design "
+            "estimates pair each comparison on the seeds both sides ran; after early stopping "
+            "they are biased away from 0 and carry no verdict, and no trend, pooling or time "
+            "to target is computed from them."
         )
-    text.append(
-        "Time to target: a value of the per-epoch curve that the reference reaches in ≥ 90 % "
-        "of its seeds in that setting; the estimand is the restricted mean epochs to target, "
-        "a trial that never reaches it counting as budget + 1; who misses is compared pair by "
-        "pair with the exact McNemar test."
-    )
+    else:
+        text.append(
+            "Time to target (descriptive): per comparison, a value of the per-epoch curve "
+            "that 90 % of the two losses' trials reach in that setting (from both arms, so "
+            "two identical losses are exchangeable); the estimand is the restricted mean "
+            "epochs to target, a trial that never reaches it counting as budget + 1; who "
+            "misses is compared pair by pair with the mid-p McNemar test (unadjusted)."
+        )
     return Section("Methods", "\n\n".join(text))
 
 
-def _fixed_design(
-    metric: str, alpha: float, min_effect: float, family_size: int, ci_method: str
-) -> list[str]:
-    """Pairs, intervals, verdicts and the other columns of comparisons.csv."""
-    level = f"{100 * (1 - alpha):g} %"
-    u = unit(metric)
+def _pairs() -> list[str]:
     return [
         "Pairs: a candidate trial and a reference trial at the same setting and seed (same "
-        "initialisation, batches and noisy labels). Gain = reference − candidate for errors, "
-        "NLL, ECE and Brier, so that a positive gain means the candidate is better.",
-        f"Intervals: `ci_low`..`ci_high` are simultaneous {level} intervals over the "
-        f"{family_size} candidate × setting rows of this report, Bonferroni t intervals: "
-        f"gain ± t(df, 1 − α/(2·{family_size}))·se, df = pairs − 1 (Welch's for unmatched "
-        "rows). All of them cover their true gains at once with probability ≥ "
-        f"{level}. The row's own unadjusted interval ({ci_method}) is in comparisons.csv "
-        "(`ci_low_unadjusted`, `ci_high_unadjusted`) and is not read for any verdict.",
-        f"Verdicts, read from those intervals only: gain when the interval lies above 0; loss "
-        f"when below 0; equivalent when the family-adjusted {100 * (1 - 2 * alpha):g} % "
-        f"interval (`tost_low`..`tost_high`) lies inside ±{number(min_effect)} {u}: the two "
-        f"one-sided tests (TOST; Lakens 2017) each reject at α/{family_size}; inconclusive "
-        "otherwise, and for rows without an interval (one pair, or identical differences). "
-        f"So, family-wise, a gain or loss is declared wrongly with probability ≤ {alpha:g}, "
-        f"and equivalence at a true gain of ±{number(min_effect)} or beyond with probability "
-        f"≤ {alpha:g} (benchmarks/stats_calibration.py measures both; docs/analysis.md).",
-        "Other columns of comparisons.csv: the paired t-test `p_t` and its Bonferroni "
-        "adjustment `p_adj` (below α exactly when the interval excludes 0); `q_bh`, "
-        "Benjamini–Hochberg, for screening only; Wilcoxon signed-rank (exact); the "
-        "probability of improvement with a Wilson interval; d_z; and two planning figures at "
-        f"the adjusted level α/{family_size}: `mde`, the smallest gain detectable with power "
-        "0.8, and `seeds_needed` for the observed gain.",
+        "initialisation, batches and noisy labels); a row pairs the seeds both sides ran. "
+        "Gain = reference − candidate for errors, NLL, ECE and Brier, so that a positive gain "
+        "means the candidate is better. A diverged trial (a non-finite loss) is a result at "
+        "the chance-level value of the data set, never dropped, counted in `n_diverged`.",
     ]
+
+
+def _intervals(cfg: Any, sizes: dict[str, int]) -> str:
+    level = f"{100 * (1 - cfg.alpha):g} %"
+    families = ", ".join(f"{k} ({int(v)} rows)" for k, v in sizes.items()) or "none"
+    if cfg.family_method == "bonferroni":
+        how = ("each row's own paired t on pairs − 1 degrees of freedom, gain ± t(df, 1 − "
+               "α/(2m))·se, m the rows of its family")  # fmt: skip
+    else:
+        how = (
+            "a seed-level model of every finished trial: the rows' variances of paired "
+            "differences moderated on the log scale by empirical Bayes with crossed random "
+            "effects of setting and loss (REML; analysis/variances.py), so an unstable loss "
+            "keeps its own level; gain ± c·se with c the (1 − α) quantile of max |t| over the "
+            "family, simulated from the rows' correlation (rows of a setting share the "
+            "reference's trials) and the moderated degrees of freedom (Hothorn, Bretz & "
+            "Westfall 2008)"
+        )
+    return (
+        f"Intervals ({METHOD_NAMES[cfg.family_method]}): `ci_low`..`ci_high` are simultaneous "
+        f"{level} intervals per family — {families} — by {how}. All intervals of a family "
+        f"cover their true gains at once with probability ≥ {level}. The row's own "
+        f"unadjusted interval ({cfg.ci_method}) is in comparisons.csv and is not read for any "
+        "verdict."
+    )
+
+
+def _verdicts(cfg: Any) -> str:
+    u = unit(cfg.metric)
+    tost = ("the same simultaneous interval" if cfg.family_method == "maxt" else
+            f"the family-adjusted {100 * (1 - 2 * cfg.alpha):g} % interval (two one-sided "
+            "tests at α/m)")  # fmt: skip
+    return (
+        "Verdicts, read from the printed intervals only: gain when the interval lies above 0; "
+        f"loss when below 0; equivalent when the TOST interval `tost_low`..`tost_high` "
+        f"({tost}) lies inside ±{number(cfg.min_effect)} {u}, printed beside it; inconclusive "
+        "otherwise, and for rows without an interval. Family-wise, a gain or loss at a true "
+        f"gain of 0 or of the wrong sign happens with probability ≤ {cfg.alpha:g}, and an "
+        f"equivalent at a true |gain| ≥ {number(cfg.min_effect)} with probability ≤ "
+        f"{cfg.alpha:g} (benchmarks/stats_calibration.py; docs/analysis.md)."
+    )
+
+
+def _alpha(cfg: Any, sizes: dict[str, int]) -> str:
+    if "confirmatory" in sizes:
+        split = (f"the confirmatory family ({', '.join(cfg.primary)}) holds α = "
+                 f"{cfg.alpha:g}; the exploratory family has its own simultaneous intervals "
+                 "and its verdicts are exploratory")  # fmt: skip
+    else:
+        split = f"every row is one family at α = {cfg.alpha:g} (the study names no primary loss)"
+    return (
+        f"One α for the report: {split}. Claims are answered from confirmatory rows. The "
+        "trends, pooled estimates and time to target describe; no verdict is read from them."
+    )

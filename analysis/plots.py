@@ -106,7 +106,10 @@ def forest(
     for yi, (kind, _, r) in zip(y, items, strict=True):
         if kind == "cell":
             color = colors.get(r["verdict"], "tab:gray")
-            ax.plot([r["ci_low"], r["ci_high"]], [yi, yi], color=color)
+            # an `equivalent` is drawn with the TOST interval it was read from
+            low, high = (("tost_low", "tost_high") if r["verdict"] == "equivalent"
+                         and "tost_low" in r else ("ci_low", "ci_high"))  # fmt: skip
+            ax.plot([r[low], r[high]], [yi, yi], color=color)
             ax.plot([r["gain"]], [yi], "o", color=color)
             continue
         if math.isfinite(r["pred_low"]):
@@ -118,10 +121,7 @@ def forest(
         for x in (-min_effect, min_effect):
             ax.axvline(x, color="tab:gray", linewidth=0.8, linestyle="--")
     ax.set_yticks(y, [label for _, label, _ in items], fontsize=7)
-    m = int(rows["family_size"].max()) if "family_size" in rows else len(rows)
-    interval = interval or (
-        f"simultaneous 95 % interval (Bonferroni over {m} rows{'' if m > 1 else ': none'})"
-    )
+    interval = interval or _intervals_drawn(rows)
     xlabel = (
         f"paired gain in {metric} (> 0: candidate better)\n{interval}\n"
         "green gain, red loss, blue equivalent or futile (dashed: ±min_effect), grey "
@@ -132,6 +132,16 @@ def forest(
     ax.set_xlabel(xlabel, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _intervals_drawn(rows: pd.DataFrame) -> str:
+    """`simultaneous 95 % interval per family (confirmatory 6 rows, ...; method)`."""
+    method = str(rows["method"].iloc[0]) if "method" in rows else "Bonferroni"
+    sizes = (rows.groupby("family")["family_size"].max().to_dict() if "family" in rows
+             else {"all": len(rows)})  # fmt: skip
+    over = ", ".join(f"{k} {int(v)} rows" if k != "all" else f"{int(v)} rows"
+                     for k, v in sizes.items())  # fmt: skip
+    return f"simultaneous 95 % interval per family ({over}; {method}); equivalent: TOST"
 
 
 def gain_vs_rate(comparisons: pd.DataFrame) -> Figure | None:

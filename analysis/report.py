@@ -1,13 +1,17 @@
 """`study report`: from a study's MLflow runs to a report that answers first.
 
-The page opens with the answer in words per candidate (`analysis.answer`) and the forest plot
-of the simultaneous intervals it is read from; then the per-setting table, the answer across
-settings (`analysis.across` for designed noise settings, `analysis.meta` for exchangeable
-axes), time to target, means and figures; the methods come last (`analysis.methods`).
+The page opens with the answers to the study's claims (`analysis.claims`), then the answer in
+words per candidate and family (`analysis.answer`) and the forest plot of the simultaneous
+intervals it is read from; then the per-setting table, the descriptive summaries across
+settings (`analysis.trends` for designed noise settings, `analysis.meta` for exchangeable
+axes), time to target (descriptive), means and figures; the methods come last
+(`analysis.methods`). One α: the confirmatory family's (every row when the study names no
+primary candidates); the exploratory family has its own simultaneous intervals, labelled
+exploratory; the rest describes.
 
 Writes to the output folder: `report.html` (self-contained: figures embedded, opens offline),
 `report.md` (figures as PNG files beside it), `answer.txt`, `comparisons.csv` (every column),
-`meta_regression.csv` / `meta_analysis.csv` where they apply, `time_to_target.csv`,
+`claims.csv`, `trends.csv` / `meta_analysis.csv` where they apply, `time_to_target.csv`,
 `paired_misses.csv`, `trials.parquet`, `epochs.parquet` (the curves the report uses; every
 per-epoch metric with `study report --all-curves`); then logs them as artifacts of the study's
 parent run (`report/`).
@@ -15,24 +19,26 @@ parent run (`report/`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import plots
-from analysis.across import exchangeable, meta_regression
 from analysis.answer import (
     answer_lines,
     metric_label,
     sequential_lines,
 )
+from analysis.claims import claim_lines, claim_table
 from analysis.effects import is_paper_protocol, replication
+from analysis.family import METHOD_NAMES
 from analysis.load import StudyRuns, load_decisions, load_study, read_epochs
-from analysis.meta import meta_analysis
+from analysis.meta import exchangeable, meta_analysis
 from analysis.methods import methods
 from analysis.render import Section, html_page, markdown, round_table, save_figure
+from analysis.report_config import ReportConfig, Settings
 from analysis.sections import (
     FIGURE_CURVES,
     Findings,
@@ -42,54 +48,10 @@ from analysis.sections import (
     means,
     per_setting,
 )
-from analysis.stats import compare_losses
+from analysis.stats import compare
 from analysis.time_section import time_to_target_sections
+from analysis.trends import noise_trends
 from study import contract as c
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    """None = the study's own `analysis` section (recorded on its parent run), else the
-    defaults: final_paper_top5_error, reference ce, smallest gain of interest 0.5."""
-
-    metric: str | None = None
-    reference: str | None = None
-    alpha: float = 0.05
-    min_effect: float | None = None
-    seed: int = 0
-    n_resamples: int = 9999
-    ci_method: str = "t"
-    all_curves: bool = False  # read every per-epoch metric, not only those the report uses
-
-    def resolved(self, parent_params: dict[str, str]) -> Settings:
-        def pick(value: object, key: str, default: object) -> str:
-            chosen = value if value is not None else parent_params.get(f"analysis.{key}", default)
-            return str(chosen)
-
-        return Settings(
-            metric=pick(self.metric, "metric", c.DEFAULT_METRIC),
-            reference=pick(self.reference, "reference", "ce"),
-            alpha=self.alpha,
-            min_effect=float(pick(self.min_effect, "min_effect", 0.5)),
-            seed=self.seed,
-            n_resamples=self.n_resamples,
-            ci_method=self.ci_method,
-            selects_on_test=parent_params.get("analysis.selects_on_test") == "True",
-        )
-
-
-@dataclass(frozen=True)
-class Settings:
-    """A `ReportConfig` with every choice made."""
-
-    metric: str
-    reference: str
-    alpha: float
-    min_effect: float
-    seed: int
-    n_resamples: int
-    ci_method: str
-    selects_on_test: bool = False
 
 
 def build_report(
@@ -115,7 +77,7 @@ def build_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     found = analyse(study, finished, settings, tracking_uri)
     sections = _sections(study, finished, found, settings, out_dir, tracking_uri)
-    files = _write_tables(study, found, out_dir)
+    files = _write_tables(study, found, settings, out_dir)
     files += [out_dir / s.figure for s in sections if s.figure]
     files += [p for p in (out_dir / n for n in ("time_to_target.csv", "paired_misses.csv"))
               if p.is_file()]  # fmt: skip
@@ -133,30 +95,41 @@ def build_report(
 
 
 def analyse(study: StudyRuns, finished: pd.DataFrame, cfg: Settings, tracking_uri: str) -> Findings:
-    """The per-setting comparisons, the sequential decisions, the answer across settings."""
+    """The per-setting comparisons and claims, the sequential decisions, the descriptive
+    summaries across settings."""
     keys = study.cell_keys
-    comparisons = compare_losses(
+    result = compare(
         finished, cfg.metric, cfg.reference, keys, alpha=cfg.alpha, seed=cfg.seed,
         min_effect=cfg.min_effect, n_resamples=cfg.n_resamples, ci_method=cfg.ci_method,
+        family_method=cfg.family_method, primary=cfg.primary or None,
     )  # fmt: skip
+    comparisons = result.table
     decisions = load_decisions(tracking_uri, study.parent["run_id"])
-    regression, notes = meta_regression(comparisons, keys, cfg.alpha)
-    pooled = meta_analysis(comparisons, cfg.alpha) if exchangeable(comparisons, keys) else None
-    if decisions.empty:
-        answer = answer_lines(comparisons, keys, cfg.metric, cfg.reference, cfg.min_effect)
-    else:  # the sequential verdicts are the study's; fixed-design rows are estimates only
-        answer = sequential_lines(decisions, cfg.metric, cfg.reference, cfg.min_effect)
+    if not decisions.empty:  # the sequential verdicts are the study's; no fixed-design ones
+        answer = sequential_lines(decisions, cfg.metric, cfg.reference, cfg.min_effect,
+                                  cfg.beta_futility)  # fmt: skip
         comparisons["verdict"] = ""
         comparisons["note"] = "sequential study: estimate over all seeds, biased after stopping"
-    return Findings(comparisons, decisions, regression, notes, pooled, answer)
+        return Findings(comparisons, decisions, pd.DataFrame(), None, answer)
+    trends = noise_trends(comparisons, result.corr, keys, cfg.alpha, cfg.seed)
+    pooled = meta_analysis(comparisons, cfg.alpha) if exchangeable(comparisons, keys) else None
+    answer = answer_lines(comparisons, keys, cfg.metric, cfg.reference, cfg.min_effect)
+    claims = claim_table(comparisons, cfg.claims, keys)
+    headline = claim_lines(claims, cfg.metric, cfg.reference)
+    return Findings(comparisons, decisions, trends, pooled, answer, claims, headline)
 
 
-def _write_tables(study: StudyRuns, found: Findings, out_dir: Path) -> list[Path]:
-    (out_dir / "answer.txt").write_text("\n".join(found.answer) + "\n")
+def _write_tables(
+    study: StudyRuns, found: Findings, cfg: Settings, out_dir: Path
+) -> list[Path]:
+    lines = [*_post_hoc(cfg), *found.headline, *found.answer]
+    (out_dir / "answer.txt").write_text("\n".join(lines) + "\n")
     files = [out_dir / "answer.txt"]
     tables = {"comparisons.csv": found.comparisons}
-    if not found.regression.empty:
-        tables["meta_regression.csv"] = found.regression
+    if not found.claims.empty:
+        tables["claims.csv"] = found.claims
+    if not found.trends.empty:
+        tables["trends.csv"] = found.trends
     if found.pooled is not None:
         tables["meta_analysis.csv"] = found.pooled
     for name, frame in tables.items():
@@ -168,9 +141,21 @@ def _write_tables(study: StudyRuns, found: Findings, out_dir: Path) -> list[Path
     return files
 
 
+def _post_hoc(cfg: Settings) -> list[str]:
+    """The report's first line when its confirmatory family is not the study's."""
+    if not cfg.post_hoc:
+        return []
+    return [
+        f"Post hoc: this report's confirmatory family ({', '.join(cfg.primary) or 'none'}) "
+        f"is not the one the study stated before it ran "
+        f"({', '.join(cfg.stated_primary) or 'none'}); its verdicts are exploratory."
+    ]
+
+
 def _header(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> list[str]:
     n_all, n_ok = len(study.trials), len(finished)
     return [
+        *_post_hoc(cfg),
         f"Experiment {study.experiment} (parent run {study.parent['run_id']}), generated "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {n_ok} finished trials of {n_all} tracked; "
         f"losses {', '.join(sorted(finished['loss_label'].unique()))}; "
@@ -180,13 +165,32 @@ def _header(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> list[str
     ]
 
 
+def _claims(found: Findings, cfg: Settings) -> list[Section]:
+    """What the study set out to test, answered first."""
+    if not cfg.claims:
+        return []
+    if not found.decisions.empty:
+        return [Section("The claims", "A sequential study answers its comparisons by its "
+                        "own decisions below; claims are answered in fixed-design studies.")]
+    return [Section(
+        "The claims",
+        f"Each claim is answered from its row's simultaneous {100 * (1 - cfg.alpha):g} % "
+        "interval in the confirmatory family: supported (excludes 0, not below the claim), "
+        "smaller than claimed (excludes 0, below the claim), not supported (excludes the "
+        "claim and includes 0, or below 0), undecided (includes both).",
+        bullets=found.headline,
+    )]
+
+
 def _answer(found: Findings, cfg: Settings, keys: list[str], out_dir: Path) -> list[Section]:
     comp = found.comparisons
-    m = int(comp["family_size"].iloc[0]) if len(comp) else 0
-    over = f"Bonferroni over {m} rows" if m > 1 else "one row, so no adjustment"
+    sizes = comp.groupby("family")["family_size"].max().to_dict() if len(comp) else {}
+    families = "; ".join(f"{k} family of {int(v)} rows" if k != "all" else f"{int(v)} rows"
+                         for k, v in sizes.items())  # fmt: skip
     text = (
-        f"Each verdict is read from the simultaneous {100 * (1 - cfg.alpha):g} % interval "
-        f"printed beside it ({over}); methods at the end."
+        f"Each verdict is read from its family's simultaneous {100 * (1 - cfg.alpha):g} % "
+        f"interval printed beside it ({families}; {METHOD_NAMES[cfg.family_method]}); an "
+        "equivalent from its TOST interval; methods at the end."
     )
     if not found.decisions.empty:
         text = (
@@ -223,10 +227,11 @@ def _sections(
     tracking_uri: str,
 ) -> list[Section]:
     keys = study.cell_keys
-    sections = _answer(found, cfg, keys, out_dir)
+    sections = _claims(found, cfg) + _answer(found, cfg, keys, out_dir)
     sections += per_setting(found, keys)
     sections += across(found, cfg.alpha)
-    sections += time_to_target_sections(study, finished, cfg, out_dir)
+    if found.decisions.empty:  # early-stopped data carry no fixed-design summaries
+        sections += time_to_target_sections(study, finished, cfg, out_dir)
     sections.append(means(finished, keys, cfg.metric))
     if is_paper_protocol(finished):
         sections.append(
@@ -238,9 +243,6 @@ def _sections(
             )
         )
     sections += figures(study, finished, found, keys, out_dir, tracking_uri)
-    sections.append(
-        methods(cfg.metric, cfg.alpha, cfg.min_effect,
-                int(found.comparisons["family_size"].max()) if len(found.comparisons) else 0,
-                cfg.ci_method, len(found.regression), not found.decisions.empty)
-    )  # fmt: skip
+    sections.append(methods(cfg, found.comparisons, len(found.trends),
+                            not found.decisions.empty))  # fmt: skip
     return sections

@@ -1,6 +1,7 @@
 """The report's sections after the answer: the per-setting table (or, for a sequential
-study, its decisions and the estimates without verdicts), the answer across settings, the
-means per loss and setting, and the figures."""
+study, its decisions and the estimates without verdicts), the descriptive summaries across
+settings (trends in the noise rate, pooling over exchangeable axes), the means per loss and
+setting, and the figures."""
 
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ class Findings:
 
     comparisons: pd.DataFrame
     decisions: pd.DataFrame
-    regression: pd.DataFrame
-    regression_notes: list[str]
+    trends: pd.DataFrame
     pooled: pd.DataFrame | None
     answer: list[str] = field(default_factory=list)
+    claims: pd.DataFrame = field(default_factory=pd.DataFrame)
+    headline: list[str] = field(default_factory=list)  # what opens answer.txt: the claims
 
 
 def decided(decisions: pd.DataFrame) -> pd.DataFrame:
@@ -43,10 +45,15 @@ def decided(decisions: pd.DataFrame) -> pd.DataFrame:
 
 def per_setting(found: Findings, keys: list[str]) -> list[Section]:
     if found.decisions.empty:
-        return [Section(
-            "Per setting", "Mean paired gain, simultaneous interval, verdict; n = pairs.",
-            round_table(per_setting_table(found.comparisons, keys, verdict=True)),
-        )]  # fmt: skip
+        two = set(found.comparisons.get("family", [])) - {"all"}
+        text = ("Mean paired gain, its family's simultaneous interval, verdict; n = pairs; "
+                "n_div c/r = diverged trials among them (candidate/reference), each at its "
+                "chance-level value.")  # fmt: skip
+        if two:
+            text += (" The exploratory rows form their own family: their verdicts are "
+                     "exploratory, not part of the confirmatory answer.")  # fmt: skip
+        return [Section("Per setting", text,
+                        round_table(per_setting_table(found.comparisons, keys, verdict=True)))]
     decisions = found.decisions[["comparison", "decision", "look", "mean", "ci_low", "ci_high",
                                  "boundary"]]  # fmt: skip
     return [
@@ -62,36 +69,43 @@ def per_setting(found: Findings, keys: list[str]) -> list[Section]:
 
 
 def across(found: Findings, alpha: float) -> list[Section]:
+    """Trends in the noise rate and pooling over exchangeable axes: descriptive, the
+    report's α is spent on the per-setting families."""
     out = []
-    if not found.regression.empty or found.regression_notes:
-        table = found.regression.drop(columns=["df", "k"])
+    if not found.trends.empty:
         out.append(Section(
-            "Across noise settings: how the gain changes with the rate",
-            "Random-effects meta-regression of each candidate's setting gains on the design "
-            "(the gain at rate 0, shared by the noise kinds, and a slope per 0.1 of rate per "
-            "kind), simultaneous intervals over every coefficient. A straight line is a "
-            "summary: a bend shows up as τ² and wider intervals.",
-            round_table(table), bullets=found.regression_notes,
+            "Across noise settings: how the gain changes with the rate (descriptive)",
+            "Per candidate and noise kind, the least-squares slope of the setting gains over "
+            "the rates (with the clean setting), per 0.1 of rate: a fixed contrast of the "
+            f"seed-level model, its simultaneous {100 * (1 - alpha):g} % interval over every "
+            "trend here. A straight line is a summary; the per-setting rows are the answer, "
+            "and no verdict is read from these intervals.",
+            round_table(found.trends),
         ))  # fmt: skip
     if found.pooled is not None:
         cols = ["candidate", "k_cells", "gain", "ci_low", "ci_high", "pred_low", "pred_high",
                 "tau2", "prob_improvement"]  # fmt: skip
         out.append(Section(
-            "Pooled over exchangeable settings",
+            "Pooled over exchangeable settings (descriptive)",
             f"Random-effects pooled gain (HKSJ, Bonferroni over candidates) and the "
-            f"{100 * (1 - alpha):g} % prediction interval for a new setting.",
+            f"{100 * (1 - alpha):g} % prediction interval for a new setting; no verdict is "
+            "read from them.",
             round_table(found.pooled[cols]),
         ))  # fmt: skip
     return out
 
 
 def means(finished: pd.DataFrame, keys: list[str], metric: str) -> Section:
-    summary = (
-        finished.groupby(["loss_label", *keys], dropna=False)[metric]
-        .agg(["count", "mean", "std"]).reset_index().rename(columns={"count": "n"})
-    )  # fmt: skip
-    return Section("Per loss and setting", f"{metric}: mean ± std over seeds.",
-                   round_table(summary))  # fmt: skip
+    from study.contract import DIVERGED
+
+    gone = (pd.to_numeric(finished[DIVERGED], errors="coerce") > 0 if DIVERGED in finished
+            else pd.Series(False, index=finished.index))  # fmt: skip
+    grouped = finished.assign(_gone=gone).groupby(["loss_label", *keys], dropna=False)
+    summary = grouped[metric].agg(["count", "mean", "std"]).rename(columns={"count": "n"})
+    summary["n_diverged"] = grouped["_gone"].sum().astype(int)
+    return Section("Per loss and setting", f"{metric}: mean ± std over seeds, a diverged "
+                   "trial at its chance-level value (n_diverged of n).",
+                   round_table(summary.reset_index()))  # fmt: skip
 
 
 def figures(

@@ -22,7 +22,8 @@ n_ij the seeds both rows use; σ²(reference, setting) is the mean sample covari
 two rows' differences over their shared seeds (every pair of rows of the setting, weighted
 by its degrees of freedom), kept between 0 and the smallest moderated variance of the
 setting. The simultaneous intervals of a family come from the joint distribution of the
-rows' t statistics with that correlation (`analysis.maxt`).
+rows' t statistics with that correlation and the dependence of their moderated variances
+(`analysis.maxt`).
 """
 
 from __future__ import annotations
@@ -89,13 +90,15 @@ def _count(frame: pd.DataFrame, seeds: pd.Index, key: str | None) -> int:
 @dataclass(frozen=True)
 class Fit:
     """The model's per-row gain, standard error and degrees of freedom (nan: no interval),
-    the correlation of the rows' estimates, and the variance components."""
+    the correlation of the rows' gains (`corr`) and of their variance estimates' errors
+    (`wcorr`, `analysis.variances`), and the variance components."""
 
     gain: np.ndarray
     se: np.ndarray
     df: np.ndarray
     corr: np.ndarray
     components: dict[str, float]
+    wcorr: np.ndarray
 
 
 def fit(rows: Sequence[Row]) -> Fit:
@@ -112,7 +115,9 @@ def fit(rows: Sequence[Row]) -> Fit:
     v = np.full(len(rows), math.nan)
     v[has], df[has] = mod.s2, mod.df
     se[has] = np.sqrt(v[has] / n[has])
-    return Fit(gain, se, df, correlation(rows, v), mod.components)
+    wcorr = np.eye(len(rows))
+    wcorr[np.ix_(has, has)] = mod.errors_corr
+    return Fit(gain, se, df, correlation(rows, v), mod.components, wcorr)
 
 
 def correlation(rows: Sequence[Row], v: np.ndarray) -> np.ndarray:

@@ -159,22 +159,9 @@ def compare(
     the max-|t| distribution (seeded by `seed`). `describe` = False skips the descriptive
     and planning columns.
     """
-    if ci_method not in CI_METHODS:
-        raise ValueError(f"ci_method {ci_method!r}: allowed {', '.join(CI_METHODS)}")
-    if family_method not in fam.METHODS:
-        raise ValueError(f"family_method {family_method!r}: allowed {', '.join(fam.METHODS)}")
-    if not 0 < alpha < 1 or not min_effect > 0:
-        raise ValueError(f"alpha {alpha} must lie in (0, 1) and min_effect {min_effect} be > 0")
-    missing = [c for c in (candidate_key, pair_key, metric, *cell_keys) if c not in trials]
-    if missing:
-        raise KeyError(f"trials lack column(s) {missing}")
+    _check(trials, metric, reference, [candidate_key, pair_key, metric, *cell_keys], alpha,
+           min_effect, ci_method, family_method, primary, candidate_key)  # fmt: skip
     sign = 1.0 if (higher_is_better(metric) if higher_better is None else higher_better) else -1.0
-    known = set(trials.dropna(subset=[metric])[candidate_key])
-    if reference not in known:
-        raise ValueError(f"reference {reference!r} not among {sorted(known)}")
-    unknown = sorted(set(primary or ()) - known)
-    if unknown:
-        raise ValueError(f"primary candidate(s) {unknown} not among {sorted(known - {reference})}")
     rows = seedmodel.paired_rows(trials, metric, reference, cell_keys, pair_key, candidate_key,
                                  sign, contract.DIVERGED)  # fmt: skip
     order = [COLUMNS[0], *cell_keys, *COLUMNS[1:]]
@@ -190,11 +177,24 @@ def compare(
     ])  # fmt: skip
     table["family"] = [_family(r.candidate, primary) for r in rows]
     table["method"] = fam.METHOD_NAMES[family_method]
+    out, corr, components = _families(table, rows, family_method, alpha, seed, draws,
+                                       family_size)  # fmt: skip
+    out = fam.finish(out, alpha, min_effect, planning=describe)
+    return Comparison(out[order].reset_index(drop=True), corr, components)
+
+
+def _families(
+    table: pd.DataFrame, rows: Sequence[seedmodel.Row], method: str, alpha: float, seed: int,
+    draws: int, family_size: int | None,
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, float]]:  # fmt: skip
+    """Each family's simultaneous intervals by `method`; the rows' correlation and the
+    variance components."""
     components: dict[str, float] = {}
-    if family_method == "maxt":
+    wcorr = np.eye(len(rows))
+    if method == "maxt":
         model = seedmodel.fit(rows)
         table["se"], table["df"] = model.se, model.df
-        corr, components = model.corr, model.components
+        corr, components, wcorr = model.corr, model.components, model.wcorr
     else:  # each row's own variance; the correlation is only what `analysis.trends` combines
         own = table["se"].to_numpy(float) ** 2 * table["n_pairs"].to_numpy(float)
         corr = seedmodel.correlation(rows, np.where(own > 0, own, np.nan))
@@ -204,12 +204,35 @@ def compare(
         if not len(pick):
             continue
         sub = table.iloc[pick]
-        if family_method == "bonferroni":
+        if method == "bonferroni":
             parts.append(fam.bonferroni(sub, alpha, family_size))
         else:
-            parts.append(fam.max_t(sub, corr[np.ix_(pick, pick)], alpha, seed, draws))
-    out = fam.finish(pd.concat(parts).sort_index(), alpha, min_effect, planning=describe)
-    return Comparison(out[order].reset_index(drop=True), corr, components)
+            parts.append(fam.max_t(sub, corr[np.ix_(pick, pick)], alpha, seed, draws,
+                                   wcorr[np.ix_(pick, pick)]))  # fmt: skip
+    return pd.concat(parts).sort_index(), corr, components
+
+
+def _check(
+    trials: pd.DataFrame, metric: str, reference: str, columns: Sequence[str], alpha: float,
+    min_effect: float, ci_method: str, family_method: str, primary: Sequence[str] | None,
+    candidate_key: str,
+) -> None:  # fmt: skip
+    """Clear errors on bad input, before any statistics."""
+    if ci_method not in CI_METHODS:
+        raise ValueError(f"ci_method {ci_method!r}: allowed {', '.join(CI_METHODS)}")
+    if family_method not in fam.METHODS:
+        raise ValueError(f"family_method {family_method!r}: allowed {', '.join(fam.METHODS)}")
+    if not 0 < alpha < 1 or not min_effect > 0:
+        raise ValueError(f"alpha {alpha} must lie in (0, 1) and min_effect {min_effect} be > 0")
+    missing = [c for c in columns if c not in trials]
+    if missing:
+        raise KeyError(f"trials lack column(s) {missing}")
+    known = set(trials.dropna(subset=[metric])[candidate_key])
+    if reference not in known:
+        raise ValueError(f"reference {reference!r} not among {sorted(known)}")
+    unknown = sorted(set(primary or ()) - known)
+    if unknown:
+        raise ValueError(f"primary candidate(s) {unknown} not among {sorted(known - {reference})}")
 
 
 def _table_of(function: Callable[P, Comparison]) -> Callable[P, pd.DataFrame]:
@@ -236,7 +259,8 @@ def _notes(
 ) -> list[str]:  # fmt: skip
     """Per row: why it has no interval, and how many trials its pairs leave out."""
     data = trials.dropna(subset=[metric])
-    ran = data.groupby([*cell_keys, candidate_key], dropna=False)[pair_key].nunique().to_dict()
+    counts = data.groupby([*cell_keys, candidate_key], dropna=False)[pair_key].nunique()
+    ran = {(k if isinstance(k, tuple) else (k,)): v for k, v in counts.items()}
     out = []
     for row in rows:
         n = len(row.diffs)

@@ -49,12 +49,15 @@ MIN_ROWS = 3  # fewer rows with a variance: nothing to pool, each row keeps its 
 
 @dataclass(frozen=True)
 class Moderated:
-    """Per row: the moderated variance `s2`, its degrees of freedom `df`; and the fitted
-    variance components by name (`row`, and `setting` / `candidate` where they vary)."""
+    """Per row: the moderated variance `s2`, its degrees of freedom `df`; the correlation
+    of the rows' log-variance errors η̂ − η (`errors_corr`: they share the pooled part);
+    and the fitted variance components by name (`row`, and `setting` / `candidate` where
+    they vary)."""
 
     s2: np.ndarray
     df: np.ndarray
     components: dict[str, float]
+    errors_corr: np.ndarray
 
 
 def trigamma_inverse(y: np.ndarray) -> np.ndarray:
@@ -108,8 +111,8 @@ def _estimated_components_term(
 ) -> np.ndarray:
     """Per row, what estimating the τ² adds to the prediction error: Prasad & Rao's (1990,
     JASA 85:163) g₃ = tr[(∂b_i/∂θ) V (∂b_i/∂θ)ᵀ I(θ)⁻¹], b_iᵀ = g_iᵀ V⁻¹ the predictor's
-    weights and I(θ) the REML information ½ tr(P M_k P M_l). Counted twice, as in their
-    estimator of the mean squared error (the plug-in g₁ + g₂ is short by g₃ on average)."""
+    weights and I(θ) the REML information ½ tr(P M_k P M_l): the prediction error is
+    g₁ + g₂ + g₃, where the plug-in g₁ + g₂ alone is short by g₃."""
     v = np.linalg.inv(vinv)
     p = vinv - vinv @ x @ np.linalg.solve(info, x.T @ vinv)
     fisher = np.array([[0.5 * np.sum((p @ mk) * (p @ ml).T) for ml in mats] for mk in mats])
@@ -134,7 +137,7 @@ def moderate(
     `MIN_ROWS` rows, each row keeps its own variance and degrees of freedom."""
     s2, df = np.asarray(s2, dtype=float), np.asarray(df, dtype=float)
     if len(s2) < MIN_ROWS:
-        return Moderated(s2.copy(), df.copy(), {})
+        return Moderated(s2.copy(), df.copy(), {}, np.eye(len(s2)))
     z = np.log(s2) - special.digamma(df / 2) + np.log(df / 2)
     e = special.polygamma(1, df / 2)
     names, mats = ["row"], [np.eye(len(z))]
@@ -150,10 +153,13 @@ def moderate(
     beta = np.linalg.solve(info, x.T @ vinv @ z)
     eta = (x @ beta).ravel() + g @ vinv @ (z - (x @ beta).ravel())
     a = x - g @ vinv @ x
-    pev = np.diag(g - g @ vinv @ g) + np.einsum("ij,jk,ik->i", a, np.linalg.inv(info), a)
-    pev += _estimated_components_term(mats, theta, vinv, g, x, info)
+    cov = g - g @ vinv @ g + a @ np.linalg.solve(info, a.T)
+    # the τ² term adds to the diagonal only: it lowers the errors' correlation (the safe side)
+    pev = np.diag(cov) + _estimated_components_term(mats, theta, vinv, g, x, info)
     # a row can never know its variance better than all rows' sampling together would
     pev = np.maximum(pev, 1.0 / np.sum(1.0 / e))
     nu = 2 * trigamma_inverse(pev)
     s2_mod = np.exp(eta + special.digamma(nu / 2) - np.log(nu / 2))
-    return Moderated(s2_mod, nu, dict(zip(names, map(float, theta), strict=True)))
+    errors_corr = cov / np.sqrt(np.outer(pev, pev))
+    np.fill_diagonal(errors_corr, 1.0)
+    return Moderated(s2_mod, nu, dict(zip(names, map(float, theta), strict=True)), errors_corr)

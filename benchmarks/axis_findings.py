@@ -165,7 +165,10 @@ def main() -> None:
     answer = (reports / "answer.txt").read_text().strip().splitlines()
     dep = dependence(trials, "ce", axis)
     keys = [axis.column, "noise.kind", "noise.rate"]
-    cells = comp[["candidate", *keys, "n_pairs", "gain", "ci_low", "ci_high", "verdict"]]
+    cells = comp[["candidate", "family", *keys, "n_pairs", "n_diverged", "gain", "ci_low",
+                  "ci_high", "verdict"]]  # fmt: skip
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from findings_methods import claim_lines, method_table
     means = (
         trials[trials["status"] == "FINISHED"]
         .groupby([*keys, "loss_label"])[METRIC]
@@ -182,12 +185,19 @@ def main() -> None:
         "",
         run_line(work, name),
         "",
+        "## The claim",
+        "",
+        *claim_lines(work, name),
+        "",
         "## The answer",
         "",
-        "Verdicts read from simultaneous 95 % intervals over the "
-        f"{int(comp['family_size'].iloc[0])} candidate × setting rows (docs/analysis.md):",
+        "Verdicts read from each family's simultaneous 95 % intervals (the seed-level model "
+        "with moderated variances and max-|t|; docs/analysis.md). Decided rows, the same runs "
+        "read by each method:",
         "",
-        *[f"* {line}" for line in answer],
+        table(method_table(work, name)),
+        "",
+        *[f"* {line}" for line in answer if not line.startswith("Claim")],
         "",
         *dependence_lines(dep, axis),
         "",

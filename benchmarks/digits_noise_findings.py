@@ -146,11 +146,11 @@ def cost_lines(m: dict) -> list[str]:
     ]
 
 
-def regression_sentence(regression: pd.DataFrame, candidate: str) -> str:
-    """`lace`'s meta-regression coefficients in words, with their simultaneous intervals."""
-    rows = regression[regression["candidate"] == candidate]
+def trend_sentence(trends: pd.DataFrame, candidate: str) -> str:
+    """`lace`'s trends in words, with their simultaneous intervals."""
+    rows = trends[trends["candidate"] == candidate]
     return "; ".join(
-        f"{r['term']}: {r['estimate']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
+        f"{r['kind']}: {r['slope']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
         for _, r in rows.iterrows()
     )
 
@@ -167,6 +167,7 @@ def main() -> None:
     commit, measuring = commit_of(work), commit_of(Path(__file__).resolve().parent)
     reports = work / "reports" / NAME
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import json
 
     from study.orchestration.spec import spec_from_dict
@@ -182,7 +183,7 @@ def main() -> None:
             shutil.copy(reports / src, out / NAME / dst)
     lines = [
         *intro_lines(spec, m["n"], commit, measuring),
-        *answer_lines(reports, spec),
+        *answer_lines(reports, spec, work),
         *table_lines(reports, spec),
         *cost_lines(m),
         *convergence_lines(reports, spec),
@@ -217,22 +218,29 @@ def intro_lines(spec: Any, n: int, commit: str, measuring: str) -> list[str]:
     ]
 
 
-def answer_lines(reports: Path, spec: Any) -> list[str]:
+def answer_lines(reports: Path, spec: Any, work: Path) -> list[str]:
+    from findings_methods import claim_lines, method_table
+
     comp = pd.read_csv(reports / "comparisons.csv")
-    regression = pd.read_csv(reports / "meta_regression.csv")
-    answer = (reports / "answer.txt").read_text().strip().splitlines()
-    m = int(comp["family_size"].iloc[0])
+    trends = pd.read_csv(reports / "trends.csv")
+    answer = [line for line in (reports / "answer.txt").read_text().strip().splitlines()
+              if not line.startswith("Claim")]  # fmt: skip
     me = spec.analysis.min_effect
-    counts = comp["verdict"].value_counts()
+    sizes = comp.groupby("family")["family_size"].first().to_dict()
     gains = comp[comp["verdict"] == "gain"]
     return [
+        "## The claim",
+        "",
+        *claim_lines(work, NAME),
+        "",
         "## The answer",
         "",
-        f"Each verdict below is read from a simultaneous 95 % interval over all {m} candidate × "
-        f"setting rows (Bonferroni); `equivalent` means the family-adjusted 90 % interval lies "
-        f"within ±{me:g} point (two one-sided tests). Over the {m} rows: "
-        + ", ".join(f"{k} {v}" for k, v in counts.items())
-        + ".",
+        "Each verdict below is read from its family's simultaneous 95 % interval "
+        f"({', '.join(f'{k}: {v} rows' for k, v in sizes.items())}; the seed-level model with "
+        "moderated variances and max-|t|, docs/analysis.md); `equivalent` means that interval "
+        f"lies within ±{me:g} point. Decided rows, the same runs read by each method:",
+        "",
+        table(method_table(work, NAME)),
         "",
         *[f"* {line}" for line in answer],
         "",
@@ -243,16 +251,16 @@ def answer_lines(reports: Path, spec: Any) -> list[str]:
         )
         + ".",
         "",
-        "**How lace's gain changes with the noise rate** (meta-regression, simultaneous 95 % "
-        f"intervals over {len(regression)} coefficients): "
-        + regression_sentence(regression, "lace")
+        "**How lace's gain changes with the noise rate** (descriptive: slope per 0.1 of rate, "
+        f"simultaneous 95 % intervals over {len(trends)} trends): "
+        + trend_sentence(trends, "lace")
         + ".",
         "",
         "**Which losses gain, and where:** "
         + (
             "; ".join(
                 f"{r['candidate']} at {setting(r)} ({r['gain']:+.2f} [{r['ci_low']:+.2f}, "
-                f"{r['ci_high']:+.2f}])"
+                f"{r['ci_high']:+.2f}], {r['family']})"
                 for _, r in gains.iterrows()
             )
             or "none"
@@ -266,7 +274,8 @@ def answer_lines(reports: Path, spec: Any) -> list[str]:
 def verdict_list(rows: pd.DataFrame, verdict: str) -> str:
     """`gain in none` or `loss in pairflip 0.2 (−1.59 [−2.28, −0.90])`."""
     chosen = rows[rows["verdict"] == verdict]
-    items = [f"{setting(r)} ({r['gain']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}])"
+    low, high = ("tost_low", "tost_high") if verdict == "equivalent" else ("ci_low", "ci_high")
+    items = [f"{setting(r)} ({r['gain']:+.2f} [{r[low]:+.2f}, {r[high]:+.2f}])"
              for _, r in chosen.iterrows()]  # fmt: skip
     return f"{verdict} in {', '.join(items) if items else 'no setting'}"
 
@@ -302,12 +311,12 @@ def limits_lines(spec: Any) -> list[str]:
 
 def table_lines(reports: Path, spec: Any) -> list[str]:
     comp = pd.read_csv(reports / "comparisons.csv")
-    regression = pd.read_csv(reports / "meta_regression.csv")
+    trends = pd.read_csv(reports / "trends.csv")
     trials = pd.read_parquet(reports / "trials.parquet")
     ttt = pd.read_csv(reports / "time_to_target.csv")
     misses = pd.read_csv(reports / "paired_misses.csv")
-    cells = comp[["candidate", "noise.kind", "noise.rate", "n_pairs", "gain", "ci_low",
-                  "ci_high", "tost_low", "tost_high", "verdict"]]  # fmt: skip
+    cells = comp[["candidate", "family", "noise.kind", "noise.rate", "n_pairs", "n_diverged",
+                  "n_diverged_reference", "gain", "ci_low", "ci_high", "verdict"]]  # fmt: skip
     verdicts = comp.groupby(["candidate", "verdict"]).size().unstack(fill_value=0).reset_index()
     means = (
         trials[trials["status"] == "FINISHED"]
@@ -316,8 +325,8 @@ def table_lines(reports: Path, spec: Any) -> list[str]:
         .reset_index()
     )  # fmt: skip
     keys = ["noise.kind", "noise.rate"]
-    lace_ttt = ttt[ttt["candidate"] == "lace"][[*keys, "gain", "ci_low", "ci_high", "verdict"]]
-    lace_miss = misses[misses["candidate"] == "lace"].drop(columns=["candidate"])
+    lace_ttt = ttt[ttt["candidate"] == "lace"][[*keys, "gain", "ci_low", "ci_high"]]
+    lace_miss = misses[misses["candidate"] == "lace"].drop(columns=["candidate", "comparison"])
     return [
         "## Per loss × noise setting (paired, 10 seeds; simultaneous intervals)",
         "",
@@ -327,16 +336,15 @@ def table_lines(reports: Path, spec: Any) -> list[str]:
         "",
         f"![forest]({NAME}/forest.png)",
         "",
-        "## Across the noise settings: meta-regression of the gains on the design",
+        "## Across the noise settings: trends in the rate (descriptive)",
         "",
-        "Per candidate: the gain at rate 0 (the no-noise setting, shared by both noise kinds) "
-        "and the change of the gain per 0.1 of rate for each kind; random effects "
-        "(method-of-moments τ², Knapp–Hartung with max(1, q), 3 residual df), simultaneous "
-        f"95 % intervals over the {len(regression)} coefficients. Noise rates are designed "
-        "settings, so they are not pooled into one average; where the gain bends with the "
-        "rate, τ² is large and the intervals wide.",
+        "Per candidate and noise kind: the least-squares slope of the setting gains over the "
+        "rates (the no-noise setting shared by both kinds), per 0.1 of rate, a fixed contrast "
+        "of the seed-level model's gains with Welch–Satterthwaite df; simultaneous 95 % "
+        f"intervals over the {len(trends)} trends. Noise rates are designed settings, so they "
+        "are not pooled into one average; no verdict is read from these intervals.",
         "",
-        table(regression.drop(columns=["setting", "df", "k"])),
+        table(trends.drop(columns=["setting"])),
         "",
         f"![gain vs rate]({NAME}/gain_vs_rate.png)",
         "",
@@ -351,11 +359,11 @@ def table_lines(reports: Path, spec: Any) -> list[str]:
         "",
         f"![curves]({NAME}/curves.png)",
         "",
-        "## Time to target (lace vs ce)",
+        "## Time to target (lace vs ce, descriptive)",
         "",
-        "Restricted mean epochs saved to reach, per setting, an error ce reaches in ≥ 90 % of "
-        "its seeds (never reached = budget + 1); simultaneous intervals over the time-to-target "
-        "rows, equivalent within ±1 epoch. Then who reached it, pair by pair (exact McNemar).",
+        "Restricted mean epochs saved to reach, per setting, an error 90 % of the two losses' "
+        "trials reach (never reached = budget + 1); simultaneous intervals over the "
+        "time-to-target rows. Then who reached it, pair by pair (mid-p McNemar).",
         "",
         table(lace_ttt),
         "",

@@ -30,22 +30,32 @@ def _rows() -> pd.DataFrame:
             "ci_high": [0.5, -0.3, 0.25, 2.0],
             "verdict": ["inconclusive", "loss", "equivalent", "inconclusive"],
         }
-    )
+    ).assign(tost_low=lambda f: f["ci_low"] + 0.05, tost_high=lambda f: f["ci_high"] - 0.05)
 
 
 def test_the_answer_sentence() -> None:
     (line,) = answer_lines(_rows(), KEYS, "final_paper_top1_error", "ce", 1.0)
     assert line == (
         "lace vs ce, test top-1 error: gain in 0 of 4 settings; loss in 1 (pairflip 0.2: "
-        "−1.59 points [−2.9, −0.3]); equivalent within ±1 point in 1; inconclusive in 2"
+        "−1.59 points [−2.9, −0.3]); equivalent within ±1 point in 1 (symmetric 0.2: 0.02 "
+        "points [−0.15, 0.2]); inconclusive in 2"
     )
+
+
+def test_families_are_named_in_every_sentence() -> None:
+    rows = pd.concat([_rows().assign(family="confirmatory"),
+                      _rows().assign(candidate="gce", family="exploratory")])  # fmt: skip
+    lines = answer_lines(rows, KEYS, "final_paper_top1_error", "ce", 1.0)
+    assert [line.split(",")[0] for line in lines] == [
+        "lace vs ce (confirmatory)", "gce vs ce (exploratory)"
+    ]
 
 
 def test_one_setting_is_one_verdict() -> None:
     one = _rows().iloc[[2]]
     (line,) = answer_lines(one, KEYS, "final_paper_top1_error", "ce", 1.0)
     assert line == (
-        "lace vs ce, test top-1 error: equivalent (0.02 points [−0.2, 0.25], within ±1 point)"
+        "lace vs ce, test top-1 error: equivalent (0.02 points [−0.15, 0.2], within ±1 point)"
     )
 
 
@@ -75,8 +85,9 @@ def test_sequential_sentence() -> None:
     (line,) = sequential_lines(decisions, "final_paper_top1_error", "ce", 1.0)
     assert line == (
         "lace vs ce, test top-1 error (sequential): gain in 1 of 3 settings "
-        "(noise=symmetric(rate=0.4), look 6: 2.5 points [0.4, 4.6]); loss in 0; futile "
-        "(a gain of ±1 point ruled out) in 1; inconclusive in 1"
+        "(noise=symmetric(rate=0.4), look 6: 2.5 points [0.4, 4.6]); loss in 0; futile in 1 "
+        "(per comparison: each rules out a gain of 1 points at error rate β, not "
+        "family-wise); inconclusive in 1"
     )
 
 

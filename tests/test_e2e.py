@@ -59,6 +59,8 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
         "base": tiny_dict(fake_cifar_root, noise={"kind": "symmetric", "rate": 0.4}),
         "grid": {"loss": [{"name": "ce"}, {"name": "lace"}], "seed": [0, 1]},
         "resources": {"cpu": 1},
+        "analysis": {"primary": ["lace"], "claims": [
+            {"candidate": "lace", "gain": 0.5, "source": "Shim 2025, Table 1"}]},
     }
     space.write_text(yaml.safe_dump(raw))
     db, storage = tmp_path / "track" / "t.db", tmp_path / "store"
@@ -155,10 +157,19 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     }  # fmt: skip
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and 'src="http' not in page  # self-contained
-    # it opens with the answer in words, then the per-setting table; the methods come last
-    answer = (out / "answer.txt").read_text()
-    assert answer.startswith("lace vs ce, ") and answer.splitlines()[0] in page
-    assert page.index("The answer") < page.index("Per setting") < page.index("Time to")
+    # it opens with the claim's answer, then the answer in words, then the per-setting
+    # table; the methods come last
+    answer = (out / "answer.txt").read_text().splitlines()
+    assert answer[0].startswith("Claim (Shim 2025, Table 1): lace beats ce by 0.5 points of "
+                                "test top-5 error — ") and answer[0] in page  # fmt: skip
+    assert answer[0].split(" — ")[1].split(":")[0] in (
+        "supported", "smaller than claimed", "not supported", "undecided")
+    assert answer[1].startswith("lace vs ce (confirmatory), ") and answer[1] in page
+    assert page.index("The claims") < page.index("The answer") < page.index("Per setting")
+    assert page.index("Per setting") < page.index("Time to")
+    assert set(table["family"]) == {"confirmatory"} and table["n_diverged"].tolist() == [0]
+    claims = pd.read_csv(out / "claims.csv")
+    assert claims["answer"].iloc[0] == answer[0].split(" — ")[1].split(":")[0]
     assert page.index("Time to") < page.index("Methods") and "`" not in page
     assert not (out / "meta_analysis.csv").exists()  # one setting: nothing to pool
     assert set(table["ci_method"]) == {"t"} and set(table["family_size"]) == {1}
@@ -169,6 +180,13 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert {Path(a.path).name for a in logged} >= {
         "report.html", "comparisons.csv", "answer.txt", "time_to_target.csv", "paired_misses.csv",
     }  # fmt: skip
+    # asked for another confirmatory family, the report says in its first line: post hoc
+    post = tmp_path / "post"
+    proc = subprocess.run([*cmd, "--out", str(post), "--primary", "", "--no-log"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (post / "answer.txt").read_text().startswith("Post hoc: ")
+    assert (post / "report.md").read_text().splitlines()[2].startswith("Post hoc: ")
 
 
 def test_tune_then_evaluate_runs_both_stages(tmp_path: Path, fake_cifar_root: Path) -> None:

@@ -76,18 +76,16 @@ def test_a_worse_candidate_is_a_loss() -> None:
     assert out.iloc[0]["verdict"] == "loss" and out.iloc[0]["gain"] < 0
 
 
-def test_unmatched_seeds_fall_back_to_welch_and_are_flagged() -> None:
-    trials = _trials([6.7, 6.8, 6.6, 6.7], [6.2, 6.3, 6.1])
+def test_unmatched_seeds_pair_on_the_seeds_both_sides_ran() -> None:
+    """A reference with an extra seed, and a candidate seed the reference lacks: the row
+    pairs the two shared seeds (the paired t on them), and its note says what it left out."""
+    trials = _trials([6.7, 6.8, 6.6, 6.7], [6.2, 6.4, 6.1])
     trials.loc[trials["loss_label"] == "lace", "seed"] = [0, 1, 7]
     row = compare_losses(trials, "top5_error").iloc[0]
-    assert not row["paired"] and "Welch" in row["note"]
-    ref, cand = [6.7, 6.8, 6.6, 6.7], [6.2, 6.3, 6.1]
-    welch = stats.ttest_ind(cand, ref, equal_var=False)
-    assert row["p_t"] == pytest.approx(welch.pvalue) and row["df"] == pytest.approx(welch.df)
-    ci = welch.confidence_interval(0.95)  # one row: the simultaneous interval is the plain one
-    # (gain = reference − candidate for an error, so the interval is the negated one)
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((-ci.high, -ci.low))
-    assert math.isnan(row["p_wilcoxon"])
+    assert row["paired"] and row["n_pairs"] == 2
+    assert "1 of lace" in row["note"] and "2 of ce" in row["note"]
+    diffs = np.array([6.7 - 6.2, 6.8 - 6.4])  # seeds 0 and 1
+    assert row["gain"] == pytest.approx(diffs.mean())
 
 
 def test_simultaneous_and_tost_intervals_by_hand() -> None:
@@ -97,7 +95,8 @@ def test_simultaneous_and_tost_intervals_by_hand() -> None:
         _trials([1.0, 2.0, 3.0, 4.0], [0.5, 1.4, 2.6, 3.5], {"noise.rate": 0.2}),
         _trials([1.0, 2.0, 3.0, 4.0], [1.1, 1.9, 3.05, 3.9], {"noise.rate": 0.4}),
     ]
-    out = compare_losses(pd.concat(frames), "top5_error", cell_keys=["noise.rate"])
+    out = compare_losses(pd.concat(frames), "top5_error", cell_keys=["noise.rate"],
+                         family_method="bonferroni")  # fmt: skip
     assert list(out["noise.rate"]) == [0.2, 0.4] and set(out["family_size"]) == {2}
     for row, diffs in zip(
         out.to_dict("records"), ([0.5, 0.6, 0.4, 0.5], [-0.1, 0.1, -0.05, 0.1]), strict=True
@@ -158,7 +157,8 @@ def test_planning_figures_use_the_adjusted_level() -> None:
     from analysis.power import minimum_detectable_effect
 
     frames = [_trials([1, 2, 3, 4, 5], [0.5, 1.4, 2.6, 3.5, 4.4], {"c": c}) for c in range(4)]
-    out = compare_losses(pd.concat(frames), "top5_error", cell_keys=["c"])
+    out = compare_losses(pd.concat(frames), "top5_error", cell_keys=["c"],
+                         family_method="bonferroni")  # fmt: skip
     row = out.iloc[0]
     sd = row["se"] * math.sqrt(5)
     assert row["mde"] == pytest.approx(minimum_detectable_effect(sd, 5, 0.05 / 4))
@@ -232,19 +232,38 @@ def test_time_to_target_by_hand() -> None:
             "schedule.epochs": 4,
         }
     )  # fmt: skip
-    out = time_to_target(epochs, trials, "final_paper_top5_error").set_index("run_id")
-    assert set(out["target"]) == {5.5}  # what both ce seeds (≥ 90 %) reach
+    default = time_to_target(epochs, trials, "final_paper_top5_error")
+    # from both arms: bests 5.5, 5.0 (ce), 5.0, 9.0 (lace); ⌈0.9·4⌉ = 4th best
+    assert set(default["target"]) == {9.0} and set(default["comparison"]) == {"lace"}
+    out = time_to_target(epochs, trials, "final_paper_top5_error", target=5.5).set_index("run_id")
     assert out["reached_epoch"].to_dict() == pytest.approx(
         {"r0": 3.0, "r1": 4.0, "c0": 2.0, "c1": math.nan}, nan_ok=True
     )
     assert out.loc["c1", "epochs_to_target"] == 5.0 and not out.loc["c1", "reached"]
     counts = never_reached(out.reset_index()).set_index("loss_label")
     assert counts.loc["lace", "never_reached"] == 1 and counts.loc["ce", "never_reached"] == 0
-    row = compare_losses(out.reset_index(), "epochs_to_target").iloc[0]
+    row = compare_losses(out.reset_index(), "epochs_to_target",
+                         cell_keys=["comparison"]).iloc[0]  # fmt: skip
     assert row["gain"] == pytest.approx(((3 - 2) + (4 - 5)) / 2)  # epochs saved, censored at 5
     misses = paired_misses(out.reset_index()).iloc[0]  # seed 0 both reached, seed 1 only ce
     assert (misses["both_reached"], misses["only_candidate"], misses["only_reference"]) == (1, 0, 1)
-    assert misses["p_mcnemar"] == pytest.approx(1.0)  # one discordant pair: binomial p = 1
+    assert misses["p_mcnemar_mid"] == pytest.approx(0.5)  # 2·(P(X ≤ 0) − ½·P(X = 0)), X ~ Bin(1, ½)
+
+
+def test_a_target_from_both_arms_serves_each_comparison() -> None:
+    """Each candidate's comparison has its own target from its two arms, and the reference's
+    trials appear in each."""
+    from analysis.targets import time_to_target
+
+    values = {"r": [9.0, 4.0], "a": [9.0, 2.0], "b": [9.0, 8.0]}  # best: 4, 2, 8
+    epochs = pd.DataFrame([{"run_id": run, "metric": "test_top1_error", "step": i + 1,
+                            "value": v} for run, vs in values.items() for i, v in enumerate(vs)])
+    trials = pd.DataFrame({"run_id": ["r", "a", "b"], "loss_label": ["ce", "a", "b"],
+                           "seed": 0, "final_paper_top1_error": 1.0})  # fmt: skip
+    out = time_to_target(epochs, trials, "final_paper_top1_error")
+    targets = out.groupby("comparison")["target"].first().to_dict()
+    assert targets == {"a": 4.0, "b": 8.0}  # ⌈0.9·2⌉ = 2nd best of each comparison's two
+    assert (out["loss_label"] == "ce").sum() == 2
 
 
 def test_paired_misses_mcnemar_by_hand() -> None:
@@ -256,7 +275,8 @@ def test_paired_misses_mcnemar_by_hand() -> None:
     })  # fmt: skip
     row = paired_misses(frame).iloc[0]
     assert (row["only_candidate"], row["only_reference"], row["n_pairs"]) == (0, 7, 8)
-    assert row["p_mcnemar"] == pytest.approx(2 * 0.5**7)  # exact: two-sided binomial, 0 of 7
+    # mid-p: 2·(P(X ≤ 0) − ½·P(X = 0)) = 0.5⁷, half the exact test's 2·0.5⁷
+    assert row["p_mcnemar_mid"] == pytest.approx(0.5**7)
 
 
 def test_time_to_target_without_spread_is_inconclusive() -> None:

@@ -112,6 +112,16 @@ def _report_command(sub: Subparsers) -> None:
         help="CI of the mean gain: paired t (default; nominal at small n) or a bootstrap",
     )  # fmt: skip
     report.add_argument(
+        "--family-method", choices=["maxt", "bonferroni"], default="maxt",
+        help="simultaneous intervals: the seed-level model with max-|t| (default) or per-row "
+        "paired t with Bonferroni",
+    )  # fmt: skip
+    report.add_argument(
+        "--primary", type=lambda text: tuple(x for x in text.split(",") if x),
+        help="comma-separated confirmatory candidates (default: the study's analysis.primary;"
+        " another set makes the report post hoc, and says so)",
+    )  # fmt: skip
+    report.add_argument(
         "--all-curves", action="store_true",
         help="epochs.parquet holds every per-epoch metric (default: the curves the report uses)",
     )  # fmt: skip

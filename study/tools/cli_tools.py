@@ -44,6 +44,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     cfg = ReportConfig(
         metric=args.metric, reference=args.reference, alpha=args.alpha,
         min_effect=args.min_effect, ci_method=args.ci_method, all_curves=args.all_curves,
+        family_method=args.family_method, primary=args.primary,
     )  # fmt: skip
     try:
         files = build_report(uri, args.experiment, out, cfg, log=not args.no_log)
