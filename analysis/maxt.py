@@ -17,6 +17,9 @@ U ~ N(0, wcorr), the Wilson–Hilferty form of χ²_{ν_i}/ν_i (Johnson, Kotz &
 1994, ch. 18), so each row keeps its marginal t_{ν_i} and the rows' denominators move
 together as the model says they do. Without `wcorr` the W_i are independent, which makes
 max |T| larger (Šidák 1967): the safe side.
+
+`draws` Monte-Carlo draws give c with a relative sd of 0.7 % at 5,000 draws, 0.3 % at 20,000
+and 0.16 % at 100,000 (42 rows in 6 settings, ν = 12; docs/analysis.md).
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ def _pairs() -> list[str]:
 
 def _intervals(cfg: Any, sizes: dict[str, int]) -> str:
     level = f"{100 * (1 - cfg.alpha):g} %"
-    families = ", ".join(f"{k} ({int(v)} rows)" for k, v in sizes.items()) or "none"
+    families = ", ".join(f"{k} ({int(v)} row{'s' if int(v) != 1 else ''})"
+                         for k, v in sizes.items()) or "none"  # fmt: skip
     if cfg.family_method == "bonferroni":
         how = ("each row's own paired t on pairs − 1 degrees of freedom, gain ± t(df, 1 − "
                "α/(2m))·se, m the rows of its family")  # fmt: skip

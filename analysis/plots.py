@@ -139,9 +139,9 @@ def _intervals_drawn(rows: pd.DataFrame) -> str:
     method = str(rows["method"].iloc[0]) if "method" in rows else "Bonferroni"
     sizes = (rows.groupby("family")["family_size"].max().to_dict() if "family" in rows
              else {"all": len(rows)})  # fmt: skip
-    over = ", ".join(f"{k} {int(v)} rows" if k != "all" else f"{int(v)} rows"
-                     for k, v in sizes.items())  # fmt: skip
-    return f"simultaneous 95 % interval per family ({over}; {method}); equivalent: TOST"
+    over = ", ".join(f"{k} {int(v)}" if k != "all" else f"{int(v)}" for k, v in sizes.items())
+    return (f"simultaneous 95 % interval per family (rows: {over}; equivalent: its TOST "
+            f"interval)\n{method}")  # fmt: skip
 
 
 def gain_vs_rate(comparisons: pd.DataFrame) -> Figure | None:

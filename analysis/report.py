@@ -165,6 +165,10 @@ def _header(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> list[str
     ]
 
 
+def _rows(n: int) -> str:
+    return f"{int(n)} row{'s' if int(n) != 1 else ''}"
+
+
 def _claims(found: Findings, cfg: Settings) -> list[Section]:
     """What the study set out to test, answered first."""
     if not cfg.claims:
@@ -185,7 +189,7 @@ def _claims(found: Findings, cfg: Settings) -> list[Section]:
 def _answer(found: Findings, cfg: Settings, keys: list[str], out_dir: Path) -> list[Section]:
     comp = found.comparisons
     sizes = comp.groupby("family")["family_size"].max().to_dict() if len(comp) else {}
-    families = "; ".join(f"{k} family of {int(v)} rows" if k != "all" else f"{int(v)} rows"
+    families = "; ".join(f"{k} family of {_rows(v)}" if k != "all" else _rows(v)
                          for k, v in sizes.items())  # fmt: skip
     text = (
         f"Each verdict is read from its family's simultaneous {100 * (1 - cfg.alpha):g} % "

@@ -4,7 +4,7 @@ A *pair* is a candidate trial and a reference trial at the same setting (every g
 the loss and the seed) and the same seed: same initialisation, batches and noisy labels; a
 row (candidate × setting) pairs the seeds both sides ran. The gain is oriented so that
 positive means the candidate is better (for errors, NLL, ECE, Brier: reference − candidate).
-A diverged trial is a result at its chance-level value (`study.training.trial`), counted in
+A diverged trial is a result at its chance-level value (`study.training.finals`), counted in
 `n_diverged` (candidate) and `n_diverged_reference`. Per row, `compare_losses` reports:
 
 * `gain`: mean paired difference; `se`, `df`: its standard error and degrees of freedom,

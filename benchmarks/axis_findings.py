@@ -116,7 +116,7 @@ def dependence(trials: pd.DataFrame, reference: str, axis: Axis) -> pd.DataFrame
     return out.drop(columns=["se"])
 
 
-def run_line(work: Path, name: str) -> str:
+def run_line(work: Path, name: str, context: str) -> str:
     """Where, when and how the study ran (from its log and its clone)."""
     log = (work / "study.log").read_text()
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.+)", log)
@@ -128,6 +128,7 @@ def run_line(work: Path, name: str) -> str:
         f"/usr/bin/time -v .venv/bin/study run search_spaces/{name}.yaml > study.log 2>&1` "
         f"({wall.group(1).strip() if wall else '?'} wall), then `.venv/bin/study report "
         f"{name}` and `.venv/bin/python benchmarks/axis_findings.py WORKDIR --study {name}`."
+        + (f" {context}" if context else "")
     )
 
 
@@ -156,6 +157,7 @@ def main() -> None:
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--study", choices=sorted(AXES), required=True)
     parser.add_argument("--out", type=Path, default=Path("docs/findings"))
+    parser.add_argument("--context", default="", help="what else ran on the machine meanwhile")
     args = parser.parse_args()
     name, axis = args.study, AXES[args.study]
     work = args.workdir.resolve()
@@ -183,7 +185,7 @@ def main() -> None:
         "smallest gain of interest 1 point. minent and mixent at the second paper's settings "
         "under the plain reading (docs/losses.md).",
         "",
-        run_line(work, name),
+        run_line(work, name, args.context),
         "",
         "## The claim",
         "",

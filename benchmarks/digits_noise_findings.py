@@ -160,11 +160,13 @@ def main() -> None:
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--out", type=Path, default=Path("docs/findings"))
     parser.add_argument("--context", default="", help="what else ran on the machine meanwhile")
+    parser.add_argument("--commit", help="the commit the study ran at (default: WORKDIR's)")
     args = parser.parse_args()
     work = args.workdir.resolve()
     m = measure(work)
     m["context"] = args.context
-    commit, measuring = commit_of(work), commit_of(Path(__file__).resolve().parent)
+    commit = args.commit or commit_of(work)
+    measuring = commit_of(Path(__file__).resolve().parent)
     reports = work / "reports" / NAME
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -121,7 +121,7 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         # stopped by ASHA before its last epoch
         tags = {c.EARLY_STOPPED_TAG: "true"} if not self._final.pop(trial.trial_id, True) else {}
-        if trial.trial_id in self._diverged:  # a result at chance level (study.training.trial)
+        if trial.trial_id in self._diverged:  # a result at chance level (study.training.finals)
             self._diverged.discard(trial.trial_id)
             tags[c.DIVERGED_TAG] = "true"
         self._submit(trial, lambda p: _end(p, "FINISHED", tags))

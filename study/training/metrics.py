@@ -79,7 +79,7 @@ def chance_metrics(num_classes: int) -> dict[str, float]:
     """What `EvalAccumulator.compute` gives a uniform predictor (q_k = 1/K for every class,
     ties broken at random): top-1 error 100·(1 − 1/K), top-5 error 100·(1 − min(5, K)/K),
     NLL ln K, ECE 0 (confidence 1/K, expected accuracy 1/K), Brier (1 − 1/K)² + (K − 1)/K²
-    = 1 − 1/K. The score of a trial whose training diverged (`study.training.trial`)."""
+    = 1 − 1/K. The score of a trial whose training diverged (`study.training.finals`)."""
     k = num_classes
     return {
         "top1_error": 100.0 * (1 - 1 / k),
