@@ -87,7 +87,7 @@ def claim_table(
 
 
 def claim_lines(table: pd.DataFrame, metric: str, reference: str) -> list[str]:
-    """`Claim (Shim 2025, Table 1): lace beats ce by 0.5 points of test top-5 error —
+    """`Claim from Shim 2025, Table 1: lace beats ce by 0.5 points of test top-5 error —
     supported: 0.62 points [0.21, 1.03] (confirmatory, n = 5)`."""
     from analysis.answer import metric_label, number, unit
 
@@ -95,7 +95,7 @@ def claim_lines(table: pd.DataFrame, metric: str, reference: str) -> list[str]:
     lines = []
     for _, r in table.iterrows():
         where = "" if r["setting"] == "the one setting" else f" at {r['setting']}"
-        source = f" ({r['source']})" if r["source"] else ""
+        source = f" from {r['source']}" if r["source"] else ""
         interval = (f"{number(r['gain'])} {u} [{number(r['ci_low'])}, {number(r['ci_high'])}]"
                     if math.isfinite(r["ci_low"]) else "no interval")  # fmt: skip
         lines.append(

@@ -45,7 +45,7 @@ def decided(decisions: pd.DataFrame) -> pd.DataFrame:
 
 def per_setting(found: Findings, keys: list[str]) -> list[Section]:
     if found.decisions.empty:
-        two = set(found.comparisons.get("family", [])) - {"all"}
+        two = "exploratory" in set(found.comparisons.get("family", []))
         text = ("Mean paired gain, its family's simultaneous interval, verdict; n = pairs; "
                 "n_div c/r = diverged trials among them (candidate/reference), each at its "
                 "chance-level value.")  # fmt: skip

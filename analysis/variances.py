@@ -29,10 +29,14 @@ the same variance, ψ₁(ν_i/2) = V_i, placed so that its log has the χ² skew
     s̃²_i = exp(η̂_i + ϝ(ν_i/2) − log(ν_i/2)),   t̃_i = gain_i / √(s̃²_i / n_i) ~ t_{ν_i}.
 
 With no pooling (τ² large) V_i = ψ₁(d_i/2), so ν_i = d_i and s̃²_i = s²_i: the row's own t
-test. With full pooling ν_i grows with the number of rows. Why not limma's conjugate prior:
-it has one prior mean (or a smooth trend in one covariate) and one prior df, while these
-rows differ systematically along two crossed factors. Why not statsmodels' MixedLM on the
-trials: it fits one residual variance, not one per loss and setting. The calibration
+test; a row whose V_i would exceed ψ₁(d_i/2) (few rows, poorly determined τ²) keeps its own
+s²_i on d_i, so pooling never leaves a row less certain than its own sample. A factor with
+two levels carries no information on a variance: it enters as a fixed difference (a column
+of X), not a random effect. With full pooling ν_i grows with the number of rows. Why not
+limma's conjugate prior: it has one prior mean (or a smooth trend in one covariate) and one
+prior df, while these rows differ systematically along two crossed factors. Why not
+statsmodels' MixedLM on the trials: it fits one residual variance, not one per loss and
+setting. The calibration
 (benchmarks/stats_calibration.py, docs/analysis.md) is what shows the guarantees hold.
 """
 
@@ -81,10 +85,9 @@ def _indicators(labels: Sequence[object]) -> np.ndarray:
     return z @ z.T
 
 
-def _reml(z: np.ndarray, e: np.ndarray, mats: list[np.ndarray]) -> np.ndarray:
-    """REML variance components of z = β + Σ_k (random effects with covariance θ_k·M_k) + e,
+def _reml(z: np.ndarray, e: np.ndarray, mats: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """REML variance components of z = Xβ + Σ_k (random effects with covariance θ_k·M_k) + e,
     e ~ N(0, diag(e)): θ ≥ 0, by L-BFGS-B with the analytic score."""
-    x = np.ones((len(z), 1))
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         v = np.diag(e) + sum(t * m for t, m in zip(theta, mats, strict=True))
@@ -141,14 +144,17 @@ def moderate(
     z = np.log(s2) - special.digamma(df / 2) + np.log(df / 2)
     e = special.polygamma(1, df / 2)
     names, mats = ["row"], [np.eye(len(z))]
+    x = np.ones((len(z), 1))
     for name, labels in (("setting", settings), ("candidate", candidates)):
-        if len(set(map(str, labels))) > 1:
+        levels = sorted(set(map(str, labels)))
+        if len(levels) == 2:  # two levels say nothing about a variance: a fixed difference
+            x = np.column_stack([x, np.asarray([str(v) == levels[1] for v in labels], float)])
+        elif len(levels) > 2:
             names.append(name)
             mats.append(_indicators(labels))
-    theta = _reml(z, e, mats)
+    theta = _reml(z, e, mats, x)
     g = sum(t * m for t, m in zip(theta, mats, strict=True))
     vinv = np.linalg.inv(np.diag(e) + g)
-    x = np.ones((len(z), 1))
     info = x.T @ vinv @ x
     beta = np.linalg.solve(info, x.T @ vinv @ z)
     eta = (x @ beta).ravel() + g @ vinv @ (z - (x @ beta).ravel())
@@ -162,4 +168,9 @@ def moderate(
     s2_mod = np.exp(eta + special.digamma(nu / 2) - np.log(nu / 2))
     errors_corr = cov / np.sqrt(np.outer(pev, pev))
     np.fill_diagonal(errors_corr, 1.0)
+    # a row the pooling would leave less certain than its own sample keeps its own variance
+    own = pev >= e
+    s2_mod[own], nu[own] = s2[own], df[own]
+    errors_corr[own, :] = errors_corr[:, own] = 0.0
+    errors_corr[own, own] = 1.0
     return Moderated(s2_mod, nu, dict(zip(names, map(float, theta), strict=True)), errors_corr)

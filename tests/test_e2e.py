@@ -160,7 +160,7 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     # it opens with the claim's answer, then the answer in words, then the per-setting
     # table; the methods come last
     answer = (out / "answer.txt").read_text().splitlines()
-    assert answer[0].startswith("Claim (Shim 2025, Table 1): lace beats ce by 0.5 points of "
+    assert answer[0].startswith("Claim from Shim 2025, Table 1: lace beats ce by 0.5 points of "
                                 "test top-5 error — ") and answer[0] in page  # fmt: skip
     assert answer[0].split(" — ")[1].split(":")[0] in (
         "supported", "smaller than claimed", "not supported", "undecided")

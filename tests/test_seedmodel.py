@@ -65,6 +65,15 @@ def test_moderation_pools_alike_rows_and_keeps_a_noisy_loss_apart() -> None:
     assert few.s2 == pytest.approx([1.0, 2.0]) and few.df == pytest.approx([4.0, 4.0])
 
 
+def test_pooling_never_leaves_a_row_less_certain_than_its_own_sample() -> None:
+    """Three rows on 1 df that disagree by 10⁴: pooling cannot tell their levels apart, so
+    each keeps its own variance and df; a two-level factor is a fixed difference."""
+    wild = moderate(np.array([1.0, 100.0, 10000.0]), np.ones(3), [0, 1, 2], ["a"] * 3)
+    assert wild.s2 == pytest.approx([1.0, 100.0, 10000.0]) and wild.df == pytest.approx([1.0] * 3)
+    two = moderate(np.array([1.0, 2.0, 1.5, 1.2]), np.full(4, 4.0), [0, 0, 1, 1], list("abab"))
+    assert set(two.components) == {"row"}  # setting and candidate: two levels each, fixed
+
+
 def test_the_model_narrows_the_intervals_at_the_same_data() -> None:
     rng = np.random.default_rng(4)
     trials = _study(rng, {"ce": 0.3, "a": 0.3, "b": 0.3, "c": 0.3}, settings=6, n=5)
