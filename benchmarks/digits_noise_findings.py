@@ -328,7 +328,7 @@ def table_lines(reports: Path, spec: Any) -> list[str]:
     )  # fmt: skip
     keys = ["noise.kind", "noise.rate"]
     lace_ttt = ttt[ttt["candidate"] == "lace"][[*keys, "gain", "ci_low", "ci_high"]]
-    lace_miss = misses[misses["candidate"] == "lace"].drop(columns=["candidate", "comparison"])
+    lace_miss = misses[misses["candidate"] == "lace"].drop(columns=["candidate"])
     return [
         "## Per loss × noise setting (paired, 10 seeds; simultaneous intervals)",
         "",
