@@ -11,8 +11,8 @@ anything higher-is-better. Each comparison (candidate × setting) has its own ta
 from both arms alike: the value that 90 % of the two losses' trials there reach, the
 ⌈0.9·2n⌉-th best of their best values over training. A target built from the reference's
 seeds alone is one the reference reaches ≥ 90 % of the time by construction, which tilts
-the comparison toward it (with two identical losses, a false `loss` at twice the nominal
-rate); from both arms, two identical losses are exchangeable. A stated `target` replaces it.
+the comparison toward it; from both arms, two identical losses are exchangeable. A stated
+`target` replaces it.
 
 A trial that never reaches it is kept, not dropped (dropping would flatter the slower loss):
 `reached` is False, `reached_epoch` is empty, and `epochs_to_target` is the budget + 1. The

@@ -1,6 +1,7 @@
 """Calibration of the fixed-design verdicts (`analysis.stats`) on simulated whole studies.
 
     .venv/bin/python benchmarks/stats_calibration.py [SIMS] [--draws D] [--only SCENARIO]
+    .venv/bin/python benchmarks/stats_calibration.py --time-to-target SIMS | --model-checks SIMS
 
 A simulated study is what one report judges at once: C candidates and a reference in S = 6
 settings, n seeds; every loss's trial at (setting, seed) is
@@ -176,6 +177,34 @@ def time_to_target_rates(sims: int, draws: int, rng: np.random.Generator) -> dic
     return {"false": false / sims, "mcnemar": rejected / (sims * SETTINGS)}
 
 
+def model_checks(sims: int, rng: np.random.Generator) -> list[str]:
+    """Per m = 42 scenario and n, over `sims` null studies: the share of rows that keep their
+    own variance (the small-sample rule of `analysis.variances`), the median moderated df and
+    the median critical value; then the max-t critical value's Monte-Carlo error."""
+    from analysis import maxt
+
+    lines, kept, total = [], 0, 0
+    for scenario in SCENARIOS:
+        for n in NS:
+            sd, dfs, crits = loss_sd(scenario, 7), [], []
+            for k in range(sims):
+                rows = rows_of(draw(scenario, sd, n, rng), np.zeros((SETTINGS, 7)))
+                out = judge(rows, k, 5_000)
+                kept += int((out["df"] == n - 1).sum())
+                total += len(rows)
+                dfs.append(out["df"].median())
+                crits.append(out["crit"].iloc[0])
+            lines.append(f"m = 42, n = {n}, {scenario}: median df {np.median(dfs):.1f}, "
+                         f"median critical value {np.median(crits):.2f}")  # fmt: skip
+    lines.append(f"rows keeping their own variance: {kept} of {total}")
+    corr = np.kron(np.eye(SETTINGS), np.full((7, 7), 0.5) + 0.5 * np.eye(7))
+    for draws in (5_000, 20_000, 100_000):
+        c = [maxt.simulate(corr, np.full(42, 12.0), s, draws).critical(ALPHA) for s in range(20)]
+        lines.append(f"max-t critical value at {draws} draws (42 rows, ν = 12, 20 seeds): "
+                     f"{np.mean(c):.3f}, relative sd {100 * np.std(c, ddof=1) / np.mean(c):.2f} %")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sims", nargs="?", type=int, default=2000)
@@ -185,7 +214,14 @@ def main() -> None:
     parser.add_argument("--shapes", type=int, nargs="+", default=list(SHAPES))
     parser.add_argument("--time-to-target", type=int, default=0, metavar="SIMS",
                         help="only the time-to-target row, with SIMS studies")  # fmt: skip
+    parser.add_argument("--model-checks", type=int, default=0, metavar="SIMS",
+                        help="only the model's df, critical values and Monte-Carlo error")
     args = parser.parse_args()
+    if args.model_checks:
+        print(f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}; "
+              f"{datetime.now(UTC):%Y-%m-%d}")
+        print("\n".join(model_checks(args.model_checks, np.random.default_rng(20261205))))
+        return
     if args.time_to_target:
         r = time_to_target_rates(args.time_to_target, args.draws, np.random.default_rng(1))
         print(f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}: two identical "
