@@ -5,7 +5,6 @@ decisions of `analysis.sequential`). Pure pandas; no statistics of its own."""
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -16,8 +15,8 @@ NAMES = {
     c.PAPER_TOP1: "test top-1 error",
     c.PAPER_TOP5: "test top-5 error",
     c.BEST_TEST_TOP1: "best-epoch test top-1 error",
-    c.FINAL_PREFIX + "test_nll": "test NLL",
-    c.FINAL_PREFIX + "test_ece": "test ECE",
+    c.FINAL_PREFIX + c.TEST_NLL: "test NLL",
+    c.FINAL_PREFIX + c.TEST_ECE: "test ECE",
     "epochs_to_target": "epochs to target",
 }
 
@@ -48,6 +47,9 @@ def number(value: float) -> str:
     return text.replace("-", "−")
 
 
+ONE_SETTING = "the one setting"  # a study without settings
+
+
 def setting_name(row: pd.Series | dict, keys: Sequence[str]) -> str:
     """`pairflip 0.2`, `no noise`, `vgg5, symmetric 0.4`, or `lr=0.05` for other axes: a name
     is shown alone, the noise setting last."""
@@ -58,7 +60,7 @@ def setting_name(row: pd.Series | dict, keys: Sequence[str]) -> str:
         kind = str(row.get("noise.kind", "noise"))
         rate = row.get("noise.rate", math.nan)
         parts.append("no noise" if kind == "none" else f"{kind} {float(rate):g}")
-    return ", ".join(parts) or "the one setting"
+    return ", ".join(parts) or ONE_SETTING
 
 
 def per_setting_table(
@@ -103,8 +105,7 @@ def _listed(rows: pd.DataFrame, keys: Sequence[str], u: str, tost: bool = False)
     """`(pairflip 0.2: −1.59 points [−2.9, −0.3]; ...)`; `tost`: the TOST interval."""
     low, high = ("tost_low", "tost_high") if tost else ("ci_low", "ci_high")
     items = [
-        f"{setting_name(r, keys)}: {number(r['gain'])} {u} [{number(r[low])}, "
-        f"{number(r[high])}]"
+        f"{setting_name(r, keys)}: {number(r['gain'])} {u} [{number(r[low])}, {number(r[high])}]"
         for _, r in rows.iterrows()
     ]
     return f" ({'; '.join(items)})" if items else ""
@@ -150,17 +151,6 @@ def answer_lines(
     return lines
 
 
-_TOP_LEVEL_COMMA = re.compile(r",(?![^()]*\))")
-
-
-def comparison_parts(comparison: str) -> tuple[str, str]:
-    """`loss=lace,noise=symmetric(rate=0.2)` → (`lace`, `noise=symmetric(rate=0.2)`)."""
-    parts = _TOP_LEVEL_COMMA.split(comparison)
-    loss = next((p.split("=", 1)[1] for p in parts if p.startswith("loss=")), comparison)
-    rest = [p for p in parts if not p.startswith("loss=")]
-    return loss, ", ".join(rest) or "the one setting"
-
-
 def sequential_lines(
     decisions: pd.DataFrame, metric: str, reference: str, min_effect: float,
     beta: float | None = None,
@@ -170,10 +160,7 @@ def sequential_lines(
     `beta`: not family-wise), inconclusive (the last look showed nothing)."""
     u = unit(metric)
     rate = "β" if beta is None else f"β = {beta:g}"
-    frame = decisions.copy()
-    split = frame["comparison"].map(comparison_parts)
-    frame["candidate"] = [c for c, _ in split]
-    frame["setting"] = [s for _, s in split]
+    frame = decisions.assign(setting=decisions["setting"].replace("", ONE_SETTING))
     lines = []
     for cand, rows in frame.groupby("candidate", sort=True):
         counts = rows["decision"].value_counts()

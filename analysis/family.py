@@ -42,9 +42,7 @@ def _has(frame: pd.DataFrame) -> np.ndarray:
     return np.isfinite(gain) & np.isfinite(se) & (se > 0) & np.isfinite(df)
 
 
-def bonferroni(
-    rows: pd.DataFrame, alpha: float, family_size: int | None = None
-) -> pd.DataFrame:
+def bonferroni(rows: pd.DataFrame, alpha: float, family_size: int | None = None) -> pd.DataFrame:
     """`crit`, `ci_*`, `tost_*`, `p_t`, `p_adj` of per-row Bonferroni intervals; m =
     `family_size`, else the rows that have an interval."""
     out = rows.copy()

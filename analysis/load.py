@@ -1,32 +1,36 @@
-"""MLflow → tidy pandas tables. Reads runs only: never imports Ray, never trains.
+"""MLflow → tidy pandas tables, in one pass through the study's store (`study.store`). Reads
+runs only: never imports Ray, never trains.
 
 * `trials`: one row per trial run — run id, status, stage (`main`, or `tune` / `evaluate` of a
   tune-then-evaluate study), the params cast to their types (dotted keys), `loss_label` (the
   loss name with its hyperparameters), and every metric's last value.
-* `epochs`: one row per (run, metric, step) from the metric histories, read in bulk
-  (`analysis.histories`); a step logged twice (a retried trial re-sending an epoch) keeps its
-  latest value.
-* `cell_keys`: the study's grid axes other than the loss and the seed, read from the parent
-  run's `grid_axes` tag and expanded to the dotted params that vary across trials.
+* `epochs`: one row per (run, metric, step) from the metric histories, read in bulk; a step
+  logged twice (a retried trial re-sending an epoch) keeps its latest value.
+* `setting_keys`: the study's grid axes other than the loss and the seed, read from the
+  parent run's `grid_axes` tag and expanded to the dotted params that vary across trials.
+* `spec`: the stored study spec (the parent run's copy of the study record's).
+* `decisions`: a sequential study's verdicts, copied to the parent run by the driver.
+* `reliability`: each finished trial's reliability bins, by run id.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from analysis.histories import read_histories
 from study import contract as c
 from study.contract import loss_label
-from study.contract.runs import find_parent, read_trials
+from study.store import RunRecord, Store, open_store, runs_frame
 
 PAIRING_EXCLUDED = ("loss", "seed")
+DECISION_COLUMNS = ["comparison", "candidate", "setting", "decision", "look", "mean", "ci_low",
+                    "ci_high", "futility_bound", "boundary"]  # fmt: skip
+Curves = Collection[str] | Callable[[Mapping[str, Any]], Collection[str] | None] | None
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,14 @@ class StudyRuns:
     parent: dict[str, Any]  # run_id, tags, params of the study's parent run
     trials: pd.DataFrame
     epochs: pd.DataFrame
-    cell_keys: list[str]
+    setting_keys: list[str]
+    spec: dict[str, Any] = field(default_factory=dict)
+    decisions: pd.DataFrame = field(default_factory=lambda: _no_decisions())
+    reliability: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> bins
+
+
+def _no_decisions() -> pd.DataFrame:
+    return pd.DataFrame(columns=DECISION_COLUMNS)
 
 
 def cast_param(value: str) -> Any:
@@ -53,58 +64,70 @@ def cast_param(value: str) -> Any:
     return value
 
 
-def load_study(tracking_uri: str, experiment: str, with_epochs: bool = True) -> StudyRuns:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        known = ", ".join(e.name for e in client.search_experiments()) or "none"
+def load_study(
+    tracking_uri: str, experiment: str, curves: Curves = None, files: bool = True
+) -> StudyRuns:
+    """The study's latest parent run, its trials, their curves (`curves`: these, or a function
+    of the spec giving them, or every curve the trials logged when None; none when empty) and,
+    with `files`, its decisions and the finished trials' reliability bins."""
+    store = open_store(tracking_uri)
+    exp_id = store.find_experiment(experiment)
+    if exp_id is None:
+        known = ", ".join(store.experiment_names()) or "none"
         raise LookupError(f"no experiment {experiment!r} at {tracking_uri} (known: {known})")
-    exp_id = str(exp.experiment_id)
-    parent = find_parent(tracking_uri, exp_id, experiment, client=client)  # the latest
+    parent = store.find_parent(exp_id, experiment)  # the latest
     if parent is None:
         raise LookupError(f"experiment {experiment!r} has no lossbench study (parent) run")
-    children = read_trials(tracking_uri, exp_id, experiment, parent.info.run_id, client=client)
-    trials = _trials_frame(children)
-    epochs = read_epochs(tracking_uri, trials) if with_epochs else pd.DataFrame()
+    spec_file = store.read_file(parent.info.artifact_uri, c.SPEC_FILE) if files else None
+    spec = json.loads(spec_file) if spec_file else {}
+    trials = trials_frame(store.read_trials(exp_id, experiment, parent.info.run_id))
+    wanted = curves(spec) if callable(curves) else curves
     axes = json.loads(parent.data.tags.get(c.GRID_AXES_TAG, "[]"))
     return StudyRuns(
         experiment=experiment,
-        experiment_id=str(exp.experiment_id),
+        experiment_id=exp_id,
         parent={
             "run_id": parent.info.run_id,
             "tags": dict(parent.data.tags),
             "params": dict(parent.data.params),
         },
         trials=trials,
-        epochs=epochs,
-        cell_keys=cell_keys(trials, axes),
+        epochs=read_epochs(store, trials, wanted),
+        setting_keys=setting_keys(trials, axes),
+        spec=spec,
+        decisions=read_decisions(store, parent) if files else _no_decisions(),
+        reliability=read_reliability(store, trials) if files else {},
     )
 
 
-def _reliability(artifact_uri: str, tracking_uri: str) -> dict[str, Any] | None:
-    """A run's `reliability_test.json`, or None: read in place from a local artifact store,
-    else downloaded from the run's artifact repository."""
-    import tempfile
-
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-    from mlflow.utils.file_utils import local_file_uri_to_path
-
-    name = "reliability_test.json"
-    if artifact_uri.startswith("file:"):
-        path = Path(local_file_uri_to_path(artifact_uri)) / name
-        return dict(json.loads(path.read_text())) if path.is_file() else None
-    with tempfile.TemporaryDirectory(prefix="lossbench-rel-") as tmp:
-        try:
-            repo = get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
-            local = repo.download_artifacts(name, tmp)
-        except Exception:
-            return None
-        return dict(json.loads(Path(local).read_text()))
+def read_reliability(store: Store, trials: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Each finished trial's `contract.RELIABILITY_FILE`, by run id (a run without it is left
+    out), read straight from each run's artifacts a few at a time (a tracking server's are
+    HTTP calls)."""
+    if trials.empty:
+        return {}
+    done = trials[trials["status"] == "FINISHED"]
+    rows = list(zip(done["run_id"], done["artifact_uri"], strict=True))
+    with ThreadPoolExecutor(8) as pool:
+        found = pool.map(lambda r: (r[0], store.read_file(r[1], c.RELIABILITY_FILE)), rows)
+        return {run: dict(json.loads(data)) for run, data in found if data is not None}
 
 
-def cell_keys(trials: pd.DataFrame, axes: list[str]) -> list[str]:
+def read_decisions(store: Store, parent: RunRecord) -> pd.DataFrame:
+    """A sequential study's verdicts, one row per comparison: its candidate and setting, the
+    look at which it was decided (or its last look), its decision, the mean gain, the repeated
+    CI, the futility bound and the boundary it crossed at that look. Read from the parent
+    run's decisions `look-<n>` (`study.orchestration.runner` copies them there from the study
+    storage); empty when the study has none."""
+    looks = {c.look_number(k): v for k, v in store.read_decisions(parent).items()}
+    rows: dict[str, dict[str, Any]] = {}
+    for n in sorted(k for k in looks if k is not None):
+        for comparison, verdict in looks[n].items():
+            rows[comparison] = {"comparison": comparison, **verdict}  # a later look supersedes
+    return pd.DataFrame(list(rows.values()), columns=DECISION_COLUMNS)
+
+
+def setting_keys(trials: pd.DataFrame, axes: list[str]) -> list[str]:
     """Dotted params that vary across trials and belong to a grid axis, minus loss and seed."""
     if trials.empty:
         return []
@@ -119,42 +142,56 @@ def cell_keys(trials: pd.DataFrame, axes: list[str]) -> list[str]:
     return keys
 
 
-def _trials_frame(runs: list[Any]) -> pd.DataFrame:
+def trials_frame(runs: list[RunRecord]) -> pd.DataFrame:
+    """One row per trial run, from the store's frame of the runs (`study.store.runs_frame`):
+    its info, stage and grid point, `loss_label`, the params cast to their types (a run
+    without a param has no value there), then every metric's last value."""
+    raw = runs_frame(runs)
+    params = [k for k in raw.columns if k.startswith("params.")]
+    metrics = [k for k in raw.columns if k.startswith("metrics.")]
     rows = []
-    for run in runs:
-        params = {k: cast_param(v) for k, v in run.data.params.items()}
-        row: dict[str, Any] = {
-            "run_id": run.info.run_id,
-            "run_name": run.info.run_name,
-            "status": run.info.status,
-            "artifact_uri": run.info.artifact_uri,
-            "ray_trial_id": run.data.tags.get(c.TRIAL_ID_TAG),
-            "stage": c.stage_of(run),
-            "cell": run.data.tags.get(c.CELL_TAG, ""),
-            "loss_label": loss_label(params),
-            **params,
-            **run.data.metrics,
-        }
-        rows.append(row)
+    for run in raw.to_dict("records"):
+        # MLflow's params are strings: a missing one is NaN in the frame
+        cast = {k[7:]: cast_param(run[k]) for k in params if isinstance(run[k], str)}
+        rows.append({
+            "run_id": run["run_id"], "run_name": run["run_name"], "status": run["status"],
+            "artifact_uri": run["artifact_uri"],
+            "ray_trial_id": _tag(run, c.TRIAL_ID_TAG, None),
+            "stage": _tag(run, c.STAGE_TAG, "") or c.MAIN_STAGE,
+            "grid_point": _tag(run, c.GRID_POINT_TAG, ""),
+            "loss_label": loss_label(cast),
+            **cast,
+            **{k[8:]: run[k] for k in metrics},  # NaN where a run lacks one, as logged NaN
+        })  # fmt: skip
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame = frame.sort_values(["loss_label", "seed"], kind="stable").reset_index(drop=True)
     return frame
 
 
+def _tag(run: dict[str, Any], key: str, default: Any) -> Any:
+    value = run.get(f"tags.{key}")
+    return default if _missing(value) else value
+
+
+def _missing(value: Any) -> bool:
+    """Absent from the run: NaN in the frame."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def read_epochs(
-    tracking_uri: str, trials: pd.DataFrame, curves: Collection[str] | None = None
+    store: Store, trials: pd.DataFrame, curves: Collection[str] | None = None
 ) -> pd.DataFrame:
-    """The trials' per-epoch metrics, read in bulk (`analysis.histories`): `curves` of them,
-    or every curve they logged (None). A metric is a curve of the runs whose latest values
-    hold it; each is asked of every run (a run without it gives no rows)."""
+    """The trials' per-epoch metrics, read in bulk: `curves` of them, or every curve they
+    logged (None). A metric is a curve of the runs whose latest values hold it; each is asked
+    of every run (a run without it gives no rows)."""
     if trials.empty:
         return pd.DataFrame(columns=["run_id", "metric", "step", "value"])
     wanted = [k for k in trials.columns if c.is_tracked_metric(k) and c.is_curve(k)
               and (curves is None or k in curves)]  # fmt: skip
     last = pd.to_numeric(trials.get("epoch", pd.Series(dtype=float)), errors="coerce").max()
     steps = 1 if pd.isna(last) else int(last) + 1
-    frame = read_histories(tracking_uri, {run: wanted for run in trials["run_id"]}, steps)
+    frame = store.read_histories({run: wanted for run in trials["run_id"]}, steps)
     # a re-sent step (retry from a checkpoint) keeps its latest value
     frame = frame.sort_values("timestamp").drop_duplicates(
         ["run_id", "metric", "step"], keep="last"
@@ -164,67 +201,3 @@ def read_epochs(
         .sort_values(["run_id", "metric", "step"])
         .reset_index(drop=True)
     )
-
-
-def load_decisions(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
-    """A sequential study's verdicts, one row per comparison: the look at which it was decided
-    (or its last look), its decision, the mean gain, the repeated CI, the futility bound and
-    the boundary it crossed at that look. Read from the parent run's artifacts
-    `decisions/look-<n>.json` (`study.orchestration.runner` copies them there from the study
-    storage); empty when the study has none."""
-    import os
-    import tempfile
-
-    from mlflow import MlflowClient
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file
-    client = MlflowClient(tracking_uri)
-    files = [
-        f.path for f in client.list_artifacts(parent_run_id, "decisions")
-        if Path(f.path).name.startswith("look-")
-    ]  # fmt: skip
-    rows: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="lossbench-decisions-") as tmp:
-        for path in sorted(files, key=lambda p: int(Path(p).stem.split("-")[1])):
-            local = client.download_artifacts(parent_run_id, path, tmp)
-            for cell, verdict in json.loads(Path(local).read_text()).items():
-                rows[cell] = {"comparison": cell, **verdict}  # a later look supersedes
-    columns = ["comparison", "decision", "look", "mean", "ci_low", "ci_high", "futility_bound",
-               "boundary"]  # fmt: skip
-    return pd.DataFrame(list(rows.values()), columns=columns)
-
-
-def load_reliability_bins(
-    tracking_uri: str, finished: pd.DataFrame
-) -> dict[str, dict[str, np.ndarray]]:
-    """Reliability bins pooled per loss from each trial's `reliability_test.json` artifact,
-    read straight from each run's artifact repository (MLflow's `get_artifact_repository` on
-    the run's artifact URI; `MlflowClient.download_artifacts` would ask the store for the
-    run first, one query per trial), a few at a time (a tracking server's are HTTP calls)."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    if finished.empty:
-        return {}
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per trial
-    rows = list(zip(finished["loss_label"], finished["artifact_uri"], strict=True))
-    with ThreadPoolExecutor(8) as pool:
-        found = pool.map(lambda row: (row[0], _reliability(row[1], tracking_uri)), rows)
-        out: dict[str, dict[str, np.ndarray]] = {}
-        for loss, b in found:
-            if b is None:  # a run without that artifact: its bins are left out
-                continue
-            count = np.asarray(b["count"], float)
-            zeros = np.zeros_like(count)
-            acc = out.setdefault(loss, {"n": zeros, "conf": zeros.copy(), "hit": zeros.copy()})
-            acc["n"] += count
-            acc["conf"] += count * np.asarray(b["confidence"])
-            acc["hit"] += count * np.asarray(b["accuracy"])
-    return {
-        loss: {
-            "count": a["n"],
-            "confidence": a["conf"] / np.maximum(a["n"], 1),
-            "accuracy": a["hit"] / np.maximum(a["n"], 1),
-        }
-        for loss, a in out.items()
-    }

@@ -1,20 +1,20 @@
-"""Pooling each candidate's per-cell gains over cells whose levels are exchangeable draws
+"""Pooling each candidate's per-setting gains over settings whose levels are exchangeable draws
 (datasets, architectures, independent replications): random effects, with τ² by
 DerSimonian–Laird (statsmodels `combine_effects`, truncated at 0) and the Hartung–Knapp–
-Sidik–Jonkman interval, the prediction interval for a new cell, and the probability of
+Sidik–Jonkman interval, the prediction interval for a new setting, and the probability of
 improvement pooled over every pair (Wilson). Designed settings (noise rates, learning rates)
 are not exchangeable: `analysis.trends` gives their pre-specified trend contrasts instead.
 The pooled intervals are descriptive: the report's α is spent on its confirmatory family.
 
-With k cells of gains y_i and variances v_i, weights w_i = 1 / (v_i + τ²), μ = Σ w_i y_i / Σ w_i:
+With k settings of gains y_i and variances v_i, weights w_i = 1 / (v_i + τ²), μ = Σ w_i y_i / Σ w_i:
 
 * HKSJ variance of μ (Hartung & Knapp 2001; Sidik & Jonkman 2002), truncated below at the
   random-effects variance (Knapp & Hartung 2003; Röver, Knapp & Friede 2015, BMC Med. Res.
   Methodol. 15:99): var_μ = max(1, q) / Σ w_i, q = Σ w_i (y_i − μ)² / (k − 1);
 * CI: μ ± t_{k−1, 1 − α/(2C)}·√var_μ, Bonferroni over the C candidates pooled in one report;
-* prediction interval for a new cell: μ ± t_{k−2, 1 − α/2}·√(τ² + var_μ), with the HKSJ
+* prediction interval for a new setting: μ ± t_{k−2, 1 − α/2}·√(τ² + var_μ), with the HKSJ
   variance (Partlett & Riley 2017, Stat. Med. 36:301); needs k ≥ 3; not adjusted (it says
-  where a new cell's gain falls, and no verdict is read from it).
+  where a new setting's gain falls, and no verdict is read from it).
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ from scipy import stats
 EXCHANGEABLE_AXES = ("data.name", "model.name", "replicate")
 
 
-def varying(comparisons: pd.DataFrame, cell_keys: Sequence[str]) -> list[str]:
-    """The cell keys that take more than one value."""
-    return [k for k in cell_keys if comparisons[k].nunique(dropna=False) > 1]
+def varying(comparisons: pd.DataFrame, setting_keys: Sequence[str]) -> list[str]:
+    """The setting keys that take more than one value."""
+    return [k for k in setting_keys if comparisons[k].nunique(dropna=False) > 1]
 
 
-def exchangeable(comparisons: pd.DataFrame, cell_keys: Sequence[str]) -> bool:
-    """True when the cells differ only along exchangeable axes (and there are ≥ 2 of them)."""
-    keys = varying(comparisons, cell_keys)
+def exchangeable(comparisons: pd.DataFrame, setting_keys: Sequence[str]) -> bool:
+    """True when the settings differ only along exchangeable axes (and there are ≥ 2 of them)."""
+    keys = varying(comparisons, setting_keys)
     return bool(keys) and all(k in EXCHANGEABLE_AXES for k in keys)
 
 
@@ -88,9 +88,9 @@ def pool(
 
 
 def meta_analysis(comparisons: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Does the gain hold across exchangeable cells? One row per candidate of `compare_losses`
-    output: `pool` over the cells with a positive standard error (`k_cells` counts them),
-    `share_cells_ci_above_0` (cells whose simultaneous CI lies above 0), and the probability
+    """Does the gain hold across exchangeable settings? One row per candidate of `compare_losses`
+    output: `pool` over the settings with a positive standard error (`k_cells` counts them),
+    `share_cells_ci_above_0` (settings whose simultaneous CI lies above 0), and the probability
     of improvement over all the candidate's pairs with its Wilson interval (paired rows)."""
     from statsmodels.stats.proportion import proportion_confint
 

@@ -15,21 +15,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.answer import setting_name
+from study.contract import TEST_TOP1
 
 MAX_PANELS = 12
 
 
-def _cell_name(keys: Sequence[str], values: Sequence[object]) -> str:
+def _setting_name(keys: Sequence[str], values: Sequence[object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)) or "all trials"
 
 
-def _cells(trials: pd.DataFrame, cell_keys: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
-    if not cell_keys:
+def _settings(trials: pd.DataFrame, setting_keys: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    if not setting_keys:
         return [("all trials", trials)]
     out = []
-    for values, frame in trials.groupby(list(cell_keys), dropna=False):
+    for values, frame in trials.groupby(list(setting_keys), dropna=False):
         vals = values if isinstance(values, tuple) else (values,)
-        out.append((_cell_name(cell_keys, vals), frame))
+        out.append((_setting_name(setting_keys, vals), frame))
     return out[:MAX_PANELS]
 
 
@@ -46,21 +47,21 @@ def _grid(n: int) -> tuple[Figure, list[plt.Axes]]:
 def curves(
     epochs: pd.DataFrame,
     trials: pd.DataFrame,
-    cell_keys: Sequence[str],
-    metric: str = "test_top1_error",
+    setting_keys: Sequence[str],
+    metric: str = TEST_TOP1,
     accuracy: bool = True,
 ) -> Figure | None:
-    """Per cell, per loss: mean ± std over seeds of a per-epoch metric (the paper's Figs. 1–2
+    """Per setting, per loss: mean ± std over seeds of a per-epoch metric (the paper's Figs. 1–2
     show test accuracy, i.e. 100 − top-1 error)."""
     data = epochs[epochs["metric"] == metric]
     if data.empty:
         return None
-    data = data.merge(trials[["run_id", "loss_label", *cell_keys]], on="run_id")
+    data = data.merge(trials[["run_id", "loss_label", *setting_keys]], on="run_id")
     if accuracy:
         data = data.assign(value=100.0 - data["value"])
-    cells = _cells(data, cell_keys)
-    fig, axes = _grid(len(cells))
-    for ax, (name, frame) in zip(axes, cells, strict=True):
+    settings = _settings(data, setting_keys)
+    fig, axes = _grid(len(settings))
+    for ax, (name, frame) in zip(axes, settings, strict=True):
         for loss, sub in frame.groupby("loss_label"):
             stat = sub.groupby("step")["value"].agg(["mean", "std", "count"])
             ax.plot(stat.index, stat["mean"], label=f"{loss} (n={int(stat['count'].max())})")
@@ -76,17 +77,17 @@ def curves(
 
 def forest(
     comparisons: pd.DataFrame,
-    cell_keys: Sequence[str],
+    setting_keys: Sequence[str],
     metric: str,
     meta: pd.DataFrame | None = None,
     min_effect: float | None = None,
     interval: str | None = None,
 ) -> Figure | None:
     """Paired gain (positive = candidate better) with its simultaneous interval, one row per
-    candidate × cell, coloured by verdict; dashed lines at ±`min_effect` (the equivalence
+    candidate × setting, coloured by verdict; dashed lines at ±`min_effect` (the equivalence
     margins); `interval` names the intervals drawn (default: the simultaneous ones of
-    `compare_losses`). With `meta` (from `analysis.meta.meta_analysis`, exchangeable cells
-    only), each candidate's cells are followed by its pooled gain as a diamond spanning the
+    `compare_losses`). With `meta` (from `analysis.meta.meta_analysis`, exchangeable settings
+    only), each candidate's settings are followed by its pooled gain as a diamond spanning the
     pooled CI, and the prediction interval as a thin line through it."""
     if comparisons.empty:
         return None
@@ -95,16 +96,16 @@ def forest(
     items: list[tuple[str, str, pd.Series]] = []  # (kind, label, row)
     for cand, frame in rows.groupby("candidate", sort=True):
         for _, r in frame.iterrows():
-            items.append(("cell", f"{cand} | {setting_name(r, cell_keys)}", r))
+            items.append(("row", f"{cand} | {setting_name(r, setting_keys)}", r))
         if cand in pooled and math.isfinite(pooled[cand]["gain"]):
             k = int(pooled[cand]["k_cells"])
-            items.append(("pooled", f"{cand} | pooled over {k} cells", pooled[cand]))
+            items.append(("pooled", f"{cand} | pooled over {k} settings", pooled[cand]))
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(items) + 1.6))
     y = np.arange(len(items))[::-1]
     colors = {"gain": "tab:green", "loss": "tab:red", "equivalent": "tab:blue",
               "futile": "tab:blue"}  # fmt: skip
     for yi, (kind, _, r) in zip(y, items, strict=True):
-        if kind == "cell":
+        if kind == "row":
             color = colors.get(r["verdict"], "tab:gray")
             # an `equivalent` is drawn with the TOST interval it was read from
             low, high = (("tost_low", "tost_high") if r["verdict"] == "equivalent"

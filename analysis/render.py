@@ -9,7 +9,6 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -50,13 +49,13 @@ def markdown(header: list[str], sections: list[Section]) -> str:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    def cell(v: object) -> str:
+    def text(v: object) -> str:
         text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
         return text.replace("|", "\\|")
 
-    head = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
+    head = "| " + " | ".join(text(c) for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    rows = ["| " + " | ".join(text(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([head, rule, *rows])
 
 
@@ -101,23 +100,11 @@ def render_text(frame: pd.DataFrame) -> str:
     return round_table(frame).to_string(index=False)
 
 
-def save_figure(out_dir: Path, index: int, fig: plots.Figure | None) -> tuple[str | None, bytes]:
-    """Save `fig` as `figure_<index>.png`: (file name, PNG bytes), or (None, b"") for none."""
+def figure_png(index: int, fig: plots.Figure | None) -> tuple[str | None, bytes]:
+    """`fig` as `figure_<index>.png`: (file name, PNG bytes), or (None, b"") for none."""
     if fig is None:
         return None, b""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plots.plt.close(fig)
-    name = f"figure_{index}.png"
-    (out_dir / name).write_bytes(buf.getvalue())
-    return name, buf.getvalue()
-
-
-def write_table(frame: pd.DataFrame, path: Path) -> Path:
-    frame.to_csv(path, index=False)
-    return path
-
-
-def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    frame.to_parquet(path, index=False)
-    return path
+    return f"figure_{index}.png", buf.getvalue()

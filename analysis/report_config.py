@@ -1,10 +1,10 @@
 """What a report is asked for (`ReportConfig`, the `study report` options) and what it
-resolves to against the study's own `analysis` section, as its parent run records it
+resolves to against the study's own `analysis` section, read from the stored study spec
 (`Settings`): metric, reference, margins, method, confirmatory family and claims."""
 
 from __future__ import annotations
 
-import ast
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from study import contract as c
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """None = the study's own `analysis` section (recorded on its parent run), else the
+    """None = the study's own `analysis` section (its stored spec), else the
     defaults: final_paper_top5_error, reference ce, smallest gain of interest 0.5, no
     primary candidates. `primary` other than the study's makes the report post hoc."""
 
@@ -30,17 +30,20 @@ class ReportConfig:
     family_method: str = "maxt"
     primary: tuple[str, ...] | None = None
 
-    def resolved(self, parent_params: dict[str, str]) -> Settings:
+    def resolved(self, spec: Mapping[str, Any]) -> Settings:
+        """Every choice made: this config's, else the stored spec's `analysis` (and
+        `sequential`) sections', else the defaults."""
+        stated_analysis = dict(spec.get("analysis") or {})
+
         def pick(value: object, key: str, default: object) -> str:
-            chosen = value if value is not None else parent_params.get(f"analysis.{key}", default)
-            return str(chosen)
+            return str(value if value is not None else stated_analysis.get(key, default))
 
         if self.family_method not in METHODS:
             raise ValueError(f"family method {self.family_method!r}: allowed {', '.join(METHODS)}")
-        stated = tuple(_literal(parent_params.get("analysis.primary"), ()))
+        stated = tuple(stated_analysis.get("primary") or ())
         primary = stated if self.primary is None else tuple(self.primary)
-        beta = parent_params.get("sequential.beta_futility")
-        stated_claims = _literal(parent_params.get("analysis.claims"), ())
+        beta = (spec.get("sequential") or {}).get("beta_futility")
+        stated_claims = stated_analysis.get("claims") or ()
         return Settings(
             metric=pick(self.metric, "metric", c.DEFAULT_METRIC),
             reference=pick(self.reference, "reference", "ce"),
@@ -49,23 +52,13 @@ class ReportConfig:
             seed=self.seed,
             n_resamples=self.n_resamples,
             ci_method=self.ci_method,
-            selects_on_test=parent_params.get("analysis.selects_on_test") == "True",
+            selects_on_test=bool(stated_analysis.get("selects_on_test", False)),
             family_method=self.family_method,
             primary=primary,
             stated_primary=stated,
             claims=tuple(Claim.from_dict(d) for d in stated_claims if d["candidate"] in primary),
-            beta_futility=float(beta) if beta else None,
+            beta_futility=float(beta) if beta is not None else None,
         )
-
-
-def _literal(text: str | None, default: Any) -> Any:
-    """A tuple or list as the parent run's params record it (`str` of the value)."""
-    if not text:
-        return default
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return default
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,21 @@ setting, and the figures."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis import plots
-from analysis.answer import comparison_parts, per_setting_table
-from analysis.load import StudyRuns, load_reliability_bins
-from analysis.render import Section, round_table, save_figure
+from analysis.answer import ONE_SETTING, per_setting_table
+from analysis.load import StudyRuns
+from analysis.render import Section, figure_png, round_table
+from study import contract as c
 
-ACCURACY_CURVE = "test_top1_error"  # plotted as test accuracy, 100 − error
-MEMORISED_CURVE = "train_noisy_memorized"
+ACCURACY_CURVE = c.TEST_TOP1  # plotted as test accuracy, 100 − error
+MEMORISED_CURVE = c.MEMORIZED
 FIGURE_CURVES = (ACCURACY_CURVE, MEMORISED_CURVE)  # the per-epoch metrics the figures plot
 
 
@@ -31,13 +34,15 @@ class Findings:
     answer: list[str] = field(default_factory=list)
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     headline: list[str] = field(default_factory=list)  # what opens answer.txt: the claims
+    time_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # time to target
+    misses: pd.DataFrame = field(default_factory=pd.DataFrame)  # who misses it, per pair
 
 
 def decided(decisions: pd.DataFrame) -> pd.DataFrame:
     """The sequential decisions in the shape `plots.forest` draws."""
-    parts = decisions["comparison"].map(comparison_parts)
     return pd.DataFrame({
-        "candidate": [c for c, _ in parts], "setting": [s for _, s in parts],
+        "candidate": decisions["candidate"],
+        "setting": decisions["setting"].replace("", ONE_SETTING),
         "gain": decisions["mean"], "ci_low": decisions["ci_low"],
         "ci_high": decisions["ci_high"], "verdict": decisions["decision"],
     })  # fmt: skip
@@ -52,8 +57,13 @@ def per_setting(found: Findings, keys: list[str]) -> list[Section]:
         if two:
             text += (" The exploratory rows form their own family: their verdicts are "
                      "exploratory, not part of the confirmatory answer.")  # fmt: skip
-        return [Section("Per setting", text,
-                        round_table(per_setting_table(found.comparisons, keys, verdict=True)))]
+        return [
+            Section(
+                "Per setting",
+                text,
+                round_table(per_setting_table(found.comparisons, keys, verdict=True)),
+            )
+        ]
     decisions = found.decisions[["comparison", "decision", "look", "mean", "ci_low", "ci_high",
                                  "boundary"]]  # fmt: skip
     return [
@@ -96,9 +106,7 @@ def across(found: Findings, alpha: float) -> list[Section]:
 
 
 def means(finished: pd.DataFrame, keys: list[str], metric: str) -> Section:
-    from study.contract import DIVERGED
-
-    gone = (pd.to_numeric(finished[DIVERGED], errors="coerce") > 0 if DIVERGED in finished
+    gone = (pd.to_numeric(finished[c.DIVERGED], errors="coerce") > 0 if c.DIVERGED in finished
             else pd.Series(False, index=finished.index))  # fmt: skip
     grouped = finished.assign(_gone=gone).groupby(["loss_label", *keys], dropna=False)
     summary = grouped[metric].agg(["count", "mean", "std"]).rename(columns={"count": "n"})
@@ -109,12 +117,7 @@ def means(finished: pd.DataFrame, keys: list[str], metric: str) -> Section:
 
 
 def figures(
-    study: StudyRuns,
-    finished: pd.DataFrame,
-    found: Findings,
-    keys: list[str],
-    out_dir: Path,
-    tracking_uri: str,
+    study: StudyRuns, finished: pd.DataFrame, found: Findings, keys: list[str]
 ) -> list[Section]:
     accuracy = plots.curves(study.epochs, finished, keys, ACCURACY_CURVE)
     memorised = plots.curves(study.epochs, finished, keys, MEMORISED_CURVE, accuracy=False)
@@ -123,11 +126,37 @@ def figures(
         ("Gain against noise rate (simultaneous intervals)", plots.gain_vs_rate(found.comparisons)),
         ("Memorisation of flipped labels (share predicted as the noisy label)", memorised),
         ("Reliability (test set, last epoch, pooled)",
-         plots.reliability(load_reliability_bins(tracking_uri, finished))),
+         plots.reliability(pooled_bins(study.reliability, finished))),
     ]  # fmt: skip
     sections = []
     for i, (title, fig) in enumerate(figures):
-        name, png = save_figure(out_dir, i + 2, fig)
+        name, png = figure_png(i + 2, fig)
         if name:
             sections.append(Section(title, figure=name, figure_png=png))
     return sections
+
+
+def pooled_bins(
+    by_run: Mapping[str, Mapping[str, Any]], finished: pd.DataFrame
+) -> dict[str, dict[str, np.ndarray]]:
+    """Reliability bins pooled per loss over the finished trials (a trial without bins is
+    left out): counts summed, confidence and accuracy averaged with the counts as weights."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for loss, run in zip(finished["loss_label"], finished["run_id"], strict=True):
+        b = by_run.get(run)
+        if b is None:
+            continue
+        count = np.asarray(b["count"], float)
+        zeros = np.zeros_like(count)
+        acc = out.setdefault(loss, {"n": zeros, "conf": zeros.copy(), "hit": zeros.copy()})
+        acc["n"] += count
+        acc["conf"] += count * np.asarray(b["confidence"])
+        acc["hit"] += count * np.asarray(b["accuracy"])
+    return {
+        loss: {
+            "count": a["n"],
+            "confidence": a["conf"] / np.maximum(a["n"], 1),
+            "accuracy": a["hit"] / np.maximum(a["n"], 1),
+        }
+        for loss, a in out.items()
+    }

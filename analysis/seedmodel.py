@@ -53,7 +53,7 @@ def paired_rows(
     trials: pd.DataFrame,
     metric: str,
     reference: str,
-    cell_keys: Sequence[str],
+    setting_keys: Sequence[str],
     pair_key: str,
     candidate_key: str,
     sign: float,
@@ -63,10 +63,12 @@ def paired_rows(
     trial whose seed the other side lacks is left out of the pairs (and a seed run twice on
     one side keeps its last trial)."""
     data = trials.dropna(subset=[metric])
-    groups = data.groupby(list(cell_keys), dropna=False, sort=True) if cell_keys else [((), data)]
+    groups = (
+        data.groupby(list(setting_keys), dropna=False, sort=True) if setting_keys else [((), data)]
+    )
     rows = []
-    for cell, frame in groups:
-        setting = cell if isinstance(cell, tuple) else (cell,)
+    for key, frame in groups:
+        setting = key if isinstance(key, tuple) else (key,)
         by = {name: g.drop_duplicates(pair_key, keep="last").set_index(pair_key)
               for name, g in frame.groupby(candidate_key)}  # fmt: skip
         ref = by.get(reference, frame.iloc[:0].set_index(pair_key))

@@ -1,21 +1,21 @@
-"""Adaptive seeding: decide each cell's comparison look by look, with error control that
+"""Adaptive seeding: decide each comparison look by look, with error control that
 survives the optional stopping.
 
 Method: a group-sequential paired t-test with an α-spending function (Lan & DeMets 1983,
 Biometrika 70:659) of the O'Brien–Fleming type, α(t) = 2·Φ̄(z_{1−α/2} / √t) at information
 fraction t = n_k / n_K (Φ̄ = scipy's `norm.sf`, which does not underflow at small α where
-2 − 2Φ does), or of the Pocock type, α(t) = α ln(1 + (e − 1) t). At look k a cell's
-two-sided level is the increment a_k = α_c(t_k) − α_c(t_{k−1}) with α_c = α / n_cells, and its
+2 − 2Φ does), or of the Pocock type, α(t) = α ln(1 + (e − 1) t). At look k a comparison's
+two-sided level is the increment a_k = α_c(t_k) − α_c(t_{k−1}) with α_c = α / n_comparisons, and its
 repeated confidence interval (Jennison & Turnbull 1989, JRSS-B 51:305) is
 
     mean(d) ± t_{n_k − 1, 1 − a_k/2} · sd(d) / √n_k.
 
-The union bound over looks and cells gives P(any interval misses its mean) ≤ Σ_c Σ_k a_k = α
+The union bound over looks and comparisons gives P(any interval misses its mean) ≤ Σ_c Σ_k a_k = α
 for normal differences whatever the variance: every look's t quantile is exact at its own n.
 So:
 
 * `gain` / `loss`: the interval lies above / below 0 — the family-wise false-positive rate over
-  every cell and look is ≤ α;
+  every comparison and look is ≤ α;
 * `futile` (only with `futility` on): mean + t_{n_k − 1, 1 − b}·se < min_effect and
   mean − t_{n_k − 1, 1 − b}·se > −min_effect, b = β_futility / K, i.e. |mean| + t·se <
   min_effect — the data rule out a gain of `min_effect` in either direction. At a true gain
@@ -49,10 +49,10 @@ SPENDING = ("obrien_fleming", "pocock")
 
 @dataclass(frozen=True)
 class SequentialDesign:
-    looks: tuple[int, ...]  # seeds per cell at which it is analysed, increasing, first >= 2
-    alpha: float = 0.05  # family-wise over all cells and looks
+    looks: tuple[int, ...]  # seeds per comparison at which it is analysed, increasing, first >= 2
+    alpha: float = 0.05  # family-wise over all comparisons and looks
     min_effect: float = 0.5  # the smallest gain of interest (metric units)
-    n_cells: int = 1  # comparisons the family-wise α is shared by
+    n_comparisons: int = 1  # comparisons the family-wise α is shared by
     spending: str = "obrien_fleming"
     beta_futility: float = 0.05  # chance of stopping a true gain of min_effect as futile
     futility: bool = True  # stop a comparison early when it rules out min_effect
@@ -65,7 +65,7 @@ class SequentialDesign:
             (0 < self.alpha < 1, "alpha", self.alpha, "in (0, 1)"),
             (0 < self.beta_futility < 1, "beta_futility", self.beta_futility, "in (0, 1)"),
             (self.min_effect > 0, "min_effect", self.min_effect, "> 0"),
-            (self.n_cells >= 1, "n_cells", self.n_cells, ">= 1"),
+            (self.n_comparisons >= 1, "n_comparisons", self.n_comparisons, ">= 1"),
             (self.spending in SPENDING, "spending", self.spending, ", ".join(SPENDING)),
         )
         for ok, key, value, allowed in checks:
@@ -74,8 +74,8 @@ class SequentialDesign:
         object.__setattr__(self, "looks", looks)
 
     def spent(self, fraction: float) -> float:
-        """α spent by information fraction `fraction`, for one cell."""
-        a = self.alpha / self.n_cells
+        """α spent by information fraction `fraction`, for one comparison."""
+        a = self.alpha / self.n_comparisons
         if fraction <= 0:
             return 0.0
         if self.spending == "pocock":
@@ -84,7 +84,7 @@ class SequentialDesign:
         return float(2 * stats.norm.sf(z / math.sqrt(min(fraction, 1.0))))
 
     def levels(self) -> list[float]:
-        """Each look's two-sided level a_k (they sum to α / n_cells)."""
+        """Each look's two-sided level a_k (they sum to α / n_comparisons)."""
         last = self.looks[-1]
         spent = [self.spent(n / last) for n in self.looks]
         return [s - p for s, p in zip(spent, [0.0, *spent[:-1]], strict=True)]
@@ -102,7 +102,7 @@ class SequentialDesign:
 
 
 def decide(diffs: np.ndarray, design: SequentialDesign) -> str:
-    """One cell at one look: `gain`, `loss`, `futile`, `inconclusive` (at the last look) or
+    """One comparison at one look: `gain`, `loss`, `futile`, `inconclusive` (at the last look) or
     `continue` (before it).
     `diffs`: its paired differences so far, positive = candidate better; `len(diffs)` must be
     one of `design.looks`."""
@@ -148,7 +148,7 @@ def boundary(decision: str, info: dict[str, float], design: SequentialDesign) ->
 
 
 def decide_many(diffs: np.ndarray, design: SequentialDesign) -> np.ndarray:
-    """Vectorised `decide` for the simulation benchmark: `diffs` is cells × n (n a look);
+    """Vectorised `decide` for the simulation benchmark: `diffs` is comparisons × n (n a look);
     returns one decision per row (the same rule, checked against `decide` in the tests)."""
     d = np.asarray(diffs, dtype=float)
     n = d.shape[1]
@@ -168,10 +168,10 @@ def decide_many(diffs: np.ndarray, design: SequentialDesign) -> np.ndarray:
 
 def null_seeds(design: SequentialDesign, sd: float, sims: int = 2000, seed: int = 0) -> np.ndarray:
     """Seeds each comparison uses when no comparison has an effect and the paired differences
-    have standard deviation `sd`: sims × design.n_cells, simulated (seeded); `study plan`
+    have standard deviation `sd`: sims × design.n_comparisons, simulated (seeded); `study plan`
     prints the expected cost from it."""
     rng = np.random.default_rng(seed)
-    diffs = rng.normal(0.0, sd, size=(sims * design.n_cells, design.looks[-1]))
+    diffs = rng.normal(0.0, sd, size=(sims * design.n_comparisons, design.looks[-1]))
     used = np.full(len(diffs), design.looks[-1], dtype=int)
     open_ = np.ones(len(diffs), dtype=bool)
     for n in design.looks:
@@ -179,4 +179,4 @@ def null_seeds(design: SequentialDesign, sd: float, sims: int = 2000, seed: int 
         decided = decide_many(diffs[idx, :n], design) != "continue"
         used[idx[decided]] = n
         open_[idx[decided]] = False
-    return used.reshape(sims, design.n_cells)
+    return used.reshape(sims, design.n_comparisons)

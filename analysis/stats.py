@@ -131,7 +131,7 @@ def compare(
     trials: pd.DataFrame,
     metric: str,
     reference: str = "ce",
-    cell_keys: Sequence[str] = (),
+    setting_keys: Sequence[str] = (),
     pair_key: str = "seed",
     alpha: float = 0.05,
     seed: int = 0,
@@ -148,7 +148,7 @@ def compare(
 ) -> Comparison:
     """One row per candidate loss × setting; see the module docstring for every column.
 
-    trials: one row per finished trial with `candidate_key`, `pair_key`, the `cell_keys` and
+    trials: one row per finished trial with `candidate_key`, `pair_key`, the `setting_keys` and
     `metric` (and `final_diverged` where trials diverged). `min_effect` (> 0): the smallest
     gain of interest, in the metric's units (default 0.5: the paper's claimed top-5 gain,
     6.7 → 6.2 points); it sets the equivalence margins. `ci_method`: the unadjusted
@@ -159,18 +159,18 @@ def compare(
     the max-|t| distribution (seeded by `seed`). `describe` = False skips the descriptive
     and planning columns.
     """
-    _check(trials, metric, reference, [candidate_key, pair_key, metric, *cell_keys], alpha,
+    _check(trials, metric, reference, [candidate_key, pair_key, metric, *setting_keys], alpha,
            min_effect, ci_method, family_method, primary, candidate_key)  # fmt: skip
     sign = 1.0 if (higher_is_better(metric) if higher_better is None else higher_better) else -1.0
-    rows = seedmodel.paired_rows(trials, metric, reference, cell_keys, pair_key, candidate_key,
+    rows = seedmodel.paired_rows(trials, metric, reference, setting_keys, pair_key, candidate_key,
                                  sign, contract.DIVERGED)  # fmt: skip
-    order = [COLUMNS[0], *cell_keys, *COLUMNS[1:]]
+    order = [COLUMNS[0], *setting_keys, *COLUMNS[1:]]
     if not rows:
         return Comparison(pd.DataFrame(columns=order), np.eye(0), {})
-    notes = _notes(rows, trials, metric, candidate_key, reference, pair_key, cell_keys)
+    notes = _notes(rows, trials, metric, candidate_key, reference, pair_key, setting_keys)
     table = pd.DataFrame([
         {**paired_row(r.diffs.to_numpy(), alpha, seed, n_resamples, ci_method, describe),
-         **dict(zip(cell_keys, r.setting, strict=True)), "candidate": r.candidate,
+         **dict(zip(setting_keys, r.setting, strict=True)), "candidate": r.candidate,
          "n_diverged": r.n_diverged, "n_diverged_reference": r.n_diverged_reference,
          "note": note}
         for r, note in zip(rows, notes, strict=True)
@@ -255,11 +255,11 @@ def _family(candidate: str, primary: Sequence[str] | None) -> str:
 
 def _notes(
     rows: Sequence[seedmodel.Row], trials: pd.DataFrame, metric: str, candidate_key: str,
-    reference: str, pair_key: str, cell_keys: Sequence[str],
+    reference: str, pair_key: str, setting_keys: Sequence[str],
 ) -> list[str]:  # fmt: skip
     """Per row: why it has no interval, and how many trials its pairs leave out."""
     data = trials.dropna(subset=[metric])
-    counts = data.groupby([*cell_keys, candidate_key], dropna=False)[pair_key].nunique()
+    counts = data.groupby([*setting_keys, candidate_key], dropna=False)[pair_key].nunique()
     ran = {(k if isinstance(k, tuple) else (k,)): v for k, v in counts.items()}
     out = []
     for row in rows:

@@ -47,7 +47,7 @@ def time_to_target(
     trials: pd.DataFrame,
     metric: str,
     reference: str = "ce",
-    cell_keys: Sequence[str] = (),
+    setting_keys: Sequence[str] = (),
     target: float | None = None,
     candidate_key: str = "loss_label",
 ) -> pd.DataFrame:
@@ -56,11 +56,11 @@ def time_to_target(
     `epochs_to_target`; a reference trial appears once per comparison it belongs to.
 
     epochs: long table (`run_id`, `metric`, `step`, `value`) as `analysis.load` builds it;
-    trials: one row per trial with `run_id`, `candidate_key`, the cell keys and `metric` (the
+    trials: one row per trial with `run_id`, `candidate_key`, the setting keys and `metric` (the
     final value). `target`: one stated value for every comparison instead of the value 90 %
     of its two arms' trials reach (module docstring). The budget of a trial is its
     `schedule.epochs` when that column exists, else the last epoch it logged. Compare with
-    `compare_losses(..., cell_keys=[*cell_keys, "comparison"])`.
+    `compare_losses(..., setting_keys=[*setting_keys, "comparison"])`.
     """
     curve_name = epoch_curve(metric)
     lower = not higher_is_better(curve_name)
@@ -78,7 +78,7 @@ def time_to_target(
         out["target"] = float(target)
     else:
         share = _reached_by_share(lower)
-        keys = [*cell_keys, COMPARISON]
+        keys = [*setting_keys, COMPARISON]
         goals = (out.assign(best=out["run_id"].map(best)).groupby(keys, dropna=False)["best"]
                  .agg(share).rename("target"))  # fmt: skip
         out = out.merge(goals.reset_index(), on=keys, how="left")
@@ -124,25 +124,25 @@ def mid_p_mcnemar(only_candidate: int, only_reference: int) -> float:
 def paired_misses(
     frame: pd.DataFrame,
     reference: str = "ce",
-    cell_keys: Sequence[str] = (),
+    setting_keys: Sequence[str] = (),
     pair_key: str = "seed",
     candidate_key: str = "loss_label",
 ) -> pd.DataFrame:
-    """Per candidate × cell, the pairs (same seed) by who reached the comparison's target,
+    """Per candidate × setting, the pairs (same seed) by who reached the comparison's target,
     and the mid-p McNemar test of the discordant pairs (`mid_p_mcnemar`); `frame` is
     `time_to_target`'s."""
-    keys = [*cell_keys, *([COMPARISON] if COMPARISON in frame else []), pair_key]
+    keys = [*setting_keys, *([COMPARISON] if COMPARISON in frame else []), pair_key]
     ref = frame[frame[candidate_key] == reference][[*keys, "reached"]]
     cand = frame[frame[candidate_key] != reference][[candidate_key, *keys, "reached"]]
     pairs = cand.merge(ref, on=keys, suffixes=("", "_ref"))
     rows = []
-    for key, group in pairs.groupby([candidate_key, *cell_keys], dropna=False, sort=True):
+    for key, group in pairs.groupby([candidate_key, *setting_keys], dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         c, r = group["reached"].astype(bool), group["reached_ref"].astype(bool)
         both, only_c, only_r = int((c & r).sum()), int((c & ~r).sum()), int((~c & r).sum())
         table = [[both, only_c], [only_r, int((~c & ~r).sum())]]
         rows.append({
-            "candidate": key[0], **dict(zip(cell_keys, key[1:], strict=True)),
+            "candidate": key[0], **dict(zip(setting_keys, key[1:], strict=True)),
             "n_pairs": len(group), "both_reached": both, "only_candidate": only_c,
             "only_reference": only_r, "neither": table[1][1],
             "p_mcnemar_mid": mid_p_mcnemar(only_c, only_r),
@@ -151,11 +151,11 @@ def paired_misses(
 
 
 def never_reached(
-    frame: pd.DataFrame, cell_keys: Sequence[str] = (), candidate_key: str = "loss_label"
+    frame: pd.DataFrame, setting_keys: Sequence[str] = (), candidate_key: str = "loss_label"
 ) -> pd.DataFrame:
-    """Per comparison, loss and cell: trials, how many never reached the comparison's
+    """Per comparison, loss and setting: trials, how many never reached the comparison's
     target, and the median epoch of those that did."""
-    keys = [*([COMPARISON] if COMPARISON in frame else []), candidate_key, *cell_keys]
+    keys = [*([COMPARISON] if COMPARISON in frame else []), candidate_key, *setting_keys]
     grouped = frame.groupby(keys, dropna=False)
     return pd.DataFrame(
         {

@@ -34,10 +34,10 @@ TREND_COLUMNS = (
 
 
 def _contrasts(
-    comparisons: pd.DataFrame, cell_keys: Sequence[str]
+    comparisons: pd.DataFrame, setting_keys: Sequence[str]
 ) -> list[tuple[str, str, str, np.ndarray, np.ndarray]]:
     """(candidate, other axes' setting, kind, row positions, weights) of every trend."""
-    others = [k for k in cell_keys if k not in NOISE_KEYS
+    others = [k for k in setting_keys if k not in NOISE_KEYS
               and comparisons[k].nunique(dropna=False) > 1]  # fmt: skip
     rate = comparisons["noise.rate"].astype(float).to_numpy()
     kind = (comparisons["noise.kind"].astype(str).to_numpy() if "noise.kind" in comparisons
@@ -62,18 +62,18 @@ def _contrasts(
 def noise_trends(
     comparisons: pd.DataFrame,
     corr: np.ndarray,
-    cell_keys: Sequence[str],
+    setting_keys: Sequence[str],
     alpha: float = 0.05,
     seed: int = 0,
     draws: int = maxt.DRAWS,
 ) -> pd.DataFrame:
     """One row per trend (module docstring), from `analysis.stats.compare` output: its table
-    (`gain`, `se`, `df`, the cell keys, positional index) and the rows' correlation `corr`.
+    (`gain`, `se`, `df`, the setting keys, positional index) and the rows' correlation `corr`.
     Empty when the noise rate does not vary."""
-    if "noise.rate" not in cell_keys or comparisons["noise.rate"].nunique() < 2:
+    if "noise.rate" not in setting_keys or comparisons["noise.rate"].nunique() < 2:
         return pd.DataFrame(columns=list(TREND_COLUMNS))
     table = comparisons.reset_index(drop=True)
-    found = _contrasts(table, cell_keys)
+    found = _contrasts(table, setting_keys)
     if not found:
         return pd.DataFrame(columns=list(TREND_COLUMNS))
     gain, se, df = (table[c].to_numpy(float) for c in ("gain", "se", "df"))

@@ -109,7 +109,11 @@ def _reml(z: np.ndarray, e: np.ndarray, mats: list[np.ndarray], x: np.ndarray) -
 
 
 def _estimated_components_term(
-    mats: list[np.ndarray], theta: np.ndarray, vinv: np.ndarray, g: np.ndarray, x: np.ndarray,
+    mats: list[np.ndarray],
+    theta: np.ndarray,
+    vinv: np.ndarray,
+    g: np.ndarray,
+    x: np.ndarray,
     info: np.ndarray,
 ) -> np.ndarray:
     """Per row, what estimating the τ² adds to the prediction error: Prasad & Rao's (1990,

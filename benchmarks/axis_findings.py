@@ -171,6 +171,7 @@ def main() -> None:
                   "ci_high", "verdict"]]  # fmt: skip
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from findings_methods import claim_lines, method_table
+
     means = (
         trials[trials["status"] == "FINISHED"]
         .groupby([*keys, "loss_label"])[METRIC]

@@ -1,8 +1,8 @@
-"""A study's trial runs read through a tracking server, two ways: MLflow's `search_runs`
-page by page (what a plain MLflow server offers) and `study server`'s bulk endpoint (the SQL
-of `study.contract.runs.read_runs` run on the server's database). PostgreSQL 16 on 127.0.0.1
-behind the server (the tests' `tests/services.postgres`); the study is written by `study
-bench tracking`'s logging (N trials of 2 epochs).
+"""A study's trial runs read through a tracking server, two ways: MLflow's `search_runs` page
+by page (`ClientStore`, what a plain MLflow server offers) and `study server`'s bulk endpoint
+(`ServerStore`: the SQL of `DatabaseStore.read_runs` on the server's database). PostgreSQL 16
+on 127.0.0.1 behind the server (the tests' `tests/services.postgres`); the study is written by
+`study bench tracking`'s logging (N trials of 2 epochs).
 
     .venv/bin/python benchmarks/server_reads.py --trials 2000
 
@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from study import contract as c
-from study.contract import runs as contract_runs
+from study.store.client import ClientStore
+from study.store.server import ServerStore
 from study.tools.bench_scheduling import _spec
 from study.tools.bench_tracking import bench_tracking
 from study.tools.server import start_server, stop_server, wait_healthy
@@ -43,19 +44,17 @@ def main() -> None:
         try:
             uri = f"http://127.0.0.1:{port}"
             wait_healthy(uri)
-            from mlflow import MlflowClient
-
-            client = MlflowClient(uri)
-            exp = str(client.get_experiment_by_name(name).experiment_id)
+            plain, bulk = ClientStore(uri), ServerStore(uri)
+            exp = plain.find_experiment(name)
+            assert exp is not None
             wanted = {c.ROLE_TAG: c.TRIAL_ROLE, c.STUDY_TAG: name}
-            where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in wanted.items())
             print(f"# {n} trial runs read through `study server` (PostgreSQL 16 behind it)")
             start = time.perf_counter()
-            found = contract_runs.search_all(client, [exp], where)
+            found = plain.read_runs(exp, wanted)  # search_runs, page by page
             print(f"MLflow search_runs, pages of {c.PAGE}: {time.perf_counter() - start:.2f} s "
                   f"({len(found)} runs)")  # fmt: skip
             start = time.perf_counter()
-            found = contract_runs.read_runs(uri, exp, wanted, client=client)
+            found = bulk.read_runs(exp, wanted)
             print(f"study server's bulk endpoint: {time.perf_counter() - start:.2f} s "
                   f"({len(found)} runs)")  # fmt: skip
         finally:

@@ -114,7 +114,7 @@ def check_against_compare_losses(rng: np.random.Generator, draws: int) -> None:
          "error": base[s, k] - errors[s, j, k] - (gains[s, j - 1] if j else 0.0)}
         for s in range(SETTINGS) for j in range(4) for k in range(5)
     ])  # fmt: skip
-    slow = compare_losses(frame, "error", cell_keys=["cell"], min_effect=MIN_EFFECT,
+    slow = compare_losses(frame, "error", setting_keys=["cell"], min_effect=MIN_EFFECT,
                           seed=7, draws=draws, describe=False)  # fmt: skip
     fast = judge(rows_of(errors, gains), 7, draws)
     assert (slow["verdict"].to_numpy() == fast["verdict"].to_numpy()).all()
@@ -168,12 +168,13 @@ def time_to_target_rates(sims: int, draws: int, rng: np.random.Generator) -> dic
         epochs = pd.DataFrame({"run_id": np.repeat(trials["run_id"], 12),
                                "metric": "test_top1_error", "step": np.tile(steps, len(trials)),
                                "value": err.reshape(-1)})  # fmt: skip
-        reached = time_to_target(epochs, trials, "final_paper_top1_error", cell_keys=["cell"])
-        rows = compare_losses(reached, "epochs_to_target", cell_keys=["cell", COMPARISON],
+        reached = time_to_target(epochs, trials, "final_paper_top1_error", setting_keys=["cell"])
+        rows = compare_losses(reached, "epochs_to_target", setting_keys=["cell", COMPARISON],
                               min_effect=1.0, higher_better=False, seed=k, draws=draws,
                               describe=False)  # fmt: skip
         false += bool(rows["verdict"].isin(["gain", "loss"]).any())
-        rejected += int((paired_misses(reached, cell_keys=["cell"])["p_mcnemar_mid"] < ALPHA).sum())
+        misses = paired_misses(reached, setting_keys=["cell"])
+        rejected += int((misses["p_mcnemar_mid"] < ALPHA).sum())
     return {"false": false / sims, "mcnemar": rejected / (sims * SETTINGS)}
 
 
@@ -200,8 +201,10 @@ def model_checks(sims: int, rng: np.random.Generator) -> list[str]:
     corr = np.kron(np.eye(SETTINGS), np.full((7, 7), 0.5) + 0.5 * np.eye(7))
     for draws in (5_000, 20_000, 100_000):
         c = [maxt.simulate(corr, np.full(42, 12.0), s, draws).critical(ALPHA) for s in range(20)]
-        lines.append(f"max-t critical value at {draws} draws (42 rows, ν = 12, 20 seeds): "
-                     f"{np.mean(c):.3f}, relative sd {100 * np.std(c, ddof=1) / np.mean(c):.2f} %")
+        lines.append(
+            f"max-t critical value at {draws} draws (42 rows, ν = 12, 20 seeds): "
+            f"{np.mean(c):.3f}, relative sd {100 * np.std(c, ddof=1) / np.mean(c):.2f} %"
+        )
     return lines
 
 
@@ -214,12 +217,19 @@ def main() -> None:
     parser.add_argument("--shapes", type=int, nargs="+", default=list(SHAPES))
     parser.add_argument("--time-to-target", type=int, default=0, metavar="SIMS",
                         help="only the time-to-target row, with SIMS studies")  # fmt: skip
-    parser.add_argument("--model-checks", type=int, default=0, metavar="SIMS",
-                        help="only the model's df, critical values and Monte-Carlo error")
+    parser.add_argument(
+        "--model-checks",
+        type=int,
+        default=0,
+        metavar="SIMS",
+        help="only the model's df, critical values and Monte-Carlo error",
+    )
     args = parser.parse_args()
     if args.model_checks:
-        print(f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}; "
-              f"{datetime.now(UTC):%Y-%m-%d}")
+        print(
+            f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}; "
+            f"{datetime.now(UTC):%Y-%m-%d}"
+        )
         print("\n".join(model_checks(args.model_checks, np.random.default_rng(20261205))))
         return
     if args.time_to_target:
@@ -249,8 +259,10 @@ def main() -> None:
                 print(f"| {c * SETTINGS} | {n} | {scenario} | {pm(r['false'], args.sims)} "
                       f"| {pm(r['miss'], args.sims)} | {pm(r['equiv'], args.sims)} "
                       f"| {r['width']:.3f} | {r['power']:.3f} |", flush=True)  # fmt: skip
-    print(f"\nRates ± their Monte-Carlo sd; width: median over rows of the ratio; power: share "
-          f"of the 6 signal rows labelled gain. Wall time {time.monotonic() - start:.0f} s")
+    print(
+        f"\nRates ± their Monte-Carlo sd; width: median over rows of the ratio; power: share "
+        f"of the 6 signal rows labelled gain. Wall time {time.monotonic() - start:.0f} s"
+    )
 
 
 def pm(p: float, sims: int) -> str:

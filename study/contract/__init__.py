@@ -1,16 +1,17 @@
 """The contract between `study` (which writes MLflow runs) and `analysis` (which reads them).
 
-Tag names, run roles, stage names, metric keys, the signal that a trial finished, and where
-runs live; `study.contract.runs` reads a study's runs in bulk. Standard library only, so that
-both packages import it and neither imports the other (as Ray Tune's `ray.tune.result` names
-a result's keys). tests/test_layout.py fails on any of these strings written elsewhere in
-`study/` or `analysis/`.
+Tag names, run roles, stage names, metric keys, the signal that a trial finished, the files
+two layers share, and where runs live: names and pure functions, no I/O (`study.store` reads
+and writes them). Standard library only, so that every layer imports it (as Ray Tune's
+`ray.tune.result` names a result's keys). tests/test_layout.py fails on any of these strings
+written elsewhere in `study/` or `analysis/`.
 
 The schema in MLflow: one experiment per study; in it one *parent* run per study (tags
 `lossbench.role=parent`, `study`, `spec_hash`, `git_sha`, `grid_axes`) and one *trial* run per
 Ray trial (tags `lossbench.role=trial`, `study`, `mlflow.parentRunId`, `ray.trial_id`, `stage`,
-`cell`, `config_hash`, `noise_draw_seed` and the tags of `TRIAL_TAG_KEYS`), with per-epoch
-metrics (`train_*`, `test_*`, `val_*`) and, in the last epoch only, the `final_*` metrics.
+`cell` (its grid point), `config_hash`, `noise_draw_seed` and the tags of `TRIAL_TAG_KEYS`),
+with per-epoch metrics (`train_*`, `test_*`, `val_*`) and, in the last epoch only, the
+`final_*` metrics.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ SAMPLER_TAG = "sampler"  # JSON of an Optuna search's sampler settings (parent r
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: nests a trial under its study in the UI
 TRIAL_ID_TAG = "ray.trial_id"
 STAGE_TAG = "stage"
-CELL_TAG = "cell"  # the grid cell a tune/evaluate/looks trial belongs to ("" for `main`)
+GRID_POINT_TAG = "cell"  # the grid point a tune/evaluate trial serves ("" for the others)
 TRIAL_LABEL_TAG = "trial_label"  # the trial's overrides in a few words
 LOOK_TAG = "look"  # the look a sequential study's trial belongs to
 NODE_TAG = "ray.node_id"  # the node a trial runs on now
@@ -54,14 +55,20 @@ TRIAL_ROLE = "trial"
 
 # --- stages (the names `study.orchestration.stages` registers) -------------------------------
 MAIN_STAGE = "main"  # a plain grid study
-TUNE_STAGE = "tune"  # an Optuna search per cell, on the validation holdout: never compared
-EVALUATE_STAGE = "evaluate"  # each cell's best configuration again with fresh seeds
+TUNE_STAGE = "tune"  # an Optuna search per grid point, on the holdout: never compared
+EVALUATE_STAGE = "evaluate"  # each grid point's best configuration, fresh seeds
 LOOKS_STAGE = "looks"  # a sequential study's seeds, look after look
 STAGE_NAMES = (MAIN_STAGE, TUNE_STAGE, EVALUATE_STAGE, LOOKS_STAGE)
 
 # --- metrics --------------------------------------------------------------------------------
 METRIC_PREFIXES = ("train_", "test_", "val_", "final_", "noise_")
 STEP_KEYS = ("epoch", "lr")  # logged every epoch beside the prefixed metrics
+TRAIN_LOSS = "train_loss"  # per epoch: the training loss (the step a run reached)
+TEST_TOP1 = "test_top1_error"
+TEST_NLL = "test_nll"
+TEST_ECE = "test_ece"
+VAL_TOP1 = "val_top1_error"
+MEMORIZED = "train_noisy_memorized"  # share of flipped labels predicted as the noisy label
 FINAL_PREFIX = "final_"  # the last epoch's value of a per-epoch metric (last report only)
 PAPER_PREFIX = "final_paper_"  # test error averaged over the last `final_window` epochs
 BEST_PREFIX = "final_best_"  # the best epoch's value: model selection on the test set
@@ -127,6 +134,38 @@ def selects_on_test(metric: str) -> bool:
 def selects_on_val(metric: str) -> bool:
     """Whether a metric is read on the validation holdout (`val_*`, `final_val_*`)."""
     return metric.startswith(("val_", FINAL_PREFIX + "val_"))
+
+
+# --- files: artifacts of MLflow runs and of the stored study record --------------------------
+CONFIG_FILE = "trial_config.json"  # a trial run's config
+SPEC_FILE = "study_spec.json"  # the parent run's copy of the stored study spec
+RELIABILITY_FILE = "reliability_test.json"  # a trial's reliability bins (test set, last epoch)
+DECISIONS_FOLDER = "decisions"  # the stages' decisions: in the record, and on the parent run
+EXPECTED_KEY = "expected"  # the decision holding the trials per stage (`study status`)
+LOOK_PREFIX = "look-"  # a sequential look's decision, `look-<n>`
+REPORT_FOLDER = "report"  # the report's files on the parent run
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+COMPARISONS_CSV = "comparisons.csv"
+PARAM_CHARS = 6000  # MLflow keeps at most this much of a param value
+
+
+def decision_text(value: Any) -> str:
+    """A stored decision as JSON, the same bytes in the record and on the parent run."""
+    import json
+
+    return json.dumps(value, indent=2, sort_keys=True)
+
+
+def look_key(n: int) -> str:
+    """The decision (and the Tune experiment) of a sequential study's look `n`: `look-<n>`."""
+    return f"{LOOK_PREFIX}{n}"
+
+
+def look_number(key: str) -> int | None:
+    """`n` of `look-<n>`; None for any other decision."""
+    head, _, n = key.partition(LOOK_PREFIX)
+    return int(n) if head == "" and n.isdigit() else None
 
 
 # --- where runs live ------------------------------------------------------------------------

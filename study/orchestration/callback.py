@@ -5,50 +5,33 @@ epoch ran on. The writes happen off Tune's event loop (`study.orchestration.writ
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable
 from typing import Any
 
 from study import contract as c
-from study.orchestration.run_writes import BatchWriter, ClientStore, TrialRuns
-from study.orchestration.sql_writes import SqlStore
+from study.orchestration.batches import BatchWriter
+from study.orchestration.reports import received
+from study.orchestration.run_tags import CONFIG_FILE, config_file, trial_tags
 from study.orchestration.stages import TuneExperiment, trial_label
-from study.orchestration.tracking import Tracker, metric_items
-from study.orchestration.trainable import (
-    ARTIFACT_PREFIX,
-    BACKLOG_KEY,
-    NODE_KEY,
-    trial_name,
-    trial_overrides,
-)
-from study.orchestration.writer import NewRun, Pending, RunWriter, now_ms
+from study.orchestration.trainable import trial_name, trial_overrides
+from study.orchestration.tune_callback import TuneCallback
+from study.orchestration.writer import Pending, RunWriter
+from study.store import NewRun, RunRecord, Store, now_ms
 
 
-def _tune_callback_base() -> type:
-    from ray.tune import Callback
-
-    return Callback
-
-
-class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
+class TrackingCallback(TuneCallback):
     """Driver-side MLflow logging: one child run per Ray trial, found again by trial id. The
-    Tune event loop only queues; a `RunWriter` thread writes (`study.orchestration.writer`):
-    on a tracking database in one transaction per batch (`sql_writes.SqlStore`), through a
-    tracking server by MLflow's client (`run_writes.ClientStore`)."""
+    Tune event loop only queues; a `RunWriter` thread writes (`study.orchestration.writer`)
+    to the study's store (`study.store`): on a tracking database one transaction per batch,
+    through a tracking server by MLflow's client."""
 
     def __init__(
-        self,
-        tracker: Tracker,
-        experiment_id: str,
-        parent_id: str,
-        study: str,
-        exp: TuneExperiment,
-    ) -> None:
-        self.tracker = tracker
-        self.runs = TrialRuns(tracker, experiment_id, parent_id, study, exp.stage)
+        self, store: Store, experiment_id: str, parent_id: str, study: str, exp: TuneExperiment,
+    ) -> None:  # fmt: skip
+        self.store, self.experiment_id = store, experiment_id
+        self.parent_id, self.study, self.stage = parent_id, study, exp.stage
         self.base = exp.base
-        self.tags = {c.STAGE_TAG: exp.stage, c.CELL_TAG: trial_label(exp.cell), **exp.tags}
+        self.tags = {c.STAGE_TAG: exp.stage, c.GRID_POINT_TAG: trial_label(exp.point), **exp.tags}
         self._restored = False
         self._setup()
 
@@ -73,21 +56,28 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     @property
     def writer(self) -> RunWriter:
         if self._writer is None:
-            find = self.runs.find if self._restored else None
-            engine = self.tracker.engine()
-            store = SqlStore(self.runs, engine) if engine is not None else ClientStore(self.runs)
-            self._writer = RunWriter(BatchWriter(store, find))
+            find = self._find if self._restored else None
+            self._writer = RunWriter(BatchWriter(self.store, self.experiment_id, find))
         return self._writer
+
+    def _find(self) -> dict[str, RunRecord]:
+        """The stage's trial runs, by Ray trial id, read in bulk."""
+        runs = self.store.read_trials(self.experiment_id, self.study, self.parent_id,
+                                      self.stage, params=False)  # fmt: skip
+        return {r.data.tags[c.TRIAL_ID_TAG]: r for r in runs}
 
     def _new_run(self, trial: Any) -> NewRun:
         if trial.trial_id not in self._runs:
             overrides = trial_overrides(trial.config)
-            # a search trial's name shows its cell too (the cell is in its base config)
-            cell = self.tags[c.CELL_TAG]
+            # a tune or evaluate trial's name shows its grid point too (in its base config)
+            point = self.tags[c.GRID_POINT_TAG]
+            cfg = self.base.with_overrides(overrides)
+            extra = {**self.tags, c.TRIAL_LABEL_TAG: trial_label(overrides)}
             self._runs[trial.trial_id] = NewRun(
-                f"{cell} | {trial_name(trial)}" if cell else trial_name(trial),
-                self.base.with_overrides(overrides),
-                {**self.tags, c.TRIAL_LABEL_TAG: trial_label(overrides)},
+                f"{point} | {trial_name(trial)}" if point else trial_name(trial),
+                trial_tags(self.parent_id, self.study, trial.trial_id, cfg, extra),
+                cfg.to_flat_dict(),
+                {CONFIG_FILE: config_file(cfg)},
             )
         return self._runs[trial.trial_id]
 
@@ -100,23 +90,11 @@ class TrackingCallback(_tune_callback_base()):  # type: ignore[misc]
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
-        arrived, node = now_ms(), result.get(NODE_KEY)
-        epochs = [*json.loads(result.get(BACKLOG_KEY, "[]")), result]
-        logged = [(int(e.get("epoch", 0)), metric_items(e), arrived) for e in epochs]
-        files = [
-            (int(e.get("epoch", 0)), k[len(ARTIFACT_PREFIX) :], base64.b64decode(v))
-            for e in epochs
-            for k, v in e.items()
-            if k.startswith(ARTIFACT_PREFIX)
-        ]
-        # Tune keeps every trial's last result for the whole study: the files and re-sent
-        # reports leave it once queued (Tune lets a callback change the result in place).
-        for key in [k for k in result if k.startswith(ARTIFACT_PREFIX) or k == BACKLOG_KEY]:
-            del result[key]
+        got = received(result, now_ms())
         self._final[trial.trial_id] = c.finished(result)
         if result.get(c.DIVERGED):
             self._diverged.add(trial.trial_id)
-        self._submit(trial, lambda p: _add(p, logged, str(node) if node else "", files))
+        self._submit(trial, lambda p: _add(p, got.epochs, got.node, got.files))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         # stopped by ASHA before its last epoch

@@ -13,14 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _tune_callback_base() -> type:
-    from ray.tune import Callback
-
-    return Callback
+from study.orchestration.tune_callback import TuneCallback
 
 
-class CompactEndedTrials(_tune_callback_base()):  # type: ignore[misc]
+class CompactEndedTrials(TuneCallback):
     """Drops an ended trial's per-metric summaries at the next step of Tune's loop (after
     the searcher and the scheduler have seen its last result)."""
 

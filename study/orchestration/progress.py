@@ -15,13 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from study.orchestration.tune_callback import TuneCallback
+
 HEARTBEAT_S = 60.0
-
-
-def _tune_callback_base() -> type:
-    from ray.tune import Callback
-
-    return Callback
 
 
 def format_eta(seconds: float | None) -> str:
@@ -39,7 +35,7 @@ def progress_line(
     return f"{stage} {done}/{expected} done ({running} running{extra}), {format_eta(eta)}"
 
 
-class ProgressCallback(_tune_callback_base()):  # type: ignore[misc]
+class ProgressCallback(TuneCallback):
     """Counts come from Tune's own trial list (so a resumed stage counts the trials finished
     before); the ETA from the trials finished in this session."""
 

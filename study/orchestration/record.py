@@ -116,7 +116,7 @@ class StoredStudy:
 
 def stored_study(storage: Storage, name: str) -> StoredStudy:
     """The trials expected per stage are the runner's latest count given the stages'
-    decisions (a sequential stage stops decided cells), else the record's worst case."""
+    decisions (a sequential stage stops decided comparisons), else the record's worst case."""
     if has_record(storage, name):
         stored = json.loads(storage.read_text(name, RECORD_FILE))
         if stored.get("format") == RECORD_FORMAT and "expected" in stored:

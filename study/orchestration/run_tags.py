@@ -1,6 +1,6 @@
-"""What a trial run is created with: its tags (the schema of `study.contract`), its config as
-a file, and the code's commit. Shared by MLflow's client path (`tracking.Tracker`) and the
-database path (`sql_writes.SqlStore`), so that both write the same run."""
+"""What a run is created with: a trial run's tags (the schema of `study.contract`) and its
+config as a file, and the code's commit (on the parent run too). Every store writes these
+(`study.store`), so that each writes the same run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import json
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from study import contract as c
+from study.coerce import flatten
+from study.store import Store
 from study.training.config import TrialConfig
 
 
@@ -30,7 +33,7 @@ def git_sha() -> str:
         return "unknown"
 
 
-CONFIG_FILE = "trial_config.json"  # a trial run's config, as an artifact
+CONFIG_FILE = c.CONFIG_FILE
 
 
 def trial_tags(
@@ -55,3 +58,16 @@ def trial_tags(
 
 def config_file(cfg: TrialConfig) -> bytes:
     return json.dumps(cfg.to_dict(), indent=2).encode()
+
+
+def study_runs(store: Store, spec: Any) -> tuple[str, str]:
+    """The study's experiment (created, or restored, and described) and its parent run
+    (reused when the same spec is resumed), with the code's commit, the grid's axes, the spec
+    as params and as a file: their ids."""
+    experiment_id = store.experiment_id(spec.name)
+    store.describe_experiment(experiment_id, spec.description)
+    as_dict = spec.to_dict()
+    tags = {c.GIT_SHA_TAG: git_sha(), c.GRID_AXES_TAG: json.dumps(list(as_dict.get("grid", {})))}
+    parent = store.parent_run(experiment_id, spec.name, spec.spec_hash(), tags,
+                              flatten(as_dict), as_dict)  # fmt: skip
+    return experiment_id, parent

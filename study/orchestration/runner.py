@@ -18,9 +18,10 @@ from study import contract as c
 from study.orchestration.callback import TrackingCallback
 from study.orchestration.compact import CompactEndedTrials
 from study.orchestration.decisions import EXPECTED_KEY, load_decision, save_decision
-from study.orchestration.decisions import FOLDER as DECISIONS_FOLDER
 from study.orchestration.progress import ProgressCallback
 from study.orchestration.record import StudyRecord
+from study.orchestration.reports import metric_items
+from study.orchestration.run_tags import study_runs
 from study.orchestration.settle import Counts, settle
 from study.orchestration.signals import terminate_like_interrupt
 from study.orchestration.spec.model import StudySpec
@@ -39,7 +40,6 @@ from study.orchestration.stages import (
     trial_label,
 )
 from study.orchestration.storage import Storage
-from study.orchestration.tracking import Tracker, metric_items
 from study.orchestration.trainable import (
     STATES_FOLDER,
     trainable,
@@ -47,6 +47,7 @@ from study.orchestration.trainable import (
     trial_name,
     trial_overrides,
 )
+from study.store import Store, open_store
 
 
 @dataclass(frozen=True)
@@ -72,19 +73,17 @@ def run_study(
     """Run (or resume) every stage of the stored study, tracking it in MLflow. The console
     shows one line per finished trial (`study.orchestration.progress`); `verbose`: Ray's tables."""
     spec = record.spec
-    tracker = Tracker(record.tracking_uri, driver=True)
-    experiment_id = tracker.experiment_id(spec.name)
-    tracker.describe_experiment(experiment_id, spec.description)
-    parent_id = tracker.parent_run(experiment_id, spec.name, spec.spec_hash(), spec.to_dict())
+    store = open_store(record.tracking_uri, driver=True)
+    experiment_id, parent_id = study_runs(store, spec)
     if spec.search is not None:
-        tracker.set_tags(parent_id, {c.SAMPLER_TAG: json.dumps(sampler_settings(spec.search))})
+        store.set_tags(parent_id, {c.SAMPLER_TAG: json.dumps(sampler_settings(spec.search))})
     if not verbose:
         # Ray's new output engine prints its experiment box and status table even at
         # verbose=0; its legacy reporter at verbose=0 prints nothing (Ray 2.60)
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     init_ray(address)
     _tune_settings(spec, local=address is None)
-    driver = _Driver(spec, storage, tracker, experiment_id, parent_id, verbose)
+    driver = _Driver(spec, storage, store, experiment_id, parent_id, verbose)
     try:
         for stage in driver.stages:
             driver.run_stage(stage)
@@ -106,7 +105,7 @@ class _Driver:
 
     spec: StudySpec
     storage: Storage
-    tracker: Tracker
+    store: Store
     experiment_id: str
     parent_id: str
     verbose: bool
@@ -121,12 +120,12 @@ class _Driver:
         return {s.name: s.expected(self.spec, self.ctx) for s in self.stages}
 
     def settle(self, final: bool, summary: tuple[list[str], str] | None = None) -> Counts:
-        return settle(self.tracker, self.experiment_id, self.spec.name, self.expected(),
+        return settle(self.store, self.experiment_id, self.spec.name, self.expected(),
                       self.parent_id, final=final, summary=summary)  # fmt: skip
 
     def fit(self, exp: TuneExperiment) -> list[TrialResult]:
         tracking = TrackingCallback(
-            self.tracker, self.experiment_id, self.parent_id, self.spec.name, exp
+            self.store, self.experiment_id, self.parent_id, self.spec.name, exp
         )
         callbacks = [tracking, CompactEndedTrials(),
                      *([] if self.verbose else [_progress(exp, self.spec)])]  # fmt: skip
@@ -142,7 +141,7 @@ class _Driver:
         for experiments in stage.rounds(ctx):
             # before the fit: a decision taken (or read back) for this round is on the
             # parent run even if the driver dies during the round
-            _log_decisions(self.tracker, self.parent_id, ctx, self.logged)
+            _log_decisions(self.store, self.parent_id, ctx, self.logged)
             results = [self.fit(exp) for exp in experiments]
             ctx.results[stage.name].extend(results)
             # `study status` reads the trials expected given the decisions so far here
@@ -158,23 +157,21 @@ class _Driver:
         save_decision(self.storage, name, EXPECTED_KEY, now)
         counts = self.settle(final=False)
         ctx.complete[stage.name] = counts.finished.get(stage.name) == now[stage.name]
-        _log_decisions(self.tracker, self.parent_id, ctx, self.logged)
+        _log_decisions(self.store, self.parent_id, ctx, self.logged)
 
 
-def _log_decisions(tracker: Tracker, parent_id: str, ctx: StageContext, logged: set[str]) -> None:
+def _log_decisions(store: Store, parent_id: str, ctx: StageContext, logged: set[str]) -> None:
     """Copy the stages' decisions to the parent run (artifacts `decisions/<key>.json`), where
     the report reads them; the storage keeps the original. A resumed driver copies the ones
     it reads back again (the same bytes): one killed before copying loses nothing."""
     for key in [k for k in ctx.used if k not in logged]:
-        value = load_decision(ctx.storage, ctx.spec.name, key)
-        data = json.dumps(value, indent=2, sort_keys=True).encode()
-        tracker.log_bytes(parent_id, data, f"{key}.json", DECISIONS_FOLDER)
+        store.log_decision(parent_id, key, load_decision(ctx.storage, ctx.spec.name, key))
         logged.add(key)
 
 
 def _stage_label(exp: TuneExperiment) -> str:
-    """`tune [loss=lace]`: the stage, and the cell a per-cell experiment serves."""
-    return f"{exp.stage} [{trial_label(exp.cell)}]" if exp.cell else exp.stage
+    """`tune [loss=lace]`: the stage, and the grid point a per-point experiment serves."""
+    return f"{exp.stage} [{trial_label(exp.point)}]" if exp.point else exp.stage
 
 
 def _progress(exp: TuneExperiment, spec: StudySpec) -> ProgressCallback:

@@ -1,6 +1,6 @@
 """Ray Tune's `OptunaSearch`, timed: it measures what each suggestion costs the driver and says
-so when its search ends (`tune [cell]: 16 suggestions, 3.1 ms each, tpe`). TPE's cost grows with
-the trials it has seen (Optuna documents it for up to ~1,000 trials per study, GP-based
+so when its search ends (`tune [loss=lace]: 16 suggestions, 3.1 ms each, tpe`). TPE's cost
+grows with the trials it has seen (Optuna documents it for up to ~1,000 trials per study, GP-based
 samplers for a few hundred), and the search runs on the driver, between every two trials.
 Imports Ray at module level: `study.orchestration.spec.translate` imports it only to build a
 search."""

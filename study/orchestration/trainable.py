@@ -6,12 +6,12 @@ driver (`study.orchestration.callback`)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from study.orchestration.reports import epoch_report, sent_from
 from study.orchestration.stages import trial_label
 from study.orchestration.storage import Storage
 from study.training.checkpointing import CheckpointPolicy
@@ -20,9 +20,6 @@ from study.training.states import checkpoint_bytes, checkpoint_from_bytes
 from study.training.trial import run_trial
 
 STATES_FOLDER = "trial_states"
-BACKLOG_KEY = "lossbench_backlog"  # earlier reports re-sent by a resumed trial (JSON list)
-ARTIFACT_PREFIX = "artifact:"
-NODE_KEY = "lossbench_node_id"
 
 
 def trial_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,7 +76,7 @@ def trainable(
     )
     sent: list[dict[str, Any]] = list(state["reports"]) if state else []
     if sent:
-        tune.report({**sent[-1], NODE_KEY: node_id, BACKLOG_KEY: json.dumps(sent[:-1])})
+        tune.report(sent_from(sent[-1], node_id, backlog=sent[:-1]))
     if state is not None and state.get("finished"):
         return  # the driver died after the last epoch was saved: nothing left to train
 
@@ -106,14 +103,9 @@ class StateKeeper:
     def __call__(
         self, metrics: dict[str, float], trial_state: dict[str, Any], artifacts: dict[str, bytes]
     ) -> None:
-        # Files travel to the driver inside the result (base64): workers never need access to
-        # the tracking store, and a file is logged by the driver together with its epoch.
-        result: dict[str, Any] = dict(metrics)
-        result.update(
-            {ARTIFACT_PREFIX + k: base64.b64encode(v).decode() for k, v in artifacts.items()}
-        )
-        # where this epoch ran (tagged on the run by the driver)
-        self.send({**result, NODE_KEY: self.node_id})
+        # files travel inside the result (`reports`); the node is tagged on the run
+        result = epoch_report(metrics, artifacts)
+        self.send(sent_from(result, self.node_id))
         self.sent.append(result)
         epoch = int(metrics["epoch"])
         since = self.clock() - self.saved_at

@@ -1,8 +1,8 @@
 """MLflow writes off Ray Tune's event loop: the tracking callback queues what each trial's run
 needs (`Pending`), and one background thread hands everything waiting, as one batch, to the
-writer of the store (`run_writes.BatchWriter`: on a tracking database one transaction per
-batch). The more the driver receives, the more each batch carries: its cost per result falls
-as the load grows instead of stalling the event loop.
+batch writer (`study.orchestration.batches.BatchWriter`: on a tracking database one
+transaction per batch). The more the driver receives, the more each batch carries: its cost
+per result falls as the load grows instead of stalling the event loop.
 
 Nothing is lost on a driver crash: Tune uploads its experiment snapshot only after asking the
 callbacks for their state (`Callback.get_state`, Ray 2.60 `TuneController.save_to_dir`), and
@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from study.training.config import TrialConfig
+from study.store import NewRun
 
 logger = logging.getLogger(__name__)
 
@@ -31,16 +30,7 @@ MAX_QUEUED = 100_000  # events queued before the event loop waits for the writer
 
 
 class TrackingError(RuntimeError):
-    """MLflow refused a write (after the retries of `client.RetryingClient`)."""
-
-
-@dataclass(frozen=True)
-class NewRun:
-    """What a trial's child run is created with."""
-
-    name: str
-    cfg: TrialConfig
-    tags: dict[str, str]
+    """MLflow refused a write (after the store's retries, `study.store.retry`)."""
 
 
 @dataclass
@@ -135,7 +125,3 @@ class RunWriter:
             with self._cond:
                 self._done = asked
                 self._cond.notify_all()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -15,7 +15,6 @@ the study back through `study server`.
 
 from __future__ import annotations
 
-import base64
 import tempfile
 import time
 from pathlib import Path
@@ -29,14 +28,13 @@ from study.tools.bench_scheduling import _spec, timed_command
 
 def _reports(spec: Any) -> list[dict[str, Any]]:
     """Each epoch's result of one real trial, as the trainable sends it (files in base64)."""
-    from study.orchestration.trainable import ARTIFACT_PREFIX, NODE_KEY
+    from study.orchestration.reports import epoch_report, sent_from
     from study.training.trial import run_trial
 
     sent: list[dict[str, Any]] = []
 
     def report(metrics: dict[str, float], _state: Any, files: dict[str, bytes]) -> None:
-        files64 = {ARTIFACT_PREFIX + k: base64.b64encode(v).decode() for k, v in files.items()}
-        sent.append({**metrics, **files64, NODE_KEY: "bench-node"})
+        sent.append(sent_from(epoch_report(metrics, files), "bench-node"))
 
     run_trial(spec.base, report)
     return sent
@@ -68,10 +66,11 @@ def bench_tracking(
     default the store itself, where `study status` reads."""
     from study.orchestration.callback import TrackingCallback
     from study.orchestration.record import open_study
+    from study.orchestration.run_tags import study_runs
     from study.orchestration.settle import settle
     from study.orchestration.stages import TuneExperiment
     from study.orchestration.storage import Storage
-    from study.orchestration.tracking import Tracker
+    from study.store import open_store
 
     spec = _spec(n_trials, epochs)
     points = spec.grid_points()
@@ -82,26 +81,25 @@ def bench_tracking(
         uri = tracking_uri or f"sqlite:///{folder / 'mlflow.db'}"
         storage = Storage.of(folder / "runs")
         open_study(storage, spec, uri)
-        tracker = Tracker(uri, driver=True)
-        exp_id = tracker.experiment_id(spec.name)
-        parent = tracker.parent_run(exp_id, spec.name, spec.spec_hash(), spec.to_dict())
+        store = open_store(uri, driver=True)
+        exp_id, parent = study_runs(store, spec)
         exp = TuneExperiment("", c.MAIN_STAGE, spec.base, tuple(points))
-        callback = TrackingCallback(tracker, exp_id, parent, spec.name, exp)
+        callback = TrackingCallback(store, exp_id, parent, spec.name, exp)
         start = time.perf_counter()
         _feed(callback, points, reports, at_once)
         wall = time.perf_counter() - start
-        counts = settle(tracker, exp_id, spec.name, {c.MAIN_STAGE: n}, parent, final=True,
+        counts = settle(store, exp_id, spec.name, {c.MAIN_STAGE: n}, parent, final=True,
                         summary=(list(spec.grid), spec.analysis.metric))  # fmt: skip
         where = ["--storage", str(folder / "runs")]
         status = timed_command("status", spec.name, *where)
         where += ["--tracking-uri", read_uri] if read_uri else []
         report = timed_command("report", spec.name, *where, "--out", str(folder / "report"),
                                "--no-log")  # fmt: skip
-    store = uri.split(":", 1)[0] if tracking_uri else "sqlite (a new file)"
-    store += f", the report read through {read_uri.split(':', 1)[0]}" if read_uri else ""
+    kind = uri.split(":", 1)[0] if tracking_uri else "sqlite (a new file)"
+    kind += f", the report read through {read_uri.split(':', 1)[0]}" if read_uri else ""
     return [
         f"# study bench tracking: {n} trials of {epochs} epoch(s) handed to the driver's MLflow "
-        f"logging ({at_once} at once, a snapshot after each group), store {store}; "
+        f"logging ({at_once} at once, a snapshot after each group), store {kind}; "
         f"{machine_line('cpu')}",
         f"per-epoch results logged: {n * epochs} in {wall:.1f} s: {n * epochs / wall:.0f} per "
         "second (target >= 500)",

@@ -57,36 +57,43 @@ def _parser() -> argparse.ArgumentParser:
 Subparsers = Any  # argparse's `_SubParsersAction`, private
 
 
+def _command(
+    sub: Subparsers, name: str, about: str, func: Any, arg: tuple[str, str]
+) -> argparse.ArgumentParser:
+    """A subcommand running `func`, with its one positional argument `arg` (name, help)."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=about)
+    parser.add_argument(arg[0], help=arg[1])
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _study_commands(sub: Subparsers) -> None:
     """run, resume, plan, status, trial."""
-    run = sub.add_parser("run", help="run (or resume) a study from a search-space YAML")
-    run.add_argument("space", help="study YAML, e.g. search_spaces/quickstart.yaml")
+    name = ("name", "the study's name")
+    run = _command(sub, "run", "run (or resume) a study from a search-space YAML", _cmd_run,
+                   ("space", "study YAML, e.g. search_spaces/quickstart.yaml"))  # fmt: skip
     _add_location(run, address=True)
     _add_set(run)
-    run.set_defaults(func=_cmd_run)
-
-    resume = sub.add_parser("resume", help="finish an interrupted study from its storage")
-    resume.add_argument("name", help="the study's name")
+    resume = _command(sub, "resume", "finish an interrupted study from its storage",
+                      _cmd_resume, name)  # fmt: skip
     _add_location(resume, address=True)
-    resume.set_defaults(func=_cmd_resume)
-
-    plan = sub.add_parser("plan", help="stages, trials and estimated cost, without running")
-    plan.add_argument("space", help="study YAML")
+    plan = _command(sub, "plan", "stages, trials and estimated cost, without running",
+                    _cmd_plan, ("space", "study YAML"))  # fmt: skip
     plan.add_argument("--images-per-second", type=float, help="measured throughput per trial")
     _add_set(plan)
-    plan.set_defaults(func=_cmd_plan)
-
-    status = sub.add_parser("status", help="per-trial state and per-stage progress of a study")
-    status.add_argument("name", help="the study's name")
+    status = _command(sub, "status", "per-trial state and per-stage progress of a study",
+                      _cmd_status, name)  # fmt: skip
     _add_location(status, address=False)
-    status.set_defaults(func=_cmd_status)
-
-    trial = sub.add_parser("trial", help="one trial in-process (no Ray), progress per epoch")
-    trial.add_argument("config", help="trial config YAML (or a study YAML: its base is used)")
+    trial = _command(
+        sub,
+        "trial",
+        "one trial in-process (no Ray), progress per epoch",
+        _cmd_trial,
+        ("config", "trial config YAML (or a study YAML: its base)"),
+    )
     trial.add_argument("--checkpoint-dir", help="checkpoint every epoch here; resume if present")
     trial.add_argument("--out", help="write the last epoch's metrics to this JSON file")
     _add_set(trial)
-    trial.set_defaults(func=_cmd_trial)
 
 
 def _report_command(sub: Subparsers) -> None:
@@ -245,7 +252,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from study.orchestration.storage import Storage
-    from study.orchestration.tracking import resolve_tracking_uri
+    from study.store import resolve_tracking_uri
     from study.tools.status import study_status
 
     given = resolve_tracking_uri(args.tracking_uri) if args.tracking_uri else None

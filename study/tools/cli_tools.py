@@ -1,6 +1,6 @@
 """The `study` commands that read or serve what studies wrote: `report` (statistics, through
-`analysis.report`, the one place where `study` reaches into `analysis`), `bench`, `server`
-and `ui`. Library modules are imported inside each command."""
+`analysis.report`), `bench`, `server` and `ui`. Library modules are imported inside each
+command."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from study.errors import UserError
 
 def tracking_uri_for(args: argparse.Namespace, stored: str | None) -> str:
     """--tracking-uri when given, else the study's recorded one, else ./mlflow.db."""
-    from study.orchestration.tracking import resolve_tracking_uri
+    from study.store import resolve_tracking_uri
 
     if args.tracking_uri is None and stored:
         return stored
@@ -22,7 +22,7 @@ def tracking_uri_for(args: argparse.Namespace, stored: str | None) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from study.orchestration.tracking import sqlite_path
+    from study.store import sqlite_path
 
     stored = None
     if args.storage is not None and args.tracking_uri is None:
@@ -36,7 +36,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha: invalid value {args.alpha} (allowed: in (0, 1))")
-    # The CLI is the one place where `study` reaches into `analysis` (reading runs only).
     from analysis.render import render_text
     from analysis.report import ReportConfig, build_report
 
@@ -47,19 +46,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         family_method=args.family_method, primary=args.primary,
     )  # fmt: skip
     try:
-        files = build_report(uri, args.experiment, out, cfg, log=not args.no_log)
+        report = build_report(uri, args.experiment, out, cfg, log=not args.no_log)
     except (LookupError, ValueError, KeyError) as exc:
         raise UserError(str(exc).strip("'\"")) from exc
-    import pandas as pd
-
     from analysis.answer import per_setting_table
+    from analysis.page import post_hoc
+    from study.contract import COMPARISONS_CSV, REPORT_HTML
 
-    print((out / "answer.txt").read_text())
-    table = pd.read_csv(out / "comparisons.csv")
-    keys = [c for c in table.columns[1 : table.columns.get_loc("n_pairs")]]
-    print("Per setting (simultaneous intervals; every column in comparisons.csv):")
-    print(render_text(per_setting_table(table, keys, verdict=True)))
-    print(f"\nWrote {len(files)} files to {out} (open {out / 'report.html'})")
+    found = report.findings
+    print("\n".join([*post_hoc(report.settings), *found.headline, *found.answer]) + "\n")
+    print(f"Per setting (simultaneous intervals; every column in {COMPARISONS_CSV}):")
+    print(render_text(per_setting_table(found.comparisons, report.setting_keys, verdict=True)))
+    print(f"\nWrote {len(report.files)} files to {out} (open {out / REPORT_HTML})")
     return 0
 
 
@@ -100,7 +98,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
-    from study.orchestration.tracking import resolve_tracking_uri
+    from study.store import resolve_tracking_uri
     from study.tools.server import redacted, server_command, server_env
 
     backend = resolve_tracking_uri(args.backend_store_uri)
@@ -114,7 +112,7 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from study.orchestration.tracking import resolve_tracking_uri, sqlite_path, ui_link
+    from study.store import resolve_tracking_uri, sqlite_path, ui_link
 
     uri = resolve_tracking_uri(args.tracking_uri)
     db = sqlite_path(uri)

@@ -13,7 +13,7 @@ from typing import Any
 from study.orchestration.record import open_study
 from study.orchestration.spec import StudySpec
 from study.orchestration.storage import Storage
-from study.orchestration.tracking import resolve_tracking_uri, ui_link
+from study.store import resolve_tracking_uri, ui_link
 from study.tools.server import check_tracking, redacted
 
 
@@ -68,9 +68,9 @@ def self_command() -> str:
 
 
 def print_summary(final: list[dict[str, Any]], axes: list[str], metric: str) -> None:
-    """Mean ± std over seeds of the study's analysis metric, per grid cell (all axes but the
-    seed)."""
-    from study.orchestration.settle import per_cell
+    """Mean ± std over seeds of the study's analysis metric, per loss and setting (every grid
+    axis but the seed)."""
+    from study.orchestration.settle import per_loss_and_setting
     from study.orchestration.stages import trial_label
 
     values = [
@@ -81,5 +81,5 @@ def print_summary(final: list[dict[str, Any]], axes: list[str], metric: str) -> 
     if not values:
         return
     print(f"\nmean ± std over seeds: {metric}")
-    for cell, n, mean, sd in per_cell(values):
-        print(f"  {cell:40s} n={n}  {mean:7.3f} ± {sd:.3f}")
+    for group, n, mean, sd in per_loss_and_setting(values):
+        print(f"  {group:40s} n={n}  {mean:7.3f} ± {sd:.3f}")

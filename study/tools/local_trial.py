@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from study import contract as c
 from study.errors import ConfigError, UserError
 from study.training.config import TrialConfig
 
@@ -55,9 +56,7 @@ def run_local(cfg: TrialConfig, checkpoint_dir: str | None) -> dict[str, float]:
             tmp = ckpt_path.with_suffix(".tmp")
             save_checkpoint(trial_state, str(tmp))
             os.replace(tmp, ckpt_path)  # atomic: a crash never leaves half a checkpoint
-        bar.set_postfix(
-            loss=f"{metrics['train_loss']:.3f}", top1=f"{metrics['test_top1_error']:.2f}"
-        )
+        bar.set_postfix(loss=f"{metrics[c.TRAIN_LOSS]:.3f}", top1=f"{metrics[c.TEST_TOP1]:.2f}")
         bar.update(1)
 
     metrics = run_trial(cfg, report, state)

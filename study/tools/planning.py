@@ -76,13 +76,13 @@ def plan_text(spec: StudySpec, images_per_second: float | None = None) -> str:
     rate = images_per_second or spec.resources.images_per_second
     lines = [f"Study {spec.name!r} ({spec.source}): {spec.description.strip()}"]
     axes = ", ".join(f"{k} ({len(v)})" for k, v in spec.grid.items()) or "none"
-    lines.append(f"Grid axes: {axes}; cells: {len(spec.grid_points())}")
+    lines.append(f"Grid axes: {axes}; grid points: {len(spec.grid_points())}")
     if spec.search is not None:
         s = spec.search
         lines.append(
             f"Search: {s.sampler.name} (seed {s.sampler.seed}) over {', '.join(s.params)}"
             f"{' + per-loss ' + ', '.join(s.per_loss) if s.per_loss else ''}; "
-            f"{s.num_samples} samples per cell; objective {s.mode} {s.metric}; "
+            f"{s.num_samples} samples per grid point; objective {s.mode} {s.metric}; "
             f"scheduler {spec.scheduler.name}; concurrency "
             f"{spec.resources.max_concurrent_trials or '1 (Ray default for Optuna)'}"
         )
@@ -90,7 +90,8 @@ def plan_text(spec: StudySpec, images_per_second: float | None = None) -> str:
         limit = SAMPLER_RANGE.get(s.sampler.name)
         if limit is not None and s.num_samples > limit:
             lines.append(
-                f"warning: {s.num_samples} samples per cell asks {s.sampler.name} for more than "
+                f"warning: {s.num_samples} samples per grid point asks {s.sampler.name} for more "
+                "than "
                 f"the ~{limit:,} trials Optuna documents it for; each suggestion then costs "
                 "the driver more (the search prints its cost per suggestion)"
             )

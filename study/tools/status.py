@@ -12,10 +12,9 @@ from collections import Counter
 from typing import Any
 
 from study import contract as c
-from study.contract.runs import find_experiment, find_parent, read_trials
 from study.orchestration.record import stored_study
 from study.orchestration.storage import Storage
-from study.orchestration.tracking import sqlite_path
+from study.store import open_store, sqlite_path
 from study.tools.server import redacted
 
 LISTED = 200  # runs listed one per line
@@ -34,14 +33,15 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
     if db is not None and not db.is_file():  # opening it would create an empty database
         parent_status = f"not tracked (no tracking DB at {db})"
     else:
-        exp = find_experiment(uri, name)
+        store = open_store(uri)
+        exp = store.find_experiment(name)
     if exp is not None:
-        parent = find_parent(uri, exp, name, record.spec_hash)
+        parent = store.find_parent(exp, name, record.spec_hash)
         if parent is not None:
             parent_status = parent.info.status
             # what the table shows: the stage tag and the last epoch
             only = {"tags": [c.STAGE_TAG], "metrics": ["epoch"]}
-            runs = read_trials(uri, exp, name, parent.info.run_id, params=False, only=only)
+            runs = store.read_trials(exp, name, parent.info.run_id, params=False, only=only)
     lines = [
         f"Study {name!r} (storage {storage.uri(name)}, tracking {redacted(uri)}); "
         f"parent run: {parent_status}"

@@ -139,14 +139,9 @@ def train_batches(
 
 
 def reference_batches(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    batch_size: int,
-    gen: torch.Generator,
-    mean: torch.Tensor,
-    data: DataConfig,
-    device: torch.device,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    images: torch.Tensor, labels: torch.Tensor, batch_size: int, gen: torch.Generator,
+    mean: torch.Tensor, data: DataConfig, device: torch.device,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
     """The classic pipeline: crop and flip image by image on the CPU, the later augmentations
     of the pipeline on the batch, then a float32 copy to `device`.
 

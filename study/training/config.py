@@ -61,9 +61,9 @@ NOISE_SEED_TRIAL = "trial"
 @dataclass(frozen=True)
 class NoiseConfig:
     """Label noise. `seed`: the draw of flipped labels. `trial` (default) = the trial's `seed`,
-    so the replicates of a cell see independent draws (the draw-to-draw variance enters the
-    CI) while the pairs of a comparison (same seed, another loss) share theirs; an integer
-    fixes one draw for every seed."""
+    so the seeds of one loss in one setting see independent draws (the draw-to-draw variance
+    enters the CI) while the pairs of a comparison (same seed, another loss) share theirs; an
+    integer fixes one draw for every seed."""
 
     kind: str = "none"
     rate: float = 0.0

@@ -21,7 +21,7 @@ def final_metrics(
         series = history[f"test_top{k}_error"][-window:]
         out[contract.paper_error(k)] = sum(series) / len(series)
     # the best epoch's test error: model selection on the test set, as some papers report it
-    out[contract.BEST_TEST_TOP1] = min(history["test_top1_error"])
+    out[contract.BEST_TEST_TOP1] = min(history[contract.TEST_TOP1])
     out[contract.NOISE_REALIZED_RATE] = data.noise_realized_rate
     out[contract.DIVERGED] = 0.0
     return out
@@ -44,13 +44,13 @@ def diverged_metrics(
     `final_diverged_epoch` = `epoch`. The best-epoch error keeps the epochs trained before:
     it is model selection on the test set, which would have picked one of them."""
     chance = chance_metrics(data.num_classes)
-    metrics = {"epoch": float(last), "lr": lr, "train_loss": train_loss}
+    metrics = {"epoch": float(last), "lr": lr, contract.TRAIN_LOSS: train_loss}
     metrics.update({f"{name}_{k}": v for name in splits for k, v in chance.items()})
     metrics.update({contract.FINAL_PREFIX + k: v for k, v in metrics.items()
                     if k not in contract.STEP_KEYS})  # fmt: skip
     for k in (1, 5):
         metrics[contract.paper_error(k)] = chance[f"top{k}_error"]
-    metrics[contract.BEST_TEST_TOP1] = min([*history.get("test_top1_error", []),
+    metrics[contract.BEST_TEST_TOP1] = min([*history.get(contract.TEST_TOP1, []),
                                             chance["top1_error"]])  # fmt: skip
     metrics[contract.NOISE_REALIZED_RATE] = data.noise_realized_rate
     metrics[contract.DIVERGED] = 1.0

@@ -7,7 +7,8 @@ path, and `runtime.forward(model, x)` applies autocast and the memory format.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from study.training.augment import reference_batches, train_batches
-from study.training.config import DataConfig, TrialConfig
+from study.training.config import TrialConfig
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,15 +69,10 @@ class Runtime:
             out: torch.Tensor = model(x)
         return out
 
-    def batches(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        batch_size: int,
-        gen: torch.Generator,
-        mean: torch.Tensor,
-        data: DataConfig,
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    @property
+    def batches(self) -> Callable[..., Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+        """`train_batches`, or on the reference path `reference_batches` to this device (the
+        same arguments, the same batches)."""
         if self.fast:
-            return train_batches(images, labels, batch_size, gen, mean, data)
-        return reference_batches(images, labels, batch_size, gen, mean, data, self.device)
+            return train_batches
+        return functools.partial(reference_batches, device=self.device)

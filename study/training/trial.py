@@ -139,12 +139,12 @@ def _epoch(
         train_loss = _train_epoch(t.rt, t.net, t.loss_fn, t.optimizer, t.train, t.gen, t.mean, cfg)
     if not math.isfinite(train_loss):
         return diverged_metrics(history, epoch, last, lr, train_loss, t.data, t.evals)
-    metrics = {"epoch": float(epoch), "lr": lr, "train_loss": train_loss}
+    metrics = {"epoch": float(epoch), "lr": lr, contract.TRAIN_LOSS: train_loss}
     for split_name, split in t.evals.items():
         acc = evaluate(t.rt, t.net, split, t.mean, t.data.num_classes, cfg.eval.batch_size)
         metrics.update({f"{split_name}_{k}": v for k, v in acc.compute().items()})
         if epoch == last and split_name == "test":
-            artifacts["reliability_test.json"] = json.dumps(acc.reliability()).encode()
+            artifacts[contract.RELIABILITY_FILE] = json.dumps(acc.reliability()).encode()
     # the schedule reads the accuracy of its split (spinal_restart; the others ignore it)
     t.scheduler.step(100.0 - metrics.get(f"{cfg.schedule.reads}_top1_error", math.nan))
     if epoch % cfg.eval.train_every == 0 or epoch == last:

@@ -113,16 +113,16 @@ def spec_from_dict(
         checkpoint=parse_checkpoint(section(raw, "checkpoint")),
         source=source,
     )
-    cells = []
+    configs = []
     for point in spec.grid_points():
         try:
-            cells.append(base.with_overrides(point))
+            configs.append(base.with_overrides(point))
         except ConfigError as exc:
             raise ConfigError(f"grid point {point}: {exc}") from exc
-    search = parse_search(section(raw, "search"), cells) if raw.get("search") else None
+    search = parse_search(section(raw, "search"), configs) if raw.get("search") else None
     analysis = parse_analysis(section(raw, "analysis"))
-    check_test_selection(analysis, cells)
-    check_candidates(analysis, cells)
+    check_test_selection(analysis, configs)
+    check_candidates(analysis, configs)
     sequential = (
         parse_sequential(section(raw, "sequential"), grid, analysis.reference, search is not None)
         if raw.get("sequential")
@@ -131,7 +131,7 @@ def spec_from_dict(
     return dataclasses.replace(
         spec,
         search=search,
-        scheduler=parse_scheduler(section(raw, "scheduler"), search, cells),
+        scheduler=parse_scheduler(section(raw, "scheduler"), search, configs),
         evaluate=parse_evaluate(section(raw, "evaluate"), search, base),
         analysis=analysis,
         sequential=sequential,

@@ -70,7 +70,7 @@ class SearchSpec:
     per_loss: Mapping[str, Mapping[str, Distribution]] = field(default_factory=dict)
     sampler: SamplerSpec = field(default_factory=SamplerSpec)
     num_samples: int = 8
-    metric: str = "val_top1_error"
+    metric: str = contract.VAL_TOP1
     mode: str = "min"
     points_to_evaluate: tuple[Mapping[str, Any], ...] | None = None
 
@@ -110,7 +110,7 @@ class EvaluateSpec:
 
 @dataclass(frozen=True)
 class SequentialSpec:
-    """Adaptive seeding (`analysis.sequential`): seeds per cell at each look, family-wise α,
+    """Adaptive seeding (`analysis.sequential`): seeds per comparison at each look, family-wise α,
     the smallest gain of interest, and for `study plan` the sd of paired differences assumed.
     The ranges are `analysis.sequential.SequentialDesign`'s own checks."""
 
@@ -124,17 +124,17 @@ class SequentialSpec:
 
     def __post_init__(self) -> None:
         try:
-            self.design(n_cells=1)
+            self.design(n_comparisons=1)
         except ValueError as exc:  # `key: invalid value ...`
             raise ConfigError(str(exc)) from None
         check(self.sd is None or self.sd > 0, "sd", self.sd, "null or > 0")
 
-    def design(self, n_cells: int) -> Any:
-        """The `analysis.sequential.SequentialDesign` of this section, for `n_cells` comparisons."""
+    def design(self, n_comparisons: int) -> Any:
+        """The `analysis.sequential.SequentialDesign` of this section, for `n_comparisons`."""
         from analysis.sequential import SequentialDesign
 
-        return SequentialDesign(self.looks, self.alpha, self.min_effect, n_cells, self.spending,
-                              self.beta_futility, self.futility)  # fmt: skip
+        return SequentialDesign(self.looks, self.alpha, self.min_effect, n_comparisons,
+                                self.spending, self.beta_futility, self.futility)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 filled by `study.coerce.build`; written here by hand are the rules that span sections.
 
 ```yaml
-search:                       # Optuna, per grid cell (e.g. per loss), same budget for each
+search:                       # Optuna, per grid point (e.g. per loss), same budget for each
   params:                     # dotted key → distribution
     optim.lr: {type: logfloat, low: 0.01, high: 0.5}
     optim.momentum: {type: float, low: 0.8, high: 0.95}
@@ -31,9 +31,9 @@ from study.orchestration.spec.translate import SAMPLERS, SCHEDULERS
 from study.training.config import TrialConfig
 
 
-def parse_search(raw: Mapping[str, Any], cells: list[TrialConfig]) -> SearchSpec:
+def parse_search(raw: Mapping[str, Any], configs: list[TrialConfig]) -> SearchSpec:
     """The `search` section, then what spans sections: known losses and samplers, a holdout in
-    every cell, and every searched value valid in every cell."""
+    every grid point, and every searched value valid in every grid point."""
     from study.training.losses import list_losses
 
     spec = build(SearchSpec, raw, "search.")
@@ -44,13 +44,13 @@ def parse_search(raw: Mapping[str, Any], cells: list[TrialConfig]) -> SearchSpec
             )
     check(spec.sampler.name in SAMPLERS, "search.sampler.name", spec.sampler.name,
           ", ".join(SAMPLERS.names()))  # fmt: skip
-    for cell in cells:
-        check_holdout(cell, "search.metric")
-        space = spec.params_for(cell.loss.name)
+    for cfg in configs:
+        check_holdout(cfg, "search.metric")
+        space = spec.params_for(cfg.loss.name)
         for key, dist in space.items():
             for value in dist.extremes():
                 try:
-                    cell.with_overrides({key: value})
+                    cfg.with_overrides({key: value})
                 except ConfigError as exc:
                     raise ConfigError(f"search.params.{key}: {exc}") from exc
         for point in spec.points_to_evaluate or ():
@@ -61,7 +61,7 @@ def parse_search(raw: Mapping[str, Any], cells: list[TrialConfig]) -> SearchSpec
 
 
 def parse_scheduler(
-    raw: Mapping[str, Any], search: SearchSpec | None, cells: list[TrialConfig]
+    raw: Mapping[str, Any], search: SearchSpec | None, configs: list[TrialConfig]
 ) -> SchedulerSpec:
     spec = build(SchedulerSpec, raw, "scheduler.")
     check(spec.name in SCHEDULERS, "scheduler.name", spec.name, ", ".join(SCHEDULERS.names()))
@@ -72,8 +72,8 @@ def parse_scheduler(
                 f"scheduler.metric: invalid value {metric!r} (allowed: a val_* metric; ASHA "
                 f"stops trials on the validation holdout, never on the test set)"
             )
-        for cell in cells:
-            check_holdout(cell, "scheduler.metric")
+        for cfg in configs:
+            check_holdout(cfg, "scheduler.metric")
     return spec
 
 

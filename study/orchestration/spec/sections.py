@@ -55,7 +55,7 @@ def parse_analysis(raw: Mapping[str, Any]) -> AnalysisSpec:
     return build(AnalysisSpec, raw, "analysis.")
 
 
-def check_test_selection(analysis: AnalysisSpec, cells: Sequence[TrialConfig]) -> None:
+def check_test_selection(analysis: AnalysisSpec, configs: Sequence[TrialConfig]) -> None:
     """Choosing an epoch or a learning rate by the test set is allowed only where the study
     says it does so (a faithful replication of a published method)."""
     if analysis.selects_on_test:
@@ -65,19 +65,19 @@ def check_test_selection(analysis: AnalysisSpec, cells: Sequence[TrialConfig]) -
             f"analysis.metric: invalid value {analysis.metric!r} (allowed: a metric that does "
             "not pick the best test epoch, unless analysis.selects_on_test: true)"
         )
-    if any(c.schedule.name == "spinal_restart" and c.schedule.reads == "test" for c in cells):
+    if any(c.schedule.name == "spinal_restart" and c.schedule.reads == "test" for c in configs):
         raise ConfigError(
             "schedule.reads: invalid value 'test' (allowed: val, unless "
             "analysis.selects_on_test: true)"
         )
 
 
-def check_candidates(analysis: AnalysisSpec, cells: Sequence[TrialConfig]) -> None:
+def check_candidates(analysis: AnalysisSpec, configs: Sequence[TrialConfig]) -> None:
     """Every primary or claimed candidate is a loss of the grid (by its label, as tables
     print it: `focal(gamma=2.0)`), and every claim's setting matches a grid point."""
     if not analysis.primary:
         return
-    flat = [c.to_flat_dict() for c in cells]
+    flat = [c.to_flat_dict() for c in configs]
     labels = sorted({contract.loss_label(f) for f in flat} - {analysis.reference})
     for i, name in enumerate(analysis.primary):
         check(name in labels, f"analysis.primary.{i}", name, f"a candidate of the grid: "
@@ -104,7 +104,7 @@ def parse_sequential(
     the reference in each setting of the other axes."""
     spec = build(SequentialSpec, raw, "sequential.")
     if searched:
-        raise ConfigError("sequential: not with a search section (it decides a grid's cells)")
+        raise ConfigError("sequential: not with a search section (it decides a grid's comparisons)")
     if "seed" in grid:
         raise ConfigError("grid.seed: a sequential study takes its seeds from sequential.looks")
     losses = [v.get("name") if isinstance(v, Mapping) else v for v in grid.get("loss", [])]

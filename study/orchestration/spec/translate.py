@@ -74,10 +74,10 @@ def optuna_distribution(dist: Distribution) -> Any:
     )
 
 
-def default_point(cell: TrialConfig, keys: list[str]) -> dict[str, Any]:
-    """The cell's own values of the searched keys — the paper's settings when the base config
+def default_point(cfg: TrialConfig, keys: list[str]) -> dict[str, Any]:
+    """The grid point's own values of the searched keys — the paper's settings when the base config
     is the paper's — with a loss's constructor default for an unset loss parameter."""
-    flat = cell.to_flat_dict()
+    flat = cfg.to_flat_dict()
     point = {}
     for key in keys:
         if key in flat:
@@ -85,21 +85,21 @@ def default_point(cell: TrialConfig, keys: list[str]) -> dict[str, Any]:
         elif key.startswith("loss."):
             from study.training.losses import LOSSES  # torch: only when a search is built
 
-            sig = inspect.signature(LOSSES.get(cell.loss.name).__init__)
+            sig = inspect.signature(LOSSES.get(cfg.loss.name).__init__)
             point[key] = sig.parameters[key[5:]].default
     return point
 
 
-def build_search(spec: SearchSpec, cell: TrialConfig, label: str = "search") -> Any:
-    """OptunaSearch over the cell's space; its first trials are `points_to_evaluate` (default:
-    the cell's own values, i.e. the paper's settings for the paper's base config). Metric and
+def build_search(spec: SearchSpec, cfg: TrialConfig, label: str = "search") -> Any:
+    """OptunaSearch over the grid point's space; its first trials are `points_to_evaluate` (default:
+    the grid point's own values, i.e. the paper's settings for the paper's base config). Metric and
     mode are set here: Tune does not pass TuneConfig's on through the concurrency limiter that
     `max_concurrent_trials` adds. `label` names the search in its cost line."""
     from study.orchestration.timed_search import TimedOptunaSearch
 
-    space = spec.params_for(cell.loss.name)
-    default = default_point(cell, list(space))
-    # a partial point is completed with the cell's own values
+    space = spec.params_for(cfg.loss.name)
+    default = default_point(cfg, list(space))
+    # a partial point is completed with the grid point's own values
     points = [{**default, **p} for p in spec.points_to_evaluate or [{}]]
     return TimedOptunaSearch(
         space={k: optuna_distribution(d) for k, d in space.items()},

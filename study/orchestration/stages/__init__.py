@@ -1,15 +1,18 @@
 """A study as stages of Ray Tune experiments: each stage kind is one module registered in
 `STAGES` (`study.orchestration.stages.base` says what a stage is).
 
-* `main` (`grid`): a plain grid study, one experiment at `<storage>/<name>`.
-* `tune` (`search`): one Optuna search per grid cell, same budget per cell, on the validation
-  holdout, at `<storage>/<name>/tune-<cell>`.
-* `evaluate`: re-trains each cell's best configuration with fresh seeds, FIFO and full
+Each stage runs under its module's name, and its class is that name's `<Name>Stage`:
+
+* `main`: a plain grid study, one experiment at `<storage>/<name>`.
+* `tune`: one Optuna search per grid point (every axis but the seed), same budget per point,
+  on the validation holdout, at `<storage>/<name>/tune-<point>`.
+* `evaluate`: re-trains each grid point's best configuration with fresh seeds, FIFO and full
   budget, at `<storage>/<name>/evaluate`: only this stage is compared.
-* `looks` (`sequential`): seeds added per cell, look after look, until each cell is decided.
+* `looks` (a sequential study): seeds added per comparison, look after look, until each is
+  decided.
 """
 
-from study.orchestration.stages import evaluate, grid, looks, search
+from study.orchestration.stages import evaluate, looks, main, tune
 from study.orchestration.stages.base import (
     STAGES,
     Cost,
@@ -24,5 +27,5 @@ from study.orchestration.stages.base import (
 
 __all__ = [
     "STAGES", "Cost", "Stage", "StageContext", "TrialResult", "TuneExperiment", "evaluate",
-    "expected_trials", "grid", "looks", "search", "study_stages", "trial_label",
+    "expected_trials", "looks", "main", "study_stages", "trial_label", "tune",
 ]  # fmt: skip

@@ -24,24 +24,30 @@ from study.registry import Registry
 from study.training.config import TrialConfig
 
 
+def label_value(value: Any) -> str:
+    """A value as labels show it: `lace`, `focal(gamma=2.0)`, `0.1`."""
+    if isinstance(value, Mapping):
+        head_key = "name" if "name" in value else "kind" if "kind" in value else None
+        head = str(value[head_key]) if head_key else ""
+        params = ",".join(f"{k}={v}" for k, v in value.items() if k != head_key)
+        return f"{head}({params})" if params else head
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def label_parts(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """Each key's part of the label, by key: `{"loss": "loss=lace", "seed": "seed=1"}`."""
+    return {k: f"{k.split('.')[-1]}={label_value(v)}" for k, v in overrides.items()}
+
+
 def trial_label(overrides: Mapping[str, Any]) -> str:
     """Readable label: `loss=lace,seed=1`, `loss=focal(gamma=2.0)`, `lr=0.1,momentum=0.9`."""
-
-    def short(value: Any) -> str:
-        if isinstance(value, Mapping):
-            head_key = "name" if "name" in value else "kind" if "kind" in value else None
-            head = str(value[head_key]) if head_key else ""
-            params = ",".join(f"{k}={v}" for k, v in value.items() if k != head_key)
-            return f"{head}({params})" if params else head
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return str(value)
-
-    return ",".join(f"{k.split('.')[-1]}={short(v)}" for k, v in overrides.items())
+    return ",".join(label_parts(overrides).values())
 
 
 def slug(overrides: Mapping[str, Any]) -> str:
-    """A folder-safe name for a grid cell."""
+    """A folder-safe name for a grid point."""
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", trial_label(overrides)) or "all"
 
 
@@ -54,7 +60,7 @@ class TuneExperiment:
     base: TrialConfig
     grid: tuple[Mapping[str, Any], ...] = ()  # fixed overrides, one trial each
     search: SearchSpec | None = None
-    cell: Mapping[str, Any] = field(default_factory=dict)  # the grid point this experiment serves
+    point: Mapping[str, Any] = field(default_factory=dict)  # the grid point it serves
     early_stopping: bool = False  # the study's scheduler may stop trials early (ASHA)
     tags: Mapping[str, str] = field(default_factory=dict)  # extra run tags (e.g. the look)
 
@@ -116,7 +122,7 @@ class Stage(Protocol):
 
     def expected(self, spec: StudySpec, ctx: StageContext | None = None) -> int:
         """Trials the stage runs: with `ctx`, given its decisions so far (a sequential stage
-        stops decided cells); without, at most (every cell to its last look)."""
+        stops decided comparisons); without, at most (every one to its last look)."""
         ...
 
     def cost(self, spec: StudySpec) -> Cost: ...

@@ -1,4 +1,4 @@
-"""Stage `evaluate`: the second stage of a tuned study. Each cell's best searched values (by
+"""Stage `evaluate`: the second stage of a tuned study. Each grid point's best searched values (by
 the last reported search metric of stage `tune`) are re-trained with fresh seeds, FIFO at full
 budget, in one Tune experiment `<storage>/<name>/evaluate`; only this stage is compared. Runs
 only when every search trial finished. The winners are the stage's decision
@@ -15,18 +15,18 @@ from study import contract
 from study.errors import UserError
 from study.orchestration.spec.model import StudySpec
 from study.orchestration.stages.base import STAGES, Cost, StageContext, TrialResult, TuneExperiment
-from study.orchestration.stages.search import SearchStage, search_experiments
+from study.orchestration.stages.tune import TuneStage, tune_experiments
 
 
-def best_per_cell(
+def best_per_point(
     spec: StudySpec, results: Sequence[Sequence[TrialResult]]
 ) -> list[dict[str, Any]]:
-    """Each cell's searched values with the best final search metric; ties (common on tiny
+    """Each grid point's searched values with the best final search metric; ties (common on tiny
     data) are broken by the values themselves, so the choice is deterministic."""
     assert spec.search is not None
     sign = 1.0 if spec.search.mode == "min" else -1.0
     best = []
-    for exp, trials in zip(search_experiments(spec), results, strict=True):
+    for exp, trials in zip(tune_experiments(spec), results, strict=True):
         keys = list(spec.search.params_for(exp.base.loss.name))
         scored = []
         for trial in trials:
@@ -42,12 +42,12 @@ def best_per_cell(
 
 def evaluate_experiment(spec: StudySpec, best: Sequence[Mapping[str, Any]]) -> TuneExperiment:
     """The `evaluate` experiment from the `tune` stage's winners: `best[i]` holds the searched
-    values for cell i."""
+    values for grid point i."""
     assert spec.evaluate is not None
     base = spec.base.with_overrides(spec.evaluate.overrides)
     grid = tuple(
-        {**exp.cell, **params, "seed": seed}
-        for exp, params in zip(search_experiments(spec), best, strict=True)
+        {**exp.point, **params, "seed": seed}
+        for exp, params in zip(tune_experiments(spec), best, strict=True)
         for seed in spec.evaluate.seeds
     )
     return TuneExperiment(EvaluateStage.name, EvaluateStage.name, base, grid)
@@ -63,22 +63,20 @@ class EvaluateStage:
 
     def expected(self, spec: StudySpec, ctx: StageContext | None = None) -> int:
         assert spec.evaluate is not None
-        return len(search_experiments(spec)) * len(spec.evaluate.seeds)
+        return len(tune_experiments(spec)) * len(spec.evaluate.seeds)
 
     def cost(self, spec: StudySpec) -> Cost:
         assert spec.evaluate is not None
         base = spec.base.with_overrides(spec.evaluate.overrides)
-        cells = [base.with_overrides(p.cell) for p in search_experiments(spec)]
-        return Cost(1, [(c, len(spec.evaluate.seeds)) for c in cells])
+        configs = [base.with_overrides(p.point) for p in tune_experiments(spec)]
+        return Cost(1, [(c, len(spec.evaluate.seeds)) for c in configs])
 
     def rounds(self, ctx: StageContext) -> Iterator[list[TuneExperiment]]:
-        if not ctx.complete.get(SearchStage.name):
+        if not ctx.complete.get(TuneStage.name):
             return  # `tune` did not finish: `study resume` completes it first
-        best = ctx.decision(SearchStage.name)
+        best = ctx.decision(TuneStage.name)
         if best is None:
-            best = ctx.decide(
-                SearchStage.name, best_per_cell(ctx.spec, ctx.results[SearchStage.name])
-            )
+            best = ctx.decide(TuneStage.name, best_per_point(ctx.spec, ctx.results[TuneStage.name]))
         yield [evaluate_experiment(ctx.spec, best)]
 
 

@@ -25,6 +25,8 @@ from study.orchestration.stages.base import (
     StageContext,
     TrialResult,
     TuneExperiment,
+    label_parts,
+    label_value,
     trial_label,
 )
 
@@ -51,6 +53,14 @@ def comparisons(spec: StudySpec) -> list[tuple[str, dict[str, Any], dict[str, An
         if _loss_name(point) != spec.analysis.reference:
             out.append((trial_label(point), point, reference[_key(setting)]))
     return out
+
+
+def _named(point: Mapping[str, Any]) -> dict[str, str]:
+    """A comparison as the report names it: its candidate, and its setting (every axis but
+    the loss; "" for a study of one setting)."""
+    parts = label_parts(point)
+    setting = ", ".join(p for k, p in parts.items() if k != "loss")
+    return {"candidate": label_value(point.get("loss")), "setting": setting}
 
 
 def sequential_design(spec: StudySpec) -> Any:
@@ -108,7 +118,7 @@ class LooksStage:
                 break
             total += len(_needed(spec, open_ids)) * (n - before)
             before = n
-            stored = ctx.decision(f"look-{n}") if ctx is not None else None
+            stored = ctx.decision(contract.look_key(n)) if ctx is not None else None
             if stored is not None:
                 open_ids -= {c for c, v in stored.items() if v["decision"] != "continue"}
         return total
@@ -117,7 +127,7 @@ class LooksStage:
         assert spec.sequential is not None
         last = spec.sequential.looks[-1]
         cfgs = [(spec.base.with_overrides(p), last) for p in spec.grid_points()]
-        return Cost(len(spec.sequential.looks), cfgs, bound="every cell to the last look")
+        return Cost(len(spec.sequential.looks), cfgs, bound="every comparison to the last look")
 
     def null_trials(self, spec: StudySpec, sims: int = 500) -> float:
         """Expected trials when no comparison has an effect, at the design's assumed sd of paired
@@ -148,9 +158,9 @@ class LooksStage:
                 {**p, "seed": s} for p in _needed(spec, open_ids) for s in range(before, n)
             )
             tags = {contract.LOOK_TAG: str(n)}
-            yield [TuneExperiment(f"look-{n}", self.name, spec.base, grid, tags=tags)]
+            yield [TuneExperiment(contract.look_key(n), self.name, spec.base, grid, tags=tags)]
             before = n
-            verdicts = ctx.decision(f"look-{n}")
+            verdicts = ctx.decision(contract.look_key(n))
             if verdicts is None:
                 verdicts = {}
                 for cid, cand, ref in comparisons(spec):
@@ -161,8 +171,9 @@ class LooksStage:
                         return  # a trial failed: `study resume` retries it, then decides
                     decision, info = decide_with_bounds(d, design)
                     crossed = boundary(decision, info, design)
-                    verdicts[cid] = {"decision": decision, "look": n, **info, "boundary": crossed}
-                ctx.decide(f"look-{n}", verdicts)
+                    verdicts[cid] = {"decision": decision, "look": n, **info, "boundary": crossed,
+                                     **_named(cand)}  # fmt: skip
+                ctx.decide(contract.look_key(n), verdicts)
             open_ids -= {c for c, v in verdicts.items() if v["decision"] != "continue"}
 
 

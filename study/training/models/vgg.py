@@ -13,12 +13,12 @@ ends at 1 × 1; it lets any input of 16 × 16 or more through). Heads:
   s₂ = f₂([h₂, s₁]), s₃ = f₃([h₁, s₂]), s₄ = f₄([h₂, s₃]), then Dropout(0.5) +
   Linear(8w, classes) on [s₁, s₂, s₃, s₄].
 
-Parameters at w = 64, 1 input channel (checked in tests/test_models.py): vgg5 3,654,362 for 26
-classes and 3,672,830 for 62; spinal_vgg5 3,637,978 and 3,656,446 — the published code's
-counts. Multiply-adds forward per 28 × 28 image: 161.03 M (vgg5, 26 classes; 160.88 M of
-them in the convolutions). SpinalNet returns log_softmax and trains with cross entropy on
-it, which equals cross entropy on the logits (log_softmax is idempotent): these models return
-logits, as every loss here expects. Weights use PyTorch's default initialisation.
+Parameters at w = 64, 1 input channel (checked in tests/training/test_models.py): vgg5 3,654,362 for
+26 classes and 3,672,830 for 62; spinal_vgg5 3,637,978 and 3,656,446 — the published code's counts.
+Multiply-adds forward per 28 × 28 image: 161.03 M (vgg5, 26 classes; 160.88 M of them in the
+convolutions). SpinalNet returns log_softmax and trains with cross entropy on it, which equals cross
+entropy on the logits (log_softmax is idempotent): these models return logits, as every loss here
+expects. Weights use PyTorch's default initialisation.
 """
 
 from __future__ import annotations
