@@ -12,7 +12,7 @@ The files: `report.html` (self-contained: figures embedded, opens offline), `rep
 (figures as PNG files beside it), `answer.txt`, `comparisons.csv` (every column),
 `claims.csv`, `trends.csv` / `meta_analysis.csv` where they apply, `time_to_target.csv`,
 `paired_misses.csv`, `trials.parquet`, `epochs.parquet` (the curves the report uses; every
-per-epoch metric with `study report --all-curves`).
+per-epoch metric with `study report --all-curves`); with `--latex`, `comparisons.tex`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import pandas as pd
 from analysis import page
 from analysis.answer import answer_lines, sequential_lines
 from analysis.claims import claim_lines, claim_table
+from analysis.latex import comparisons_tex
 from analysis.load import StudyRuns, load_study
 from analysis.meta import exchangeable, meta_analysis
 from analysis.render import html_page, markdown
@@ -55,14 +56,7 @@ def build_report(
 ) -> Report:
     """Load the study, analyse it, render and write every output (and log them on the parent
     run unless `log=False`)."""
-    study = load_study(tracking_uri, experiment, curves=_curves(cfg))
-    settings = cfg.resolved(study.spec)
-    finished = compared_finished(study.trials)
-    if finished.empty or settings.metric not in finished:
-        raise ValueError(
-            f"experiment {experiment!r} has no finished trial with metric {settings.metric!r}"
-        )
-    found = analyse(study, finished, settings)
+    study, finished, found, settings = study_findings(tracking_uri, experiment, cfg)
     rendered = render(study, finished, found, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, data in rendered.items():
@@ -72,6 +66,21 @@ def build_report(
         for name, data in rendered.items():
             store.log_file(study.parent["run_id"], None, name, data, c.REPORT_FOLDER)
     return Report(found, settings, study.setting_keys, [out_dir / n for n in rendered])
+
+
+def study_findings(
+    tracking_uri: str, experiment: str, cfg: ReportConfig
+) -> tuple[StudyRuns, pd.DataFrame, Findings, Settings]:
+    """The study loaded in one pass, its finished compared trials, what the analysis finds,
+    and the settings it was read with."""
+    study = load_study(tracking_uri, experiment, curves=_curves(cfg))
+    settings = cfg.resolved(study.spec)
+    finished = compared_finished(study.trials)
+    if finished.empty or settings.metric not in finished:
+        raise ValueError(
+            f"experiment {experiment!r} has no finished trial with metric {settings.metric!r}"
+        )
+    return study, finished, analyse(study, finished, settings), settings
 
 
 def _curves(cfg: ReportConfig) -> Any:
@@ -128,6 +137,8 @@ def render(
     files |= {f"{n}.parquet": _parquet(f) for n, f in (("trials", study.trials),
                                                       ("epochs", study.epochs))}  # fmt: skip
     files |= {s.figure: s.figure_png for s in sections if s.figure}
+    if cfg.latex:
+        files["comparisons.tex"] = comparisons_tex(found, cfg, study.setting_keys).encode()
     files[c.REPORT_MD] = markdown(header, sections).encode()
     files[c.REPORT_HTML] = html_page(header, sections, study.experiment).encode()
     return files

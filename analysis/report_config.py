@@ -29,6 +29,7 @@ class ReportConfig:
     all_curves: bool = False  # read every per-epoch metric, not only those the report uses
     family_method: str = "maxt"
     primary: tuple[str, ...] | None = None
+    latex: bool = False  # also `comparisons.tex`, a booktabs table (`analysis.latex`)
 
     def resolved(self, spec: Mapping[str, Any]) -> Settings:
         """Every choice made: this config's, else the stored spec's `analysis` (and
@@ -58,6 +59,7 @@ class ReportConfig:
             stated_primary=stated,
             claims=tuple(Claim.from_dict(d) for d in stated_claims if d["candidate"] in primary),
             beta_futility=float(beta) if beta is not None else None,
+            latex=self.latex,
         )
 
 
@@ -78,6 +80,7 @@ class Settings:
     stated_primary: tuple[str, ...] = ()
     claims: tuple[Claim, ...] = field(default_factory=tuple)
     beta_futility: float | None = None
+    latex: bool = False
 
     @property
     def post_hoc(self) -> bool:

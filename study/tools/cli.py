@@ -21,7 +21,6 @@ from study import contract
 from study.errors import UserError
 from study.orchestration.signals import terminate_like_interrupt
 from study.tools import cli_tools
-from study.tools.cli_tools import tracking_uri_for
 
 # Library modules are imported inside each command: `study trial` must not pull in Ray or
 # MLflow, and `study status` not torch.
@@ -132,6 +131,8 @@ def _report_command(sub: Subparsers) -> None:
         "--all-curves", action="store_true",
         help="epochs.parquet holds every per-epoch metric (default: the curves the report uses)",
     )  # fmt: skip
+    report.add_argument("--latex", action="store_true",
+                        help="also comparisons.tex, a booktabs table for a paper")  # fmt: skip
     report.add_argument("--no-log", action="store_true", help="do not log it to the parent run")
     report.set_defaults(func=cli_tools.cmd_report)
 
@@ -218,28 +219,20 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from study.orchestration.record import has_record, stored_study
-    from study.orchestration.spec import load_spec
-    from study.orchestration.storage import Storage
-    from study.tools.launch import launch
+    from study import api
 
-    spec = load_spec(args.space, parse_sets(args.set))
-    storage = Storage.of(args.storage)
-    stored_uri = None
-    if args.tracking_uri is None and has_record(storage, spec.name):
-        stored_uri = stored_study(storage, spec.name).tracking_uri or None  # a resume
-    return launch(spec, storage, tracking_uri_for(args, stored_uri), args.address, args.verbose)
+    outcome = api.run(Path(args.space), storage=args.storage, tracking_uri=args.tracking_uri,
+                      overrides=parse_sets(args.set), address=args.address,
+                      verbose=args.verbose)  # fmt: skip
+    return 0 if outcome.complete else 1
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from study.orchestration.record import load_record
-    from study.orchestration.storage import Storage
-    from study.tools.launch import launch
+    from study import api
 
-    storage = Storage.of(args.storage)
-    record = load_record(storage, args.name)
-    uri = tracking_uri_for(args, record.tracking_uri or None)
-    return launch(record.spec, storage, uri, args.address, args.verbose)
+    outcome = api.resume(args.name, storage=args.storage, tracking_uri=args.tracking_uri,
+                         address=args.address, verbose=args.verbose)  # fmt: skip
+    return 0 if outcome.complete else 1
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

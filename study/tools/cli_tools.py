@@ -37,18 +37,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha: invalid value {args.alpha} (allowed: in (0, 1))")
     from analysis.render import render_text
-    from analysis.report import ReportConfig, build_report
+    from study import api
 
     out = Path(args.out or Path("reports") / args.experiment).resolve()
-    cfg = ReportConfig(
+    report = api.report(
+        args.experiment, tracking_uri=uri, storage=None, out=out, log=not args.no_log,
         metric=args.metric, reference=args.reference, alpha=args.alpha,
         min_effect=args.min_effect, ci_method=args.ci_method, all_curves=args.all_curves,
-        family_method=args.family_method, primary=args.primary,
+        family_method=args.family_method, primary=args.primary, latex=args.latex,
     )  # fmt: skip
-    try:
-        report = build_report(uri, args.experiment, out, cfg, log=not args.no_log)
-    except (LookupError, ValueError, KeyError) as exc:
-        raise UserError(str(exc).strip("'\"")) from exc
     from analysis.answer import per_setting_table
     from analysis.page import post_hoc
     from study.contract import COMPARISONS_CSV, REPORT_HTML

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from study.orchestration.record import open_study
 from study.orchestration.spec import StudySpec
@@ -16,9 +16,14 @@ from study.orchestration.storage import Storage
 from study.store import resolve_tracking_uri, ui_link
 from study.tools.server import check_tracking, redacted
 
+if TYPE_CHECKING:
+    from study.orchestration.runner import StudyOutcome
 
-def launch(spec: StudySpec, storage: Storage, uri: str, address: str | None, verbose: bool) -> int:
-    """Run or resume `spec` in `storage`, tracked at `uri`; 0 when every stage finished."""
+
+def launch(
+    spec: StudySpec, storage: Storage, uri: str, address: str | None, verbose: bool
+) -> StudyOutcome:
+    """Run or resume `spec` in `storage`, tracked at `uri`, and say what happened."""
     from study.orchestration.runner import run_study
     from study.training.data import preflight
 
@@ -48,8 +53,7 @@ def launch(spec: StudySpec, storage: Storage, uri: str, address: str | None, ver
             f"The study is not complete: `{self_command()} resume {outcome.name} --storage "
             f"{storage}` finishes it (from any directory)."
         )
-        return 1
-    return 0
+    return outcome
 
 
 def self_command() -> str:

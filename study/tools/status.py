@@ -9,6 +9,7 @@ file."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from study import contract as c
@@ -20,11 +21,27 @@ from study.tools.server import redacted
 LISTED = 200  # runs listed one per line
 
 
-def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
+@dataclass(frozen=True)
+class Status:
+    """A study's progress: where it lives, its parent run's status, trials per stage and
+    status (`table`: stage, expected, finished, running, killed, errored, pending) and its
+    trial runs."""
+
+    name: str
+    storage: str
+    tracking_uri: str
+    parent_status: str
+    table: list[dict[str, Any]]
+    runs: list[Any]
+
+    @property
+    def complete(self) -> bool:
+        return all(row["finished"] == row["expected"] for row in self.table)
+
+
+def read_status(name: str, storage: Storage, tracking_uri: str | None) -> Status:
     """`tracking_uri`: None = the one recorded when the study started."""
     record = stored_study(storage, name)
-    expected = record.expected
-
     uri = tracking_uri or record.tracking_uri
     runs: list[Any] = []
     parent_status = "not tracked"
@@ -42,27 +59,42 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
             # what the table shows: the stage tag and the last epoch
             only = {"tags": [c.STAGE_TAG], "metrics": ["epoch"]}
             runs = store.read_trials(exp, name, parent.info.run_id, params=False, only=only)
+    table = []
+    for stage, n in record.expected.items():
+        counts = Counter(r.info.status for r in runs if c.stage_of(r) == stage)
+        table.append(
+            {
+                "stage": stage,
+                "expected": n,
+                "finished": counts["FINISHED"],
+                "running": counts["RUNNING"],
+                "killed": counts["KILLED"],
+                "errored": counts["FAILED"],
+                "pending": max(0, n - sum(counts.values())),
+            }
+        )
+    return Status(name, storage.uri(name), uri, parent_status, table, runs)
+
+
+def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
+    """`study status`'s text: the table per stage, then the runs that need a look first."""
+    s = read_status(name, storage, tracking_uri)
     lines = [
-        f"Study {name!r} (storage {storage.uri(name)}, tracking {redacted(uri)}); "
-        f"parent run: {parent_status}"
+        f"Study {name!r} (storage {s.storage}, tracking {redacted(s.tracking_uri)}); "
+        f"parent run: {s.parent_status}"
     ]
     lines.append(f"{'stage':10s} {'expected':>8s} {'finished':>8s} {'running':>8s} "
                  f"{'killed':>7s} {'errored':>7s} {'pending':>7s}")  # fmt: skip
-    complete = True
-    for stage, n in expected.items():
-        mine = [r for r in runs if c.stage_of(r) == stage]
-        counts = Counter(r.info.status for r in mine)
-        pending = max(0, n - len(mine))
-        complete &= counts["FINISHED"] == n
+    for row in s.table:
         lines.append(
-            f"{stage:10s} {n:8d} {counts['FINISHED']:8d} {counts['RUNNING']:8d} "
-            f"{counts['KILLED']:7d} {counts['FAILED']:7d} {pending:7d}"
+            f"{row['stage']:10s} {row['expected']:8d} {row['finished']:8d} {row['running']:8d} "
+            f"{row['killed']:7d} {row['errored']:7d} {row['pending']:7d}"
         )
     lines.append("")
-    lines += _run_lines(runs)
+    lines += _run_lines(s.runs)
     verdict = (
         "complete"
-        if complete
+        if s.complete
         else f"NOT complete: resume with `study resume {name}` (or run the same YAML again)"
     )
     lines.append(f"\nStudy {name!r} is {verdict}.")
