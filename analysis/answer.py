@@ -86,6 +86,8 @@ def per_setting_table(
         table["tost_low"], table["tost_high"] = comparisons["tost_low"], comparisons["tost_high"]
     if verdict:
         table["verdict"] = comparisons["verdict"]
+    if "mixed_hardware_pairs" in comparisons and comparisons["mixed_hardware_pairs"].any():
+        table["pairs on 2 hardware"] = comparisons["mixed_hardware_pairs"]  # beside the verdict
     return table
 
 

@@ -159,6 +159,7 @@ def trials_frame(runs: list[RunRecord]) -> pd.DataFrame:
             "ray_trial_id": _tag(run, c.TRIAL_ID_TAG, None),
             "stage": _tag(run, c.STAGE_TAG, "") or c.MAIN_STAGE,
             "grid_point": _tag(run, c.GRID_POINT_TAG, ""),
+            c.HARDWARE_TAG: _tag(run, c.HARDWARE_TAG, ""),
             "loss_label": loss_label(cast),
             **cast,
             **{k[8:]: run[k] for k in metrics},  # NaN where a run lacks one, as logged NaN

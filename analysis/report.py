@@ -28,6 +28,7 @@ import pandas as pd
 from analysis import page
 from analysis.answer import answer_lines, sequential_lines
 from analysis.claims import claim_lines, claim_table
+from analysis.hardware import PAIR_COLUMN, hardware_pairs, mixed_pairs
 from analysis.latex import comparisons_tex
 from analysis.load import StudyRuns, load_study
 from analysis.meta import exchangeable, meta_analysis
@@ -103,12 +104,14 @@ def analyse(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> Findings
     """The per-setting comparisons and claims, the sequential decisions, the descriptive
     summaries across settings, time to target."""
     keys = study.setting_keys
+    paired, pair_key = (hardware_pairs(finished), PAIR_COLUMN) if cfg.pair_on == "hardware" \
+        else (finished, "seed")  # fmt: skip
     result = compare(
-        finished, cfg.metric, cfg.reference, keys, alpha=cfg.alpha, seed=cfg.seed,
-        min_effect=cfg.min_effect, n_resamples=cfg.n_resamples, ci_method=cfg.ci_method,
-        family_method=cfg.family_method, primary=cfg.primary or None,
+        paired, cfg.metric, cfg.reference, keys, pair_key=pair_key, alpha=cfg.alpha,
+        seed=cfg.seed, min_effect=cfg.min_effect, n_resamples=cfg.n_resamples,
+        ci_method=cfg.ci_method, family_method=cfg.family_method, primary=cfg.primary or None,
     )  # fmt: skip
-    comparisons, decisions = result.table, study.decisions
+    comparisons, decisions = with_hardware(result.table, finished, cfg, keys), study.decisions
     if not decisions.empty:  # the sequential verdicts are the study's; no fixed-design ones
         answer = sequential_lines(decisions, cfg.metric, cfg.reference, cfg.min_effect,
                                   cfg.beta_futility)  # fmt: skip
@@ -123,6 +126,22 @@ def analyse(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> Findings
     time_rows, misses = time_findings(study, finished, cfg)
     return Findings(comparisons, decisions, trends, pooled, answer, claims, headline,
                     time_rows, misses)  # fmt: skip
+
+
+def with_hardware(
+    comparisons: pd.DataFrame, finished: pd.DataFrame, cfg: Settings, keys: list[str]
+) -> pd.DataFrame:
+    """Where the trials say what they ran on: each row's pairs across two kinds of hardware
+    (`mixed_hardware_pairs`), said in its note."""
+    if c.HARDWARE_TAG not in finished or not finished[c.HARDWARE_TAG].astype(bool).any():
+        return comparisons
+    mixed = mixed_pairs(finished, comparisons, cfg.reference, keys)
+    out = comparisons.assign(mixed_hardware_pairs=mixed)
+    said = [f"{m} of {n} pairs ran on two kinds of hardware" if m else ""
+            for m, n in zip(mixed, out["n_pairs"], strict=True)]  # fmt: skip
+    note = out["note"].fillna("") if "note" in out else pd.Series("", index=out.index)
+    out["note"] = [f"{a}; {b}" if a and b else a or b for a, b in zip(note, said, strict=True)]
+    return out
 
 
 def render(

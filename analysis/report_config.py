@@ -60,6 +60,7 @@ class ReportConfig:
             claims=tuple(Claim.from_dict(d) for d in stated_claims if d["candidate"] in primary),
             beta_futility=float(beta) if beta is not None else None,
             latex=self.latex,
+            pair_on=str(stated_analysis.get("pair_on", "seed")),
         )
 
 
@@ -81,6 +82,7 @@ class Settings:
     claims: tuple[Claim, ...] = field(default_factory=tuple)
     beta_futility: float | None = None
     latex: bool = False
+    pair_on: str = "seed"  # "hardware": pairs only within one kind of hardware
 
     @property
     def post_hoc(self) -> bool:

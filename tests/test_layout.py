@@ -193,8 +193,12 @@ OTHER_MEANINGS = Counter({
     ("study.tools.cli", "report"): 1, ("study.tools.launch", "study"): 3,
     ("study.tools.bench_scheduling", "study"): 1,  # `python -m study`
     ("study.tools.bench_scheduling", "report"): 2, ("study.tools.bench_tracking", "report"): 2,
-    ("study.tools.planning", "stage"): 3, ("study.tools.status", "stage"): 3,
+    ("study.tools.planning", "stage"): 3, ("study.tools.status", "stage"): 4,
     ("study.tools.status", "expected"): 4,  # the columns of `study status`
+    ("study.tools.status", "hardware"): 3,
+    # the value `hardware` of the spec's `analysis.pair_on`
+    ("study.orchestration.spec.model", "hardware"): 1, ("analysis.page", "hardware"): 1,
+    ("analysis.report", "hardware"): 1,
     ("study.orchestration.stages.base", "stage"): 1,  # the registry's family name
 })  # fmt: skip
 

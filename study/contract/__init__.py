@@ -35,6 +35,7 @@ LOOK_TAG = "look"  # the look a sequential study's trial belongs to
 NODE_TAG = "ray.node_id"  # the node a trial runs on now
 NODE_HISTORY_TAG = "ray.node_history"  # every node it ran on, in order (retries move it)
 EARLY_STOPPED_TAG = "early_stopped"  # "true" on a trial ASHA stopped before its last epoch
+HARDWARE_TAG = "hardware"  # what a trial ran on (`study.training.provenance`); parent: all
 DIVERGED_TAG = "diverged"  # "true" on a trial whose training loss became non-finite
 CONFIG_HASH_TAG = "config_hash"
 NOISE_DRAW_SEED_TAG = "noise_draw_seed"  # what `noise.seed: trial` resolved to
@@ -139,6 +140,7 @@ def selects_on_val(metric: str) -> bool:
 # --- files: artifacts of MLflow runs and of the stored study record --------------------------
 CONFIG_FILE = "trial_config.json"  # a trial run's config
 SPEC_FILE = "study_spec.json"  # the parent run's copy of the stored study spec
+ENVIRONMENT_FILE = "environment.json"  # a trial's node: hardware, versions, lock hash
 RELIABILITY_FILE = "reliability_test.json"  # a trial's reliability bins (test set, last epoch)
 DECISIONS_FOLDER = "decisions"  # the stages' decisions: in the record, and on the parent run
 EXPECTED_KEY = "expected"  # the decision holding the trials per stage (`study status`)

@@ -94,7 +94,8 @@ class TrackingCallback(TuneCallback):
         self._final[trial.trial_id] = c.finished(result)
         if result.get(c.DIVERGED):
             self._diverged.add(trial.trial_id)
-        self._submit(trial, lambda p: _add(p, got.epochs, got.node, got.files))
+        tags = {c.HARDWARE_TAG: got.hardware} if got.hardware else {}  # a process's first
+        self._submit(trial, lambda p: _add(p, got.epochs, got.node, got.files, tags))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         # stopped by ASHA before its last epoch
@@ -130,11 +131,12 @@ def _start(p: Pending) -> None:
 
 def _add(
     p: Pending, epochs: list[tuple[int, dict[str, float], int]], node: str,
-    files: list[tuple[int, str, bytes]],
+    files: list[tuple[int, str, bytes]], tags: dict[str, str],
 ) -> None:  # fmt: skip
     p.epochs += epochs
     p.nodes += [node] * bool(node)
     p.artifacts += files
+    p.tags.update(tags)
 
 
 def _end(p: Pending, status: str, tags: dict[str, str]) -> None:

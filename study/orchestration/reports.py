@@ -4,7 +4,9 @@ and decoded by the tracking callback (`study.orchestration.callback`) in this on
 * the epoch's metrics (the keys of `study.contract`);
 * its files as `artifact:<name>` → base64 (workers never reach the tracking store: the driver
   logs a file together with its epoch);
-* `lossbench_node_id`: the node it ran on;
+* `lossbench_node_id`: the node it ran on, and `lossbench_hardware` its hardware label; the
+  first report of a trial's process also carries the node's environment as a file
+  (`contract.ENVIRONMENT_FILE`, `study.training.provenance`);
 * `lossbench_backlog`: on a resumed trial's first report, every report it sent before (JSON),
   so that the driver logs the epochs its run lacks.
 """
@@ -21,6 +23,7 @@ from study import contract as c
 BACKLOG_KEY = "lossbench_backlog"
 ARTIFACT_PREFIX = "artifact:"
 NODE_KEY = "lossbench_node_id"
+HARDWARE_KEY = "lossbench_hardware"
 
 
 def epoch_report(metrics: Mapping[str, float], files: Mapping[str, bytes]) -> dict[str, Any]:
@@ -29,9 +32,19 @@ def epoch_report(metrics: Mapping[str, float], files: Mapping[str, bytes]) -> di
                           for k, v in files.items()}}  # fmt: skip
 
 
-def sent_from(report: Mapping[str, Any], node: str, backlog: list[Any] | None = None) -> dict:
-    """What goes to Tune: the report, where it ran, and the reports re-sent before it."""
-    extra = {BACKLOG_KEY: json.dumps(backlog)} if backlog is not None else {}
+def sent_from(
+    report: Mapping[str, Any], node: str, backlog: list[Any] | None = None,
+    environment: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What goes to Tune: the report, where it ran (and on what), the reports re-sent before
+    it, and the node's environment as a file."""
+    extra: dict[str, Any] = {BACKLOG_KEY: json.dumps(backlog)} if backlog is not None else {}
+    if environment is not None:
+        data = json.dumps(dict(environment), indent=2, sort_keys=True).encode()
+        extra |= {
+            HARDWARE_KEY: environment.get(c.HARDWARE_TAG, ""),
+            ARTIFACT_PREFIX + c.ENVIRONMENT_FILE: base64.b64encode(data).decode(),
+        }
     return {**report, NODE_KEY: node, **extra}
 
 
@@ -45,6 +58,7 @@ class Received(NamedTuple):
     epochs: list[tuple[int, dict[str, float], int]]  # step, metrics, arrival (ms)
     files: list[tuple[int, str, bytes]]  # step, name, data
     node: str
+    hardware: str  # "" unless this report says
 
 
 def received(result: dict[str, Any], arrived_ms: int) -> Received:
@@ -62,4 +76,4 @@ def received(result: dict[str, Any], arrived_ms: int) -> Received:
     for key in [k for k in result if k.startswith(ARTIFACT_PREFIX) or k == BACKLOG_KEY]:
         del result[key]
     node = result.get(NODE_KEY)
-    return Received(logged, files, str(node) if node else "")
+    return Received(logged, files, str(node) if node else "", str(result.get(HARDWARE_KEY, "")))

@@ -19,11 +19,11 @@ from study.orchestration.callback import TrackingCallback
 from study.orchestration.compact import CompactEndedTrials
 from study.orchestration.decisions import EXPECTED_KEY, load_decision, save_decision
 from study.orchestration.progress import ProgressCallback
+from study.orchestration.ray_setup import init_ray
 from study.orchestration.record import StudyRecord
 from study.orchestration.reports import metric_items
 from study.orchestration.run_tags import study_runs
 from study.orchestration.settle import Counts, settle
-from study.orchestration.signals import terminate_like_interrupt
 from study.orchestration.spec.model import StudySpec
 from study.orchestration.spec.translate import (
     build_grid,
@@ -274,18 +274,3 @@ def _tune_settings(spec: StudySpec, local: bool) -> None:
     slots = min(fits, limit) if limit else fits
     if local and "TUNE_MAX_PENDING_TRIALS_PG" not in _USER_ENV:  # per study: its resources
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, int(2 * slots)))
-
-
-def init_ray(address: str | None) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    # Trials run in Ray workers whose cwd is a scratch folder: every path we hand them is
-    # absolute already; keep the worker's cwd where the driver was for anything else.
-    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        ray.init(address="local", include_dashboard=False, log_to_driver=True)
-    terminate_like_interrupt()  # ray.init replaced our SIGTERM handler with one that exits

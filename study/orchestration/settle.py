@@ -45,7 +45,8 @@ def settle(
     summary: tuple[list[str], str] | None = None,
 ) -> Counts:
     """Count child runs per stage; runs left RUNNING (an interrupted fit) become KILLED, and at
-    the end the parent becomes FINISHED, FAILED or KILLED. `summary` (grid axes, metric): also
+    the end the parent becomes FINISHED, FAILED or KILLED, tagged with the hardware its
+    trials ran on. `summary` (grid axes, metric): also
     write the results per loss and setting as the parent run's description."""
     finished: dict[str, int] = dict.fromkeys(expected, 0)
     errored: dict[str, int] = dict.fromkeys(expected, 0)
@@ -65,10 +66,15 @@ def settle(
             status = "FAILED"
         else:
             status = "KILLED"
+        kinds = sorted(
+            {r.data.tags[c.HARDWARE_TAG] for r in runs if r.data.tags.get(c.HARDWARE_TAG)}
+        )
+        tags = {c.HARDWARE_TAG: "; ".join(kinds)} if kinds else {}  # every kind of node used
         if summary is not None:
             counts = {s: f"{finished.get(s, 0)}/{n} finished" for s, n in expected.items()}
-            note = summary_note(study, runs, summary[0], summary[1], counts)
-            store.set_tags(parent_id, {c.NOTE_TAG: note})
+            tags[c.NOTE_TAG] = summary_note(study, runs, summary[0], summary[1], counts)
+        if tags:
+            store.set_tags(parent_id, tags)
         store.set_status(parent_id, status)
     return Counts(finished, errored)
 

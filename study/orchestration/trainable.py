@@ -16,6 +16,7 @@ from study.orchestration.stages import trial_label
 from study.orchestration.storage import Storage
 from study.training.checkpointing import CheckpointPolicy
 from study.training.config import TrialConfig
+from study.training.provenance import environment
 from study.training.states import checkpoint_bytes, checkpoint_from_bytes
 from study.training.trial import run_trial
 
@@ -76,12 +77,13 @@ def trainable(
     )
     sent: list[dict[str, Any]] = list(state["reports"]) if state else []
     if sent:
-        tune.report(sent_from(sent[-1], node_id, backlog=sent[:-1]))
+        tune.report(sent_from(sent[-1], node_id, backlog=sent[:-1], environment=environment()))
     if state is not None and state.get("finished"):
         return  # the driver died after the last epoch was saved: nothing left to train
 
     last = cfg.schedule.epochs
-    keeper = StateKeeper(tune.report, node_id, sent, states, state_file, policy, last)
+    keeper = StateKeeper(tune.report, node_id, sent, states, state_file, policy, last,
+                         environment=None if sent else environment())  # fmt: skip
     run_trial(cfg, keeper, state)
 
 
@@ -94,8 +96,10 @@ class StateKeeper:
         self, send: Callable[[dict[str, Any]], None], node_id: str, sent: list[dict[str, Any]],
         states: Storage, state_file: str, policy: CheckpointPolicy, last_epoch: int,
         clock: Callable[[], float] = time.monotonic,
+        environment: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
         self.send, self.node_id, self.sent = send, node_id, sent
+        self.environment = environment  # sent with the first report, then not again
         self.states, self.state_file = states, state_file
         self.policy, self.last_epoch, self.clock = policy, last_epoch, clock
         self.saved_at, self.save_took = clock(), 0.0
@@ -105,7 +109,8 @@ class StateKeeper:
     ) -> None:
         # files travel inside the result (`reports`); the node is tagged on the run
         result = epoch_report(metrics, artifacts)
-        self.send(sent_from(result, self.node_id))
+        self.send(sent_from(result, self.node_id, environment=self.environment))
+        self.environment = None
         self.sent.append(result)
         epoch = int(metrics["epoch"])
         since = self.clock() - self.saved_at

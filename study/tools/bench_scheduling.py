@@ -135,8 +135,9 @@ def _timed(fn: Any) -> float:
 
 
 def bench_scheduling(n_trials: int = 200, epochs: int = 1) -> list[str]:
+    from study.orchestration.ray_setup import init_ray
     from study.orchestration.record import open_study
-    from study.orchestration.runner import init_ray, run_study
+    from study.orchestration.runner import run_study
     from study.orchestration.storage import Storage
     from study.training.trial import run_trial
 

@@ -24,8 +24,8 @@ LISTED = 200  # runs listed one per line
 @dataclass(frozen=True)
 class Status:
     """A study's progress: where it lives, its parent run's status, trials per stage and
-    status (`table`: stage, expected, finished, running, killed, errored, pending) and its
-    trial runs."""
+    status (`table`: stage, expected, finished, running, killed, errored, pending, and the
+    hardware its trials ran on) and its trial runs."""
 
     name: str
     storage: str
@@ -57,22 +57,17 @@ def read_status(name: str, storage: Storage, tracking_uri: str | None) -> Status
         if parent is not None:
             parent_status = parent.info.status
             # what the table shows: the stage tag and the last epoch
-            only = {"tags": [c.STAGE_TAG], "metrics": ["epoch"]}
+            only = {"tags": [c.STAGE_TAG, c.HARDWARE_TAG], "metrics": ["epoch"]}
             runs = store.read_trials(exp, name, parent.info.run_id, params=False, only=only)
     table = []
     for stage, n in record.expected.items():
-        counts = Counter(r.info.status for r in runs if c.stage_of(r) == stage)
-        table.append(
-            {
-                "stage": stage,
-                "expected": n,
-                "finished": counts["FINISHED"],
-                "running": counts["RUNNING"],
-                "killed": counts["KILLED"],
-                "errored": counts["FAILED"],
-                "pending": max(0, n - sum(counts.values())),
-            }
-        )
+        mine = [r for r in runs if c.stage_of(r) == stage]
+        counts = Counter(r.info.status for r in mine)
+        kinds = sorted({r.data.tags.get(c.HARDWARE_TAG) or "" for r in mine} - {""})
+        table.append({"stage": stage, "expected": n, "finished": counts["FINISHED"],
+                      "running": counts["RUNNING"], "killed": counts["KILLED"],
+                      "errored": counts["FAILED"], "pending": max(0, n - sum(counts.values())),
+                      "hardware": "; ".join(kinds)})  # fmt: skip
     return Status(name, storage.uri(name), uri, parent_status, table, runs)
 
 
@@ -90,6 +85,7 @@ def study_status(name: str, storage: Storage, tracking_uri: str | None) -> str:
             f"{row['stage']:10s} {row['expected']:8d} {row['finished']:8d} {row['running']:8d} "
             f"{row['killed']:7d} {row['errored']:7d} {row['pending']:7d}"
         )
+    lines += [f"{row['stage']:10s} ran on {row['hardware']}" for row in s.table if row["hardware"]]
     lines.append("")
     lines += _run_lines(s.runs)
     verdict = (

@@ -1,9 +1,10 @@
 """docs/api.md, run: its Python blocks, in order, as one script in a fresh folder (a real
 study on digits through `study.run`, then `status`, `load`, `compare` and `report`), and the
-LaTeX table the report wrote, checked as LaTeX."""
+LaTeX table the report wrote, checked as LaTeX; every trial run's provenance."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -28,3 +29,8 @@ def test_the_api_quickstart_runs_as_written(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "comparisons.tex" in proc.stdout and "lace vs ce" in proc.stdout
     check_latex_table((tmp_path / "reports" / "api_demo" / "comparisons.tex").read_text())
+    # provenance: each trial run's environment, and the report's header says the hardware
+    found = [json.loads(p.read_text()) for p in tmp_path.glob("mlartifacts/**/environment.json")]
+    assert len(found) == 6 and all(e["torch"] == "2.14.1" and e["hardware"] for e in found)
+    assert len({e["lock_sha256"] for e in found}) == 1 and found[0]["hostname"]
+    assert "Hardware: " in (tmp_path / "reports" / "api_demo" / "report.md").read_text()

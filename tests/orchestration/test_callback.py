@@ -14,7 +14,7 @@ from tests.orchestration.conftest import epoch_result as _epoch
 def test_callback_logs_each_epoch_once_across_a_restored_driver(tracked: Any) -> None:
     import json
 
-    from study.orchestration.reports import BACKLOG_KEY, NODE_KEY
+    from study.orchestration.reports import BACKLOG_KEY, HARDWARE_KEY, NODE_KEY
 
     store, exp_id, parent = tracked
     trial = SimpleNamespace(
@@ -22,7 +22,7 @@ def test_callback_logs_each_epoch_once_across_a_restored_driver(tracked: Any) ->
     )
     cb = _callback(store, exp_id, parent)
     cb.on_trial_start(0, [trial], trial)
-    cb.on_trial_result(1, [trial], trial, {**_epoch(1), NODE_KEY: "n1"})
+    cb.on_trial_result(1, [trial], trial, {**_epoch(1), NODE_KEY: "n1", HARDWARE_KEY: "cpu A"})
     cb.on_trial_result(2, [trial], trial, {**_epoch(2), NODE_KEY: "n1"})
     cb.get_state()  # Tune's snapshot: what was queued is written first
     # the driver dies; Tune restores the callback (run ids are looked up again) and the trial,
@@ -32,7 +32,8 @@ def test_callback_logs_each_epoch_once_across_a_restored_driver(tracked: Any) ->
     cb = pickle.loads(pickle.dumps(cb))
     resent = {**_epoch(2), NODE_KEY: "n2", BACKLOG_KEY: json.dumps([_epoch(1)])}
     cb.on_trial_result(3, [trial], trial, resent)
-    cb.on_trial_result(4, [trial], trial, {**_epoch(3, final=True), NODE_KEY: "n2"})
+    cb.on_trial_result(4, [trial], trial, {**_epoch(3, final=True), NODE_KEY: "n2",
+                                           HARDWARE_KEY: "gpu B"})  # fmt: skip
     cb.on_trial_complete(5, [trial], trial)
     cb.on_experiment_end([trial])
     (run,) = store.read_trials(exp_id, "m", parent)
@@ -42,6 +43,7 @@ def test_callback_logs_each_epoch_once_across_a_restored_driver(tracked: Any) ->
     assert (tags[contract.STAGE_TAG], tags[contract.GRID_POINT_TAG]) == (contract.MAIN_STAGE, "")
     assert tags[contract.TRIAL_LABEL_TAG] == "loss=lace,seed=1"
     assert tags[contract.NODE_HISTORY_TAG] == "n1,n2" and tags[contract.NODE_TAG] == "n2"
+    assert tags[contract.HARDWARE_TAG] == "gpu B"  # where it ran last
     assert run.info.status == "FINISHED" and contract.EARLY_STOPPED_TAG not in tags
 
 

@@ -152,6 +152,9 @@ class ClaimSpec:
         check(self.gain != 0, "gain", self.gain, "a nonzero gain (positive: candidate better)")
 
 
+PAIR_ON = ("seed", "hardware")
+
+
 @dataclass(frozen=True)
 class AnalysisSpec:
     """How the study is analysed. `primary`: the candidates of the confirmatory family (the
@@ -165,8 +168,10 @@ class AnalysisSpec:
     selects_on_test: bool = False  # allowed only in a faithful replication; the report says so
     primary: tuple[str, ...] = ()
     claims: tuple[ClaimSpec, ...] = ()
+    pair_on: str = "seed"  # "hardware": only pairs whose two trials ran on the same hardware
 
     def __post_init__(self) -> None:
+        check(self.pair_on in PAIR_ON, "pair_on", self.pair_on, f"one of {', '.join(PAIR_ON)}")
         check(not contract.selects_on_val(self.metric), "metric", self.metric,
               "a test or train metric; the validation split was used for tuning")  # fmt: skip
         check(self.min_effect > 0, "min_effect", self.min_effect, "> 0")
@@ -180,12 +185,14 @@ class AnalysisSpec:
                   "confirmatory family")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """As hashed and recorded: `primary` and `claims` only when given, so that a study
-        without them hashes as before they existed."""
+        """As hashed and recorded: `primary`, `claims` and `pair_on` only when given, so that a
+        study without them keeps its hash."""
         out = dataclasses.asdict(self)
         for key in ("primary", "claims"):
             if not out[key]:
                 del out[key]
+        if out["pair_on"] == "seed":
+            del out["pair_on"]
         return out
 
 
