@@ -3,9 +3,9 @@ shows the study's own lines, and Ray's token authentication is said once, in los
 words, when a local start generates a token.
 
 A local Ray 2.60 turns token authentication on by default and warns so at every start
-(`RAY_AUTH_MODE` unset), and logs where it saved a new token. Here the mode is set explicitly
-(`RAY_AUTH_MODE=token`, what the default does, without the warning) unless the user set it;
-a cluster joined with `--address` keeps its own mode.
+(`RAY_AUTH_MODE` unset), and logs where it saved a new token: its authentication module's
+logger is held to errors, and a new token is said in one line. Ray's mode itself is left as
+Ray and the user set it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from study.orchestration.signals import terminate_like_interrupt
 
 AUTH_MODE = "RAY_AUTH_MODE"
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 def ray_token_path() -> Path:
@@ -32,11 +33,11 @@ def init_ray(address: str | None) -> None:
     # Trials run in Ray workers whose cwd is a scratch folder: every path we hand them is
     # absolute already; keep the worker's cwd where the driver was for anything else.
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+    logging.getLogger(AUTH_LOGGER).setLevel(logging.ERROR)
     if address:
         ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING)
     else:
-        new_token = AUTH_MODE not in os.environ and not ray_token_path().exists()
-        os.environ.setdefault(AUTH_MODE, "token")
+        new_token = not ray_token_path().exists()
         ray.init(address="local", include_dashboard=False, log_to_driver=True,
                  logging_level=logging.WARNING)  # fmt: skip
         if new_token and ray_token_path().exists():

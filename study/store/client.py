@@ -11,6 +11,7 @@ server that goes away and comes back fails no trial and loses no metric.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,6 +56,8 @@ class ClientStore:
         if self._mlflow is None:
             from mlflow.tracking import MlflowClient
 
+            # its "Creating initial MLflow database tables" lines say nothing a user needs
+            logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
             db = sqlite_path(self.uri)
             if db is not None:
                 db.parent.mkdir(parents=True, exist_ok=True)
