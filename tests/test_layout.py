@@ -321,3 +321,24 @@ def test_reading_a_study_imports_no_torch_or_ray() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# tests/ mirrors the package: one folder per layer (and e2e/), whole-project checks on top
+TEST_FOLDERS = {"training", "orchestration", "store", "tools", "analysis", "e2e"}
+TOP_TESTS = {"test_layout.py", "test_lock.py"}
+
+
+def misplaced_tests(paths: Iterable[Path]) -> list[str]:
+    """Test files (relative to tests/) outside the folders that mirror the package."""
+    return [str(p) for p in paths
+            if (len(p.parts) == 1 and p.name not in TOP_TESTS)
+            or (len(p.parts) > 1 and p.parts[0] not in TEST_FOLDERS)]  # fmt: skip
+
+
+def test_tests_mirror_the_package() -> None:
+    here = Path(__file__).parent
+    found = [p.relative_to(here) for p in here.rglob("test_*.py")]
+    assert misplaced_tests(found) == []
+    assert {p.parts[0] for p in found if len(p.parts) > 1} == TEST_FOLDERS
+    planted = [Path("test_orchestration.py"), Path("misc/test_x.py"), Path("store/test_a.py")]
+    assert misplaced_tests(planted) == ["test_orchestration.py", "misc/test_x.py"]

@@ -73,6 +73,10 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert len(progress) == 4 and "main 4/4 done (0 running)" in progress[-1], proc.stdout
     assert all("final_paper_top5_error" in line for line in progress)
     assert "Trial status" not in proc.stdout and "╭" not in proc.stdout
+    # a quiet console: neither MLflow's table creation nor Ray's start and token lines
+    said = proc.stdout + proc.stderr
+    assert "Creating initial MLflow database tables" not in said
+    assert "Started a local Ray instance" not in said and "Token authentication is" not in said
 
     client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("tiny")
