@@ -29,6 +29,11 @@ def _labels(trials: pd.DataFrame) -> pd.Series:
     return trials[HARDWARE_TAG].fillna("").replace("", UNKNOWN)
 
 
+def recorded(trials: pd.DataFrame) -> bool:
+    """Whether the trials say what they ran on (runs written before provenance do not)."""
+    return HARDWARE_TAG in trials and bool(trials[HARDWARE_TAG].astype(bool).any())
+
+
 def kinds(trials: pd.DataFrame) -> dict[str, int]:
     """Hardware label → trials that ran on it, most first."""
     return dict(_labels(trials).value_counts())

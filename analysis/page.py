@@ -18,14 +18,13 @@ from analysis import plots
 from analysis.answer import metric_label
 from analysis.effects import is_paper_protocol, replication
 from analysis.family import METHOD_NAMES
-from analysis.hardware import kinds
+from analysis.hardware import kinds, recorded
 from analysis.load import StudyRuns
 from analysis.methods import methods
 from analysis.render import Section, figure_png, round_table
 from analysis.report_config import Settings
 from analysis.sections import Findings, across, decided, figures, means, per_setting
 from analysis.time_section import time_to_target_sections
-from study.contract import HARDWARE_TAG
 
 
 def post_hoc(cfg: Settings) -> list[str]:
@@ -55,7 +54,7 @@ def header(study: StudyRuns, finished: pd.DataFrame, cfg: Settings) -> list[str]
 
 def _hardware(finished: pd.DataFrame, cfg: Settings) -> list[str]:
     """What the finished trials ran on (where their runs say), and how pairs were formed."""
-    if HARDWARE_TAG not in finished or not finished[HARDWARE_TAG].astype(bool).any():
+    if not recorded(finished):
         return []
     found = "; ".join(f"{k} ({n} trials)" for k, n in kinds(finished).items())
     how = ("pairs only within one kind of hardware (analysis.pair_on: hardware)"

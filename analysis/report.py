@@ -28,7 +28,7 @@ import pandas as pd
 from analysis import page
 from analysis.answer import answer_lines, sequential_lines
 from analysis.claims import claim_lines, claim_table
-from analysis.hardware import PAIR_COLUMN, hardware_pairs, mixed_pairs
+from analysis.hardware import PAIR_COLUMN, hardware_pairs, mixed_pairs, recorded
 from analysis.latex import comparisons_tex
 from analysis.load import StudyRuns, load_study
 from analysis.meta import exchangeable, meta_analysis
@@ -133,7 +133,7 @@ def with_hardware(
 ) -> pd.DataFrame:
     """Where the trials say what they ran on: each row's pairs across two kinds of hardware
     (`mixed_hardware_pairs`), said in its note."""
-    if c.HARDWARE_TAG not in finished or not finished[c.HARDWARE_TAG].astype(bool).any():
+    if not recorded(finished):
         return comparisons
     mixed = mixed_pairs(finished, comparisons, cfg.reference, keys)
     out = comparisons.assign(mixed_hardware_pairs=mixed)

@@ -61,8 +61,9 @@ def _uri(name: str, storage: str | None, tracking_uri: str | None) -> str:
 
     if tracking_uri is None and storage is not None:
         where = Storage.of(storage)
-        if has_record(where, name) and stored_study(where, name).tracking_uri:
-            return stored_study(where, name).tracking_uri
+        stored = stored_study(where, name).tracking_uri if has_record(where, name) else None
+        if stored:
+            return stored
     return resolve_tracking_uri(tracking_uri)
 
 
