@@ -67,6 +67,15 @@ def _uri(name: str, storage: str | None, tracking_uri: str | None) -> str:
     return resolve_tracking_uri(tracking_uri)
 
 
+def _readable(name: str, storage: str | None, tracking_uri: str | None) -> str:
+    """`_uri`, checked: one line when it cannot be read (`store.access.check_usable`)."""
+    from study.store.access import check_usable
+
+    uri = _uri(name, storage, tracking_uri)
+    check_usable(uri)
+    return uri
+
+
 def run(
     spec: str | Path | Mapping[str, Any], *, storage: str = "runs",
     tracking_uri: str | None = None, overrides: Mapping[str, Any] | None = None,
@@ -132,7 +141,7 @@ def load(
     """
     from analysis.load import load_study
 
-    return load_study(_uri(experiment, storage, tracking_uri), experiment, curves=curves)
+    return load_study(_readable(experiment, storage, tracking_uri), experiment, curves=curves)
 
 
 def _report_config(options: Mapping[str, Any]) -> Any:
@@ -165,7 +174,7 @@ def compare(
     """
     from analysis.report import study_findings
 
-    uri = _uri(experiment, storage, tracking_uri)
+    uri = _readable(experiment, storage, tracking_uri)
     found = _guarded(lambda: study_findings(uri, experiment, _report_config(options))[2])
     return found.comparisons
 
@@ -181,12 +190,8 @@ def report(
     >>> report("quickstart", latex=True).files  # doctest: +SKIP
     """
     from analysis.report import build_report
-    from study.store import sqlite_path
 
-    uri = _uri(experiment, storage, tracking_uri)
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():
-        raise UserError(f"tracking URI: no tracking DB at {db}; run a study first")
+    uri = _readable(experiment, storage, tracking_uri)
     cfg = _report_config(options)
     where = Path(out or Path("reports") / experiment).resolve()
     return _guarded(lambda: build_report(uri, experiment, where, cfg, log=log))

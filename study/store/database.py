@@ -99,6 +99,20 @@ class DatabaseStore(SqlWrites, ClientStore):
     def read_histories(self, keys: Mapping[str, Sequence[str]], steps: int = 1) -> pd.DataFrame:
         return histories_frame(self.history_rows(keys))
 
+    def experiments_of(self, run_ids: Sequence[str]) -> set[str]:
+        """The experiments that `run_ids` belong to (unknown ids: none), what `study server
+        --auth` checks permissions on."""
+        import sqlalchemy as sa
+
+        sql = sa.text("SELECT DISTINCT experiment_id FROM runs WHERE run_uuid IN :runs")
+        query = sql.bindparams(sa.bindparam("runs", expanding=True))
+        found: set[str] = set()
+        with connected(self.uri) as conn:
+            for i in range(0, len(run_ids), SQL_RUNS_PER_QUERY):
+                chunk = list(run_ids[i : i + SQL_RUNS_PER_QUERY])
+                found |= {str(row[0]) for row in conn.execute(query, {"runs": chunk})}
+        return found
+
     def history_rows(self, keys: Mapping[str, Sequence[str]]) -> list[tuple[Any, ...]]:
         """The points of `keys[run_id]` as rows of `client.HISTORY_COLUMNS` (also what
         `study server` answers with)."""

@@ -166,6 +166,13 @@ def _tool_commands(sub: Subparsers) -> None:
         default="mlartifacts",
         help="artifact root (default ./mlartifacts)",
     )
+    server.add_argument(
+        "--auth", action="store_true",
+        help="MLflow's basic-auth: the admin is MLFLOW_TRACKING_USERNAME / _PASSWORD",
+    )  # fmt: skip
+    server.add_argument(
+        "--auth-db", help="users and permissions (default mlflow-auth.db beside the store)"
+    )
     server.set_defaults(func=cli_tools.cmd_server)
 
     ui = sub.add_parser("ui", help="the MLflow UI on 127.0.0.1 for the tracking DB")

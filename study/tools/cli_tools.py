@@ -96,16 +96,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_server(args: argparse.Namespace) -> int:
     from study.store import resolve_tracking_uri
-    from study.tools.server import redacted, server_command, server_env
+    from study.store.access import redacted
+    from study.tools.server import auth_env, auth_folder, server_command, server_env
 
     backend = resolve_tracking_uri(args.backend_store_uri)
     artifacts = str(Path(args.artifacts_destination).resolve())
+    env = server_env(backend)
+    access = ""
+    if args.auth:
+        env |= auth_env(auth_folder(backend, Path.cwd()), args.auth_db)
+        access = (f"; basic-auth, admin {env['MLFLOW_AUTH_ADMIN_USERNAME']!r}, users in "
+                  f"{redacted(_auth_db(env['MLFLOW_AUTH_CONFIG_PATH']))}")  # fmt: skip
     print(
-        f"MLflow tracking server on http://{args.host}:{args.port} ({redacted(backend)})",
+        f"MLflow tracking server on http://{args.host}:{args.port} ({redacted(backend)}{access})",
         flush=True,
     )
-    cmd = server_command(args.host, args.port, artifacts)
-    os.execve(sys.executable, cmd, server_env(backend))  # replaces this process: stop by PID
+    cmd = server_command(args.host, args.port, artifacts, auth=args.auth)
+    os.execve(sys.executable, cmd, env)  # replaces this process: stop by PID
+
+
+def _auth_db(ini: str) -> str:
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ini)
+    return config["mlflow"]["database_uri"]
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

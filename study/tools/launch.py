@@ -14,7 +14,7 @@ from study.orchestration.record import open_study
 from study.orchestration.spec import StudySpec
 from study.orchestration.storage import Storage
 from study.store import resolve_tracking_uri, ui_link
-from study.tools.server import check_tracking, redacted
+from study.store.access import check_usable, redacted
 
 if TYPE_CHECKING:
     from study.orchestration.runner import StudyOutcome
@@ -29,7 +29,7 @@ def launch(
 
     for cfg in {(c.data, c.noise): c for c in spec.trial_configs()}.values():
         preflight(cfg)  # each distinct data + noise setting once, before anything is written
-    check_tracking(uri)
+    check_usable(uri, reading=False)
     record = open_study(storage, spec, uri)
     outcome = run_study(record, storage, address, verbose=verbose)
     print_summary(outcome.final, [k for k in spec.grid if k != "seed"], spec.analysis.metric)

@@ -7,27 +7,29 @@ driver (the only process that writes to MLflow), and people reach its UI through
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
-from study.errors import UserError
+from study.store.access import credentials, is_healthy
+
+AUTH_FILES = ("mlflow-auth.db", "mlflow-auth.ini")  # beside a SQLite backend store
 
 
-def server_command(host: str, port: int, artifacts_destination: str) -> list[str]:
+def server_command(host: str, port: int, artifacts_destination: str, auth: bool = False
+                   ) -> list[str]:  # fmt: skip
     """`mlflow server` with lossbench's bulk reads (`study.tools.server_app`, the `lossbench`
-    app of pyproject.toml); the backend store URI travels in the environment (`server_env`),
-    so that a database password never shows in a process listing."""
+    app of pyproject.toml; `lossbench-auth` behind MLflow's basic-auth); the backend store URI
+    and the credentials travel in the environment (`server_env`, `auth_env`), so that no
+    password shows in a process listing."""
     return [
         sys.executable, "-m", "mlflow", "server",
         "--host", host, "--port", str(port),
         "--artifacts-destination", artifacts_destination,
-        "--workers", "1", "--app-name", "lossbench",
+        "--workers", "1", "--app-name", "lossbench-auth" if auth else "lossbench",
     ]  # fmt: skip
 
 
@@ -40,13 +42,40 @@ def server_env(backend_store_uri: str) -> dict[str, str]:
     }
 
 
-def redacted(uri: str) -> str:
-    """`postgresql://user:***@host/db`: a URI fit to print."""
-    parts = urllib.parse.urlsplit(uri)
-    if not parts.password:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+def auth_folder(backend_store_uri: str, cwd: Path) -> Path:
+    """Where `study server --auth` keeps MLflow's auth database and configuration: beside a
+    SQLite backend store, else in the folder the server starts in."""
+    from study.store import sqlite_path
+
+    db = sqlite_path(backend_store_uri)
+    return db.parent if db else cwd.resolve()
+
+
+def auth_env(folder: Path, auth_db: str | None = None) -> dict[str, str]:
+    """The environment of `study server --auth`: MLflow's auth configuration
+    (`folder/mlflow-auth.ini`, readable by its owner only), its users and permissions in a
+    database of their own (`auth_db`, default `folder/mlflow-auth.db`: MLflow migrates it with
+    its own history, apart from the runs), the admin's credentials from
+    `MLFLOW_TRACKING_USERNAME` / `_PASSWORD`, and the key of its forms' CSRF check.
+    No user but the admin may read anything by default: an experiment's creator manages it,
+    and the admin grants the rest (`default_permission = NO_PERMISSIONS`)."""
+    user, password = credentials("study server --auth")
+    database = auth_db or f"sqlite:///{folder / AUTH_FILES[0]}"
+    ini = folder / AUTH_FILES[1]
+    ini.touch(mode=0o600)
+    ini.chmod(0o600)  # before the database URI (it may hold a password) is written
+    ini.write_text(
+        "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
+        f"database_uri = {database}\nadmin_username = {user}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    return {
+        "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+        "MLFLOW_AUTH_ADMIN_USERNAME": user,
+        "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": os.environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY")
+        or secrets.token_hex(32),
+    }
 
 
 def start_server(
@@ -55,13 +84,17 @@ def start_server(
     artifacts_destination: str,
     host: str = "127.0.0.1",
     log: Path | None = None,
+    auth: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a server in its own process group (stop it with `stop_server`)."""
+    """Start a server in its own process group (stop it with `stop_server`); with `auth` (a
+    folder), behind MLflow's basic-auth, its configuration and database there."""
     out = log.open("ab") if log else subprocess.DEVNULL
+    env = server_env(backend_store_uri)
+    if auth is not None:
+        env |= auth_env(auth.resolve())
     return subprocess.Popen(
-        server_command(host, port, artifacts_destination),
-        env=server_env(backend_store_uri), stdout=out, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        server_command(host, port, artifacts_destination, auth=auth is not None),
+        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 
 
@@ -77,14 +110,6 @@ def stop_server(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         proc.wait(timeout)
 
 
-def is_healthy(uri: str, timeout: float = 5.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
 def wait_healthy(uri: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,12 +117,3 @@ def wait_healthy(uri: str, timeout: float = 60.0) -> None:
             return
         time.sleep(0.5)
     raise TimeoutError(f"no healthy MLflow server at {uri} after {timeout:.0f} s")
-
-
-def check_tracking(uri: str) -> None:
-    """Before any trial: an HTTP tracking server must answer its health check."""
-    if uri.startswith(("http://", "https://")) and not is_healthy(uri):
-        raise UserError(
-            f"--tracking-uri: the tracking server at {uri} does not answer ({uri}/health); "
-            f"start it with `study server` or fix the URI"
-        )

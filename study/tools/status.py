@@ -16,7 +16,7 @@ from study import contract as c
 from study.orchestration.record import stored_study
 from study.orchestration.storage import Storage
 from study.store import open_store, sqlite_path
-from study.tools.server import redacted
+from study.store.access import check_usable, redacted
 
 LISTED = 200  # runs listed one per line
 
@@ -50,6 +50,7 @@ def read_status(name: str, storage: Storage, tracking_uri: str | None) -> Status
     if db is not None and not db.is_file():  # opening it would create an empty database
         parent_status = f"not tracked (no tracking DB at {db})"
     else:
+        check_usable(uri, reading=False)
         store = open_store(uri)
         exp = store.find_experiment(name)
     if exp is not None:

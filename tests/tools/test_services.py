@@ -42,7 +42,8 @@ def test_s3_user_reaches_its_bucket_only_and_the_server_stops_cleanly() -> None:
 
 
 def test_printed_uris_mask_passwords() -> None:
-    from study.tools.server import redacted, server_command, server_env
+    from study.store.access import redacted
+    from study.tools.server import server_command, server_env
 
     uri = "postgresql://lossbench:s3cret@127.0.0.1:5432/mlflow"
     assert redacted(uri) == "postgresql://lossbench:***@127.0.0.1:5432/mlflow"
