@@ -9,12 +9,14 @@ exists, and the stages' stored decisions are read back instead of re-taken.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from study import contract as c
+from study.errors import UserError
 from study.orchestration.callback import TrackingCallback
 from study.orchestration.compact import CompactEndedTrials
 from study.orchestration.decisions import EXPECTED_KEY, load_decision, save_decision
@@ -47,7 +49,8 @@ from study.orchestration.trainable import (
     trial_name,
     trial_overrides,
 )
-from study.store import Store, open_store
+from study.orchestration.writer import refusal
+from study.store import Refused, Store, open_store
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,11 @@ def run_study(
         # A second Ctrl-C (or SIGTERM) while Tune was stopping: leave no run RUNNING.
         driver.settle(final=True)
         raise
+    except Exception as exc:
+        refused = refusal(exc)
+        if refused is None:
+            raise
+        _stop_refused(driver, refused, storage)
     outcome = driver.settle(final=True, summary=(list(spec.grid), spec.analysis.metric))
     return StudyOutcome(
         spec.name, experiment_id, parent_id, record.tracking_uri, storage, driver.expected(),
@@ -158,6 +166,20 @@ class _Driver:
         counts = self.settle(final=False)
         ctx.complete[stage.name] = counts.finished.get(stage.name) == now[stage.name]
         _log_decisions(self.store, self.parent_id, ctx, self.logged)
+
+
+def _stop_refused(driver: _Driver, refused: Refused, storage: Storage) -> NoReturn:
+    """A run or the experiment was deleted while the study ran: MLflow's rule is that it takes
+    no more writes. Tune has stopped the trials; the runs still active become KILLED, and the
+    user is told in one line what happened and how to go on."""
+    with contextlib.suppress(Refused):  # the experiment or parent is deleted: no write there
+        driver.settle(final=True)
+    name = driver.spec.name
+    raise UserError(
+        f"MLflow refused a write: {refused} The study stopped (runs still active are KILLED); "
+        f"restore what was deleted (MLflow UI, or `mlflow experiments restore` / `mlflow runs "
+        f"restore`), then `study resume {name} --storage {storage}` completes it"
+    ) from None
 
 
 def _log_decisions(store: Store, parent_id: str, ctx: StageContext, logged: set[str]) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from study.store import NewRun
+from study.store import NewRun, Refused
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,18 @@ MAX_QUEUED = 100_000  # events queued before the event loop waits for the writer
 
 class TrackingError(RuntimeError):
     """MLflow refused a write (after the store's retries, `study.store.retry`)."""
+
+
+def refusal(exc: BaseException | None) -> Refused | None:
+    """The `Refused` (a write to a deleted run or experiment) behind `exc`, if any: Tune
+    re-raises a callback's error, which wraps the writer's."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Refused):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 @dataclass
@@ -117,7 +129,8 @@ class RunWriter:
             try:
                 self.sink.write(batch)
             except BaseException as exc:  # handed to the event loop at its next call
-                logger.exception("MLflow write failed")
+                if not isinstance(exc, Refused):  # a deleted run: the runner says it in a line
+                    logger.exception("MLflow write failed")
                 with self._cond:
                     self._error = exc
                     self._cond.notify_all()

@@ -24,14 +24,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from study import contract as c
-from study.store.records import Epochs, NewRun, Params, RunRecord, now_ms, runs_frame
+from study.store.records import Epochs, NewRun, Params, Refused, RunRecord, now_ms, runs_frame
 from study.store.uris import resolve_tracking_uri, sqlite_path, ui_link
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "Epochs", "NewRun", "Params", "RunRecord", "Store", "now_ms", "open_store",
+    "Epochs", "NewRun", "Params", "Refused", "RunRecord", "Store", "now_ms", "open_store",
     "resolve_tracking_uri", "runs_frame", "sqlite_path", "ui_link",
 ]  # fmt: skip
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from study import contract as c
-from study.store.records import Epochs, NewRun, Params, RunRecord, record_of
+from study.store.records import Epochs, NewRun, Params, Refused, RunRecord, record_of
 from study.store.retry import sqlite_write_ahead, with_retries
 from study.store.uris import artifact_location, local_folder, sqlite_path
 
@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 HISTORY_COLUMNS = ["run_id", "metric", "step", "value", "timestamp"]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def histories_frame(rows: Iterable[Sequence[Any]]) -> pd.DataFrame:
@@ -67,8 +72,14 @@ class ClientStore:
         return self._mlflow
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """`MlflowClient.<name>(...)`, retried on transient errors."""
-        return with_retries(getattr(self.mlflow, name), name, *args, **kwargs)
+        """`MlflowClient.<name>(...)`, retried on transient errors; a write to a deleted run
+        or experiment raises `Refused`."""
+        try:
+            return with_retries(getattr(self.mlflow, name), name, *args, **kwargs)
+        except Exception as exc:
+            if Refused.INACTIVE in str(exc):
+                raise Refused(_first_line(exc)) from exc
+            raise
 
     # --- experiments ------------------------------------------------------------------------
 

@@ -16,6 +16,14 @@ Epochs = list[tuple[int, dict[str, float], int]]  # step, metrics, time (ms)
 Params = dict[str, Any]
 
 
+class Refused(RuntimeError):
+    """MLflow's rule that a deleted run or experiment takes no writes: raised, with MLflow's
+    own message, by every store's writes (MLflow's client raises it as an `MlflowException`;
+    the SQL writer checks it itself), so that a study stops instead of writing past it."""
+
+    INACTIVE = "must be in the 'active' state"  # MLflow's message (`_check_run_is_active`)
+
+
 def now_ms() -> int:
     """MLflow's time stamps: milliseconds since the epoch."""
     return int(time.time() * 1000)

@@ -12,11 +12,21 @@ with the rules of `SqlAlchemyStore`:
 * a new run: `create_run`'s row (status RUNNING, source UNKNOWN, user `unknown`, lifecycle
   `active`, artifacts at `<experiment location>/<run id>/artifacts`) and its tags, the run
   name among them (`mlflow.runName`); a fresh uuid4 hex id;
-* params inserted once, values cut at 6,000 characters (MLflow's limit);
-* metrics: NaN stored as 0 with `is_nan`, ±inf as ±max float, identical points once;
+* params inserted once, values cut at 6,000 characters (MLflow's limit); a param logged again
+  with its value is skipped, with another value refused with MLflow's `MlflowException`
+  ("Changing param values is not allowed");
+* tag values cut at 8,000 characters, with MLflow's warning;
+* metrics: NaN stored as 0 with `is_nan`, ±inf as ±max float, identical points once (also
+  across batches: `ON CONFLICT DO NOTHING` on the metrics' key, where MLflow skips a point it
+  holds); another value at a step already written is a second point, as in MLflow;
   `latest_metrics` keeps, per key, the point with the largest (step, timestamp, value);
 * tags replaced by key; a status update sets the end time (`set_terminated`), RUNNING does
-  not (`update_run`).
+  not (`update_run`);
+* a deleted run or experiment takes no writes (`_check_run_is_active`,
+  `_check_experiment_is_active`): the batch is refused whole with MLflow's message
+  (`records.Refused`), checked inside its transaction with the rows locked (`FOR UPDATE` on
+  PostgreSQL; SQLite has one writer at a time), so that a deletion commits before or after
+  the batch, never in its middle.
 
 A test writes the same trials through MLflow's client and through this store and compares
 what MLflow reads back (runs, params, tags, latest metrics, histories, files), on SQLite and on
@@ -27,6 +37,7 @@ contract covers (`study.orchestration.writer`).
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import uuid
@@ -34,10 +45,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from study import contract as c
-from study.store.records import Epochs, NewRun, Params, now_ms
+from study.store.records import Epochs, NewRun, Params, Refused, now_ms
 from study.store.retry import with_retries
 
 SQL_RUNS_PER_QUERY = 500  # runs per `IN` list of a query (reads and writes)
+TAG_CHARS = 8000  # MLflow keeps at most this much of a tag value (`MAX_TAG_VAL_LENGTH`)
+
+logger = logging.getLogger(__name__)
 
 
 def sanitized(value: float) -> tuple[float, bool]:
@@ -80,7 +94,7 @@ class SqlWrites:
             "source_version": "", "lifecycle_stage": "active", "artifact_uri": artifact_uri,
             "experiment_id": int(experiment_id),
         })  # fmt: skip
-        self._tags[run_id] = {**run.tags, MLFLOW_RUN_NAME: run.name}
+        self._tags[run_id] = _cut({**run.tags, MLFLOW_RUN_NAME: run.name})
         for name, data in run.files.items():
             self.log_file(run_id, artifact_uri, name, data)
         return run_id, artifact_uri
@@ -91,7 +105,7 @@ class SqlWrites:
     def log(self, run_id: str, epochs: Epochs, params: Params, tags: Mapping[str, str]) -> None:
         self._params += [{"run_uuid": run_id, "key": k, "value": str(v)[: c.PARAM_CHARS]}
                          for k, v in params.items()]  # fmt: skip
-        self._tags.setdefault(run_id, {}).update(tags)
+        self._tags.setdefault(run_id, {}).update(_cut(tags))
         points = self._metrics.setdefault(run_id, {})
         for step, values, ms in epochs:
             for key, v in values.items():
@@ -102,9 +116,13 @@ class SqlWrites:
         self._updates.append({"r": run_id, "s": status, "e": now_ms()})
 
     def commit(self) -> None:
-        if self._new or self._tags or self._params or self._metrics or self._updates:
-            with_retries(self._transaction, "write runs")
-        self._clear()
+        """One transaction; the batch is dropped whether it was written or refused (a
+        resumed trial sends what its run lacks again)."""
+        try:
+            if self._new or self._tags or self._params or self._metrics or self._updates:
+                with_retries(self._transaction, "write runs")
+        finally:
+            self._clear()
 
     def _transaction(self) -> None:
         from mlflow.store.tracking.dbmodels.models import (
@@ -118,19 +136,74 @@ class SqlWrites:
 
         new = {r["run_uuid"] for r in self._new}
         with self.engine().begin() as conn:
+            self._check_active(conn, new)
             if self._new:
                 conn.execute(insert(SqlRun.__table__), self._new)
             self._write_tags(conn, SqlTag.__table__, new)
-            if self._params:
-                conn.execute(insert(SqlParam.__table__), self._params)
+            params = self._new_params(conn, SqlParam.__table__, new)
+            if params:
+                conn.execute(insert(SqlParam.__table__), params)
             names = ("key", "value", "timestamp", "step", "is_nan")
             points = [{**dict(zip(names, p, strict=True)), "run_uuid": r}
                       for r, ps in self._metrics.items() for p in ps]  # fmt: skip
             if points:
-                conn.execute(insert(SqlMetric.__table__), points)
+                conn.execute(_insert_new(conn, SqlMetric.__table__), points)
                 self._latest(conn, SqlLatestMetric.__table__, points, new)
             if self._updates:
                 self._update(conn, SqlRun.__table__)
+
+    def _check_active(self, conn: Any, new: set[str]) -> None:
+        """`Refused` when the batch writes to a deleted run, or creates one in a deleted
+        experiment (MLflow's rule and words)."""
+        from mlflow.store.tracking.dbmodels.models import SqlExperiment, SqlRun
+        from sqlalchemy import select
+
+        experiments = {str(r["experiment_id"]) for r in self._new}
+        if experiments:
+            table = SqlExperiment.__table__
+            query = select(table.c.experiment_id, table.c.lifecycle_stage).where(
+                table.c.experiment_id.in_([int(e) for e in experiments])
+            )
+            for exp, stage in conn.execute(query.with_for_update()):
+                if stage != "active":
+                    raise Refused(f"The experiment {exp} must be in the 'active' state. "
+                                  f"Current state is {stage}.")  # fmt: skip
+        touched = sorted({*self._tags, *(p["run_uuid"] for p in self._params), *self._metrics,
+                          *(u["r"] for u in self._updates)} - new)  # fmt: skip
+        runs = SqlRun.__table__
+        for i in range(0, len(touched), SQL_RUNS_PER_QUERY):
+            chunk = touched[i : i + SQL_RUNS_PER_QUERY]
+            query = select(runs.c.run_uuid, runs.c.lifecycle_stage).where(
+                runs.c.run_uuid.in_(chunk)
+            )
+            for run, stage in conn.execute(query.with_for_update()):
+                if stage != "active":
+                    raise Refused(f"The run {run} must be in the 'active' state. "
+                                  f"Current state is {stage}.")  # fmt: skip
+
+    def _new_params(self, conn: Any, table: Any, new: set[str]) -> list[dict[str, Any]]:
+        """The batch's params less those the runs hold already with the same value; another
+        value is MLflow's error."""
+        from sqlalchemy import select
+
+        held: dict[tuple[str, str], str] = {}
+        old = sorted({p["run_uuid"] for p in self._params} - new)
+        for i in range(0, len(old), SQL_RUNS_PER_QUERY):
+            query = select(table.c.run_uuid, table.c.key, table.c.value)
+            chunk = old[i : i + SQL_RUNS_PER_QUERY]
+            held |= {
+                (r, k): v for r, k, v in conn.execute(query.where(table.c.run_uuid.in_(chunk)))
+            }
+        rows = []
+        for p in self._params:
+            at = (p["run_uuid"], p["key"])
+            if at in held:
+                if held[at] != p["value"]:
+                    _changed(p, held[at])
+                continue
+            held[at] = p["value"]
+            rows.append(p)
+        return rows
 
     def _write_tags(self, conn: Any, table: Any, new: set[str]) -> None:
         """Tags replaced by key (a new run has none yet)."""
@@ -182,6 +255,40 @@ class SqlWrites:
         if ended:
             end = update(runs).where(where).values(status=bindparam("s"), end_time=bindparam("e"))
             conn.execute(end, ended)
+
+
+def _cut(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tag values cut at MLflow's limit, with its warning."""
+    out = {}
+    for key, value in tags.items():
+        if len(value) > TAG_CHARS:
+            logger.warning("tag %s's value (%d characters) is truncated to %d characters to "
+                           "meet the length limit", key, len(value), TAG_CHARS)  # fmt: skip
+        out[key] = value[:TAG_CHARS]
+    return out
+
+
+def _changed(param: Mapping[str, Any], old: str) -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    change = [{"key": param["key"], "old_value": old, "new_value": param["value"]}]
+    raise MlflowException(
+        f"Changing param values is not allowed. Params were already logged='{change}' "
+        f"for run ID='{param['run_uuid']}'.",
+        INVALID_PARAMETER_VALUE,
+    )
+
+
+def _insert_new(conn: Any, table: Any) -> Any:
+    """INSERT that skips rows whose key the table holds (SQLite, PostgreSQL), else INSERT."""
+    from sqlalchemy import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialects: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+    if conn.dialect.name in dialects:
+        return dialects[conn.dialect.name](table).on_conflict_do_nothing()
+    return insert(table)
 
 
 def delete_where(table: Any) -> Any:
