@@ -9,17 +9,16 @@ exists, and the stages' stored decisions are read back instead of re-taken.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from study import contract as c
-from study.errors import UserError
 from study.orchestration.callback import TrackingCallback
 from study.orchestration.compact import CompactEndedTrials
 from study.orchestration.decisions import EXPECTED_KEY, load_decision, save_decision
+from study.orchestration.guard import StorageGuard
 from study.orchestration.progress import ProgressCallback
 from study.orchestration.ray_setup import init_ray
 from study.orchestration.record import StudyRecord
@@ -41,6 +40,7 @@ from study.orchestration.stages import (
     study_stages,
     trial_label,
 )
+from study.orchestration.stops import stop_error
 from study.orchestration.storage import Storage
 from study.orchestration.trainable import (
     STATES_FOLDER,
@@ -49,8 +49,7 @@ from study.orchestration.trainable import (
     trial_name,
     trial_overrides,
 )
-from study.orchestration.writer import refusal
-from study.store import Refused, Store, open_store
+from study.store import Store, open_store
 
 
 @dataclass(frozen=True)
@@ -95,10 +94,10 @@ def run_study(
         driver.settle(final=True)
         raise
     except Exception as exc:
-        refused = refusal(exc)
-        if refused is None:
+        stop = stop_error(exc, spec.name, storage, lambda: driver.settle(final=True))
+        if stop is None:
             raise
-        _stop_refused(driver, refused, storage)
+        raise stop from None
     outcome = driver.settle(final=True, summary=(list(spec.grid), spec.analysis.metric))
     return StudyOutcome(
         spec.name, experiment_id, parent_id, record.tracking_uri, storage, driver.expected(),
@@ -137,6 +136,8 @@ class _Driver:
         )
         callbacks = [tracking, CompactEndedTrials(),
                      *([] if self.verbose else [_progress(exp, self.spec)])]  # fmt: skip
+        if not self.storage.is_remote:
+            callbacks.append(StorageGuard(_experiment_path(exp, self.spec, self.storage)))
         grid = _fit(exp, self.spec, self.storage, callbacks, self.verbose)
         return [
             TrialResult(trial_overrides(r.config or {}), dict(r.metrics or {}), r.error is None)
@@ -168,20 +169,6 @@ class _Driver:
         _log_decisions(self.store, self.parent_id, ctx, self.logged)
 
 
-def _stop_refused(driver: _Driver, refused: Refused, storage: Storage) -> NoReturn:
-    """A run or the experiment was deleted while the study ran: MLflow's rule is that it takes
-    no more writes. Tune has stopped the trials; the runs still active become KILLED, and the
-    user is told in one line what happened and how to go on."""
-    with contextlib.suppress(Refused):  # the experiment or parent is deleted: no write there
-        driver.settle(final=True)
-    name = driver.spec.name
-    raise UserError(
-        f"MLflow refused a write: {refused} The study stopped (runs still active are KILLED); "
-        f"restore what was deleted (MLflow UI, or `mlflow experiments restore` / `mlflow runs "
-        f"restore`), then `study resume {name} --storage {storage}` completes it"
-    ) from None
-
-
 def _log_decisions(store: Store, parent_id: str, ctx: StageContext, logged: set[str]) -> None:
     """Copy the stages' decisions to the parent run (artifacts `decisions/<key>.json`), where
     the report reads them; the storage keeps the original. A resumed driver copies the ones
@@ -201,16 +188,23 @@ def _progress(exp: TuneExperiment, spec: StudySpec) -> ProgressCallback:
     return ProgressCallback(_stage_label(exp), exp.n_trials, metric, trial_label_of)
 
 
+def _experiment_place(exp: TuneExperiment, spec: StudySpec, storage: Storage) -> tuple[str, str]:
+    """Tune's `storage_path` and experiment name: a plain study is the Tune experiment
+    `<storage>/<name>`; stages live inside that folder."""
+    return (storage.uri(), spec.name) if not exp.key else (storage.uri(spec.name), exp.key)
+
+
+def _experiment_path(exp: TuneExperiment, spec: StudySpec, storage: Storage) -> str:
+    return "/".join(_experiment_place(exp, spec, storage))
+
+
 def _fit(
     exp: TuneExperiment, spec: StudySpec, storage: Storage, callbacks: list[Any], verbose: bool
 ) -> Any:
     """Build (or restore) the experiment's Tuner and fit it; returns Tune's ResultGrid."""
     from ray import tune
 
-    # A plain study is the Tune experiment `<storage>/<name>`; stages live inside that folder.
-    storage_path, name = (
-        (storage.uri(), spec.name) if not exp.key else (storage.uri(spec.name), exp.key)
-    )
+    storage_path, name = _experiment_place(exp, spec, storage)
     path = f"{storage_path}/{name}"
     fn = tune.with_resources(
         tune.with_parameters(

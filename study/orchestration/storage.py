@@ -4,9 +4,29 @@ all reach the same storage (Ray syncs checkpoints there, not to the head's disk)
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
+
+
+def no_space(exc: BaseException | None) -> str | None:
+    """The line that says a storage is full (ENOSPC, EDQUOT), anywhere in `exc`'s chain or
+    in the text of an error Ray passed on from a trial; None if it is not that."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc)
+        if (isinstance(exc, OSError) and exc.errno in NO_SPACE) or any(
+            w in text for w in NO_SPACE_WORDS
+        ):
+            found = [ln for ln in text.splitlines() if any(w in ln for w in NO_SPACE_WORDS)]
+            return (found[-1] if found else text.splitlines()[0]).strip()
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 @dataclass(frozen=True)
@@ -62,10 +82,27 @@ class Storage:
         parent = path.rsplit("/", 1)[0]
         fs.create_dir(parent, recursive=True)  # type: ignore[attr-defined]
         target = path if self.is_remote else f"{path}.tmp-{os.getpid()}"
-        with fs.open_output_stream(target) as stream:  # type: ignore[attr-defined]
-            stream.write(data)
+        try:
+            with fs.open_output_stream(target) as stream:  # type: ignore[attr-defined]
+                stream.write(data)
+        except OSError:
+            if target != path:  # a full disk leaves no partial file behind
+                Path(target).unlink(missing_ok=True)
+            raise
         if target != path:
             fs.move(target, path)  # type: ignore[attr-defined]
+
+    def is_full(self, margin: int = 1 << 20) -> bool:
+        """A local storage with less than `margin` bytes free (what a full disk leaves when
+        the error that met it was lost, e.g. in an error file Ray could not write whole)."""
+        import shutil
+
+        if self.is_remote:
+            return False
+        where = Path(self.root)
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        return shutil.disk_usage(where).free < margin
 
     def __str__(self) -> str:
         return self.root

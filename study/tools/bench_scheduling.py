@@ -79,15 +79,19 @@ class _RssSampler:
         return slope * 1024 * (end - start) / n_trials
 
 
+def trivial_study(n_trials: int, epochs: int, name: str = "bench_scheduling") -> dict[str, Any]:
+    """The study file of N trivial trials: `loss: [ce, lace]` × N/2 seeds of `BASE`."""
+    base = {**BASE, "schedule": {"epochs": epochs, "batch_size": 20}}
+    seeds = list(range(max(1, n_trials // 2)))
+    return {"name": name, "base": base, "resources": {"cpu": 1},
+            "grid": {"loss": [{"name": "ce"}, {"name": "lace"}], "seed": seeds},
+            "analysis": {"metric": c.PAPER_TOP1, "min_effect": 1.0}}  # fmt: skip
+
+
 def _spec(n_trials: int, epochs: int) -> Any:
     from study.orchestration.spec import spec_from_dict
 
-    base = {**BASE, "schedule": {"epochs": epochs, "batch_size": 20}}
-    seeds = list(range(max(1, n_trials // 2)))
-    raw = {"name": "bench_scheduling", "base": base, "resources": {"cpu": 1},
-           "grid": {"loss": [{"name": "ce"}, {"name": "lace"}], "seed": seeds},
-           "analysis": {"metric": c.PAPER_TOP1, "min_effect": 1.0}}  # fmt: skip
-    return spec_from_dict(raw)
+    return spec_from_dict(trivial_study(n_trials, epochs))
 
 
 def _bare_tune(spec: Any, folder: Path) -> tuple[float, float]:

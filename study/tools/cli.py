@@ -141,15 +141,19 @@ def _tool_commands(sub: Subparsers) -> None:
     """bench, server, ui."""
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument(
-        "target", choices=["losses", "train", "scheduling", "tracking"], help="what to benchmark"
+        "target",
+        choices=["losses", "train", "scheduling", "tracking", "faults"],
+        help="what to benchmark",
     )
     bench.add_argument(
-        "--trials", type=int, default=200, help="scheduling, tracking: trials (>= 2)"
+        "--trials", type=int, default=200, help="scheduling, tracking, faults: trials (>= 2)"
     )
     bench.add_argument(
-        "--epochs", type=int, default=1, help="scheduling, tracking: epochs per trial"
+        "--epochs", type=int, default=1, help="scheduling, tracking, faults: epochs per trial"
     )
-    bench.add_argument("--tracking-uri", help="tracking: the MLflow store (default: a new SQLite)")
+    bench.add_argument(
+        "--tracking-uri", help="tracking, faults: the MLflow store (default: a new SQLite)"
+    )
     bench.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     bench.add_argument("--repeats", type=int, default=50, help="interleaved rounds (>= 1)")
     bench.add_argument("--quick", action="store_true", help="train: small model and data")

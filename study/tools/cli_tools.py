@@ -67,7 +67,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--repeats: invalid value {args.repeats} (allowed: >= 1)")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device: {args.device!r} requested but no CUDA device is available")
-    if args.target in ("scheduling", "tracking"):
+    if args.target in ("scheduling", "tracking", "faults"):
+        from study.tools.bench_faults import bench_faults
         from study.tools.bench_scheduling import bench_scheduling
         from study.tools.bench_tracking import bench_tracking
 
@@ -75,12 +76,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise UserError(f"--trials: invalid value {args.trials} (allowed: >= 2)")
         if args.epochs < 1:
             raise UserError(f"--epochs: invalid value {args.epochs} (allowed: >= 1)")
-        lines = (
-            bench_scheduling(args.trials, args.epochs)
-            if args.target == "scheduling"
-            else bench_tracking(args.trials, args.epochs, args.tracking_uri)
-        )
-        for line in lines:
+        run = {
+            "scheduling": lambda: bench_scheduling(args.trials, args.epochs),
+            "tracking": lambda: bench_tracking(args.trials, args.epochs, args.tracking_uri),
+            "faults": lambda: bench_faults(args.trials, args.epochs, args.tracking_uri),
+        }
+        for line in run[args.target]():
             print(line, flush=True)
         return 0
     if args.target == "train":

@@ -50,7 +50,7 @@ def _run(tmp_path: Path, root: Path, uri: str) -> None:
         exp = client.get_experiment_by_name("gone").experiment_id
         client.delete_experiment(exp)
         at_deletion = _points(uri)
-        out, err = driver.communicate(timeout=300)
+        _out, err = driver.communicate(timeout=300)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, 9)

@@ -35,7 +35,15 @@ def test_only_ssh_is_open_and_servers_bind_to_loopback() -> None:
     assert [(r["FromPort"], r["ToPort"]) for r in rules] == [(22, 22)]
     assert all(ip["CidrIp"] != "0.0.0.0/0" for r in rules for ip in r["IpRanges"])
     head = " ".join(config["head_start_ray_commands"])
-    assert "--dashboard-host=127.0.0.1" in head and "study server --host 127.0.0.1" in head
+    assert "--dashboard-host=127.0.0.1" in head and "study server --auth --host 127.0.0.1" in head
+
+
+def test_the_tracking_credentials_reach_the_head_from_a_file_not_a_command_line() -> None:
+    config = yaml.safe_load(CLUSTER.read_text())
+    assert list(config["file_mounts"]) == ["~/.lossbench/mlflow.env"]
+    commands = " ".join(config["head_setup_commands"] + config["head_start_ray_commands"])
+    assert "chmod 600 ~/.lossbench/mlflow.env" in commands
+    assert "MLFLOW_TRACKING_PASSWORD" not in commands  # only the file holds it
 
 
 def test_every_node_uses_the_same_auth_mode_and_pinned_versions() -> None:
