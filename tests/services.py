@@ -8,7 +8,9 @@
   root, so as root the server runs as `nobody` from a private copy of the binaries (a checkout
   under a 0700 home would not be readable by `nobody`).
 * S3: moto's server (`python -m moto.server`) with IAM enforced after the setup calls, one
-  bucket for the study and another one the study user may not touch.
+  bucket for the study and another one the study user may not touch; `Outage`, a TCP proxy
+  in front of it that goes away and comes back (moto keeps its buckets in memory: stopping
+  it would lose them).
 
 A server that cannot start raises: the tests that need it fail, they are never skipped.
 """
@@ -26,7 +28,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,3 +234,67 @@ def s3() -> Iterator[S3]:
         yield S3(endpoint, user_env, key["SecretAccessKey"], proc)
     finally:
         stop_group(proc)
+
+
+class Outage:
+    """A TCP proxy on 127.0.0.1 in front of `target` (host, port) that can go away and come
+    back on the same port: `down()` closes its listening socket and every open connection
+    (clients then meet "connection refused"), `up()` listens again. Threads of the test
+    process; `close()` stops it."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        self.target, self.port = target, free_port()
+        self._socket, self._threading = socket, threading
+        self._open: list[Any] = []
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self.up()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        server = self._socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        self._server = server
+        self._threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def _accept(self, server: Any) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return  # closed by `down`
+            upstream = self._socket.create_connection(self.target)
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: Any, dst: Any) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with suppress(OSError):
+                    s.shutdown(self._socket.SHUT_RDWR)
+
+    def down(self) -> None:
+        self._server.close()
+        with self._lock:
+            for s in self._open:
+                try:
+                    s.shutdown(self._socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+            self._open.clear()
+
+    def close(self) -> None:
+        self.down()

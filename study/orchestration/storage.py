@@ -1,13 +1,20 @@
 """Where a study's Tune experiments and bookkeeping files live: a local folder, or a URI that
 pyarrow understands (`s3://bucket/prefix`, `gs://...`) for clusters, whose worker nodes must
-all reach the same storage (Ray syncs checkpoints there, not to the head's disk)."""
+all reach the same storage (Ray syncs checkpoints there, not to the head's disk). A remote
+storage's calls wait out an outage (`outage`); a full disk is told apart (`no_space`)."""
 
 from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from study.orchestration.outage import through_outage
+
+T = TypeVar("T")
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
@@ -56,28 +63,39 @@ class Storage:
             return fs, path
         return pafs.LocalFileSystem(), self.uri(*parts)
 
+    def _call(self, fn: Callable[[], T]) -> T:
+        """A remote storage's call waits out an outage (`outage.through_outage`)."""
+        return through_outage(self.root, fn) if self.is_remote else fn()
+
     def exists(self, *parts: str) -> bool:
         import pyarrow.fs as pafs
 
-        fs, path = self._fs(*parts)
-        return bool(fs.get_file_info(path).type != pafs.FileType.NotFound)  # type: ignore[attr-defined]
+        def found() -> bool:
+            fs, path = self._fs(*parts)
+            return bool(fs.get_file_info(path).type != pafs.FileType.NotFound)  # type: ignore[attr-defined]
+
+        return self._call(found)
 
     def read_text(self, *parts: str) -> str:
-        fs, path = self._fs(*parts)
-        with fs.open_input_stream(path) as stream:  # type: ignore[attr-defined]
-            return bytes(stream.read()).decode()
+        return self.read_bytes(*parts).decode()
 
     def write_text(self, text: str, *parts: str) -> None:
         self.write_bytes(text.encode(), *parts)
 
     def read_bytes(self, *parts: str) -> bytes:
-        fs, path = self._fs(*parts)
-        with fs.open_input_stream(path) as stream:  # type: ignore[attr-defined]
-            return bytes(stream.read())
+        def read() -> bytes:
+            fs, path = self._fs(*parts)
+            with fs.open_input_stream(path) as stream:  # type: ignore[attr-defined]
+                return bytes(stream.read())
+
+        return self._call(read)
 
     def write_bytes(self, data: bytes, *parts: str) -> None:
         """Atomic: a reader sees the old file or the new one, never a torn one (a local file
         is written beside and renamed over; an object store publishes a PUT whole)."""
+        self._call(lambda: self._write(data, *parts))
+
+    def _write(self, data: bytes, *parts: str) -> None:
         fs, path = self._fs(*parts)
         parent = path.rsplit("/", 1)[0]
         fs.create_dir(parent, recursive=True)  # type: ignore[attr-defined]
