@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from study.errors import causes
 from study.orchestration.outage import through_outage
 
 T = TypeVar("T")
@@ -23,16 +24,13 @@ NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
 def no_space(exc: BaseException | None) -> str | None:
     """The line that says a storage is full (ENOSPC, EDQUOT), anywhere in `exc`'s chain or
     in the text of an error Ray passed on from a trial; None if it is not that."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        text = str(exc)
-        if (isinstance(exc, OSError) and exc.errno in NO_SPACE) or any(
+    for cause in causes(exc):
+        text = str(cause)
+        if (isinstance(cause, OSError) and cause.errno in NO_SPACE) or any(
             w in text for w in NO_SPACE_WORDS
         ):
             found = [ln for ln in text.splitlines() if any(w in ln for w in NO_SPACE_WORDS)]
             return (found[-1] if found else text.splitlines()[0]).strip()
-        exc = exc.__cause__ or exc.__context__
     return None
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from study.errors import causes
 from study.store import NewRun, Refused
 
 logger = logging.getLogger(__name__)
@@ -36,13 +37,7 @@ class TrackingError(RuntimeError):
 def refusal(exc: BaseException | None) -> Refused | None:
     """The `Refused` (a write to a deleted run or experiment) behind `exc`, if any: Tune
     re-raises a callback's error, which wraps the writer's."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, Refused):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+    return next((e for e in causes(exc) if isinstance(e, Refused)), None)
 
 
 @dataclass
