@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from study import contract as c
+from study.errors import UserError
 from study.store.records import Epochs, NewRun, Params, Refused, RunRecord, record_of
 from study.store.retry import sqlite_write_ahead, with_retries
 from study.store.uris import artifact_location, local_folder, sqlite_path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 HISTORY_COLUMNS = ["run_id", "metric", "step", "value", "timestamp"]
+DENIED = ("PERMISSION_DENIED", "UNAUTHENTICATED")  # MLflow's error codes of a 403, a 401
 
 
 def _first_line(exc: BaseException) -> str:
@@ -79,6 +81,9 @@ class ClientStore:
         except Exception as exc:
             if Refused.INACTIVE in str(exc):
                 raise Refused(_first_line(exc)) from exc
+            if getattr(exc, "error_code", "") in DENIED:  # a server's users and permissions
+                raise UserError(f"the tracking server at {self.uri} refused {name}: "
+                                f"{_first_line(exc)}") from None  # fmt: skip
             raise
 
     # --- experiments ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from study import contract as c
+from study.errors import UserError
 from study.store.client import ClientStore, histories_frame
 from study.store.records import RunData, RunInfo, RunRecord
 from study.store.sql_writes import SQL_RUNS_PER_QUERY
@@ -47,6 +48,10 @@ class ServerStore(ClientStore):
         answer = requests.post(url, json=body, auth=http_auth(), timeout=600)
         if answer.status_code == 404:
             return None
+        if answer.status_code in (401, 403):  # `study server --auth`: who may read what
+            said = answer.text.strip().splitlines()[0] if answer.text.strip() else ""
+            raise UserError(f"the tracking server at {self.uri} refused a bulk read "
+                            f"({answer.status_code} {said})")  # fmt: skip
         answer.raise_for_status()
         return json.loads(answer.text)  # NaN as Python writes it (`server_app`)
 

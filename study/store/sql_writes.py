@@ -7,7 +7,7 @@ of Python (py-spy, 1,000 trivial trials), about what Tune's event loop spends on
 itself, under the same interpreter lock. Here a batch of runs becomes a handful of
 `executemany` statements of SQLAlchemy Core over MLflow's own table definitions
 (`mlflow.store.tracking.dbmodels.models`, the schema MLflow checked when it opened the store),
-with the rules of `SqlAlchemyStore`:
+with the rules of `SqlAlchemyStore` (values and limits in `rules`):
 
 * a new run: `create_run`'s row (status RUNNING, source UNKNOWN, user `unknown`, lifecycle
   `active`, artifacts at `<experiment location>/<run id>/artifacts`) and its tags, the run
@@ -37,9 +37,6 @@ contract covers (`study.orchestration.writer`).
 
 from __future__ import annotations
 
-import logging
-import math
-import sys
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -47,20 +44,9 @@ from typing import Any
 from study import contract as c
 from study.store.records import Epochs, NewRun, Params, Refused, now_ms
 from study.store.retry import with_retries
+from study.store.rules import changed_param, cut_tags, sanitized
 
 SQL_RUNS_PER_QUERY = 500  # runs per `IN` list of a query (reads and writes)
-TAG_CHARS = 8000  # MLflow keeps at most this much of a tag value (`MAX_TAG_VAL_LENGTH`)
-
-logger = logging.getLogger(__name__)
-
-
-def sanitized(value: float) -> tuple[float, bool]:
-    """MLflow's stored (value, is_nan) of a metric (`SqlAlchemyStore.sanitize_metric_value`)."""
-    if math.isnan(value):
-        return 0.0, True
-    if math.isinf(value):
-        return (sys.float_info.max if value > 0 else -sys.float_info.max), False
-    return value, False
 
 
 class SqlWrites:
@@ -94,7 +80,7 @@ class SqlWrites:
             "source_version": "", "lifecycle_stage": "active", "artifact_uri": artifact_uri,
             "experiment_id": int(experiment_id),
         })  # fmt: skip
-        self._tags[run_id] = _cut({**run.tags, MLFLOW_RUN_NAME: run.name})
+        self._tags[run_id] = cut_tags({**run.tags, MLFLOW_RUN_NAME: run.name})
         for name, data in run.files.items():
             self.log_file(run_id, artifact_uri, name, data)
         return run_id, artifact_uri
@@ -105,7 +91,7 @@ class SqlWrites:
     def log(self, run_id: str, epochs: Epochs, params: Params, tags: Mapping[str, str]) -> None:
         self._params += [{"run_uuid": run_id, "key": k, "value": str(v)[: c.PARAM_CHARS]}
                          for k, v in params.items()]  # fmt: skip
-        self._tags.setdefault(run_id, {}).update(_cut(tags))
+        self._tags.setdefault(run_id, {}).update(cut_tags(tags))
         points = self._metrics.setdefault(run_id, {})
         for step, values, ms in epochs:
             for key, v in values.items():
@@ -199,7 +185,7 @@ class SqlWrites:
             at = (p["run_uuid"], p["key"])
             if at in held:
                 if held[at] != p["value"]:
-                    _changed(p, held[at])
+                    changed_param(p, held[at])
                 continue
             held[at] = p["value"]
             rows.append(p)
@@ -255,29 +241,6 @@ class SqlWrites:
         if ended:
             end = update(runs).where(where).values(status=bindparam("s"), end_time=bindparam("e"))
             conn.execute(end, ended)
-
-
-def _cut(tags: Mapping[str, str]) -> dict[str, str]:
-    """Tag values cut at MLflow's limit, with its warning."""
-    out = {}
-    for key, value in tags.items():
-        if len(value) > TAG_CHARS:
-            logger.warning("tag %s's value (%d characters) is truncated to %d characters to "
-                           "meet the length limit", key, len(value), TAG_CHARS)  # fmt: skip
-        out[key] = value[:TAG_CHARS]
-    return out
-
-
-def _changed(param: Mapping[str, Any], old: str) -> None:
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
-    change = [{"key": param["key"], "old_value": old, "new_value": param["value"]}]
-    raise MlflowException(
-        f"Changing param values is not allowed. Params were already logged='{change}' "
-        f"for run ID='{param['run_uuid']}'.",
-        INVALID_PARAMETER_VALUE,
-    )
 
 
 def _insert_new(conn: Any, table: Any) -> Any:

@@ -1,4 +1,6 @@
-"""The shared MLflow tracking server (`study server`) and the driver's health check.
+"""The shared MLflow tracking server (`study server`): its command, its environment (with
+`--auth`, MLflow's basic-auth configured beside the store), and starting and stopping it by
+process group. Whether a client can use it is `study.store.access`'s.
 
 Bound to 127.0.0.1 unless told otherwise: on a cluster it runs on the head node next to the
 driver (the only process that writes to MLflow), and people reach its UI through an SSH tunnel.

@@ -145,9 +145,14 @@ def test_a_study_through_the_server_and_who_may_read_it(served: Served, tmp_path
         metric = {"run_id": run_id, "key": "x", "value": 1.0, "timestamp": 0, "step": 0}
         write = f"{served.uri}/api/2.0/mlflow/runs/log-metric"
         assert requests.post(write, json=metric, **as_bob).status_code == 403
-        refused = served.study("status", "shared", "--storage", storage,
-                               user=BOB, password=BOB_PASSWORD)  # fmt: skip
-        assert refused.returncode != 0
+        for command in (
+            ["status", "shared", "--storage", storage],
+            ["report", "shared", "--storage", storage, "--out", str(out / "bob")],
+        ):
+            refused = served.study(*command, user=BOB, password=BOB_PASSWORD)
+            lines = refused.stderr.strip().splitlines()
+            assert refused.returncode == 2 and len(lines) == 1, refused.stderr[-3000:]
+            assert "refused" in lines[0] and "Permission denied" in lines[0], lines
 
         # Granted READ: Bob reads the study in bulk, and still cannot write to it.
         admin.grant_user_permission(BOB, "experiment", exp, "READ")
