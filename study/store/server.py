@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from study import contract as c
 from study.errors import UserError
+from study.store.access import PASSWORD_VAR, USER_VAR
 from study.store.client import ClientStore, histories_frame
 from study.store.records import RunData, RunInfo, RunRecord
 from study.store.sql_writes import SQL_RUNS_PER_QUERY
@@ -33,7 +34,7 @@ HTTP_MAX_POINTS = 25_000
 
 def http_auth() -> tuple[str, str] | None:
     """The basic-auth credentials MLflow's client reads from the environment, if set."""
-    user, password = (os.environ.get(f"MLFLOW_TRACKING_{k}") for k in ("USERNAME", "PASSWORD"))
+    user, password = os.environ.get(USER_VAR), os.environ.get(PASSWORD_VAR)
     return (user, password) if user and password else None
 
 
