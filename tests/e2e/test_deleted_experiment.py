@@ -25,7 +25,7 @@ def _run(tmp_path: Path, root: Path, uri: str) -> None:
     import yaml
 
     space = tmp_path / "gone.yaml"
-    base = tiny_dict(root, schedule={"epochs": 6, "step_size": 3},
+    base = tiny_dict(root, schedule={"epochs": 4, "step_size": 2},
                      eval={"batch_size": 100, "final_window": 2})  # fmt: skip
     space.write_text(yaml.safe_dump({
         "name": "gone", "base": base, "resources": {"cpu": 1},
@@ -69,7 +69,7 @@ def _run(tmp_path: Path, root: Path, uri: str) -> None:
     assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
     for run in runs:
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
-        assert sorted(set(steps)) == list(range(1, 7)), steps
+        assert sorted(set(steps)) == list(range(1, 5)), steps
 
 
 def _points(uri: str) -> tuple[int, int, int]:
