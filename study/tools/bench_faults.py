@@ -116,9 +116,9 @@ def check_complete(uri: str, n: int, epochs: int) -> list[str]:
 def bench_faults(n_trials: int, epochs: int = 2, uri: str | None = None,
                  kill_at: float = 0.5, baseline: bool = True) -> list[str]:  # fmt: skip
     """Run the benchmark in a temporary folder; `uri`: a tracking database (default a new
-    SQLite file there); the uninterrupted study, when `baseline`, uses a second database
-    beside it (SQLite) or the same server (another experiment name is not needed: it runs
-    first, in its own storage, and is deleted before the faulted study starts)."""
+    SQLite file there). The uninterrupted study, when `baseline`, runs first in its own
+    storage: in a SQLite file of its own, or in the same database, its experiment then
+    renamed aside so that the faulted study starts a new one under the same name."""
     lines = [f"# study bench faults: {n_trials} trivial trials of {epochs} epoch(s), driver "
              f"SIGKILLed at {kill_at:.0%} of the trials finished, then `study resume`; "
              f"{os.cpu_count()} CPUs; {machine_line('cpu')}"]  # fmt: skip
