@@ -22,7 +22,7 @@ def tracking_uri_for(args: argparse.Namespace, stored: str | None) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from study.store import sqlite_path
+    from study.store.access import check_usable
 
     stored = None
     if args.storage is not None and args.tracking_uri is None:
@@ -31,9 +31,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         stored = stored_study(Storage.of(args.storage), args.experiment).tracking_uri
     uri = tracking_uri_for(args, stored)
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():
-        raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
+    check_usable(uri)
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha: invalid value {args.alpha} (allowed: in (0, 1))")
     from analysis.render import render_text
@@ -125,12 +123,11 @@ def _auth_db(ini: str) -> str:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from study.store import resolve_tracking_uri, sqlite_path, ui_link
+    from study.store import resolve_tracking_uri, ui_link
+    from study.store.access import check_usable
 
     uri = resolve_tracking_uri(args.tracking_uri)
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():
-        raise UserError(f"--tracking-uri: no tracking DB at {db}; run a study first")
+    check_usable(uri)
     cmd, env = ui_command(uri, args.host, args.port)
     link = ui_link(f"http://{args.host}:{args.port}")
     print(f"MLflow UI on {link} (the runs tables; Ctrl-C stops it)", flush=True)

@@ -39,7 +39,7 @@ from mlflow.server.fastapi_app import app
 from study import contract as c
 from study.store.database import DatabaseStore
 
-__all__ = ["MAX_RUNS", "BadRequest", "app", "parse_histories", "parse_runs"]
+__all__ = ["MAX_RUNS", "BadRequest", "app", "body", "parse_histories", "parse_runs"]
 
 MAX_RUNS = 10_000  # run ids a histories request may name (`ServerStore` sends 500)
 
@@ -53,11 +53,9 @@ def database() -> DatabaseStore | None:
     return DatabaseStore(uri) if c.scheme(uri) in c.DATABASES else None
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("body: expected a JSON object")
-    return body
+def body() -> Any:
+    """The request's JSON, None if it is not JSON (the parsers say so)."""
+    return request.get_json(force=True, silent=True)
 
 
 def _strings(value: Any, what: str) -> list[str]:
@@ -93,7 +91,9 @@ def parse_runs(body: Any) -> tuple[str, dict[str, str], bool, dict[str, list[str
 
 def parse_histories(body: Any) -> dict[str, list[str]]:
     """The `{run_id: [metric, ...]}` of a histories request, else `BadRequest`."""
-    if not isinstance(body, dict) or not isinstance(body.get("keys"), dict):
+    if not isinstance(body, dict):
+        raise BadRequest("body: expected a JSON object")
+    if not isinstance(body.get("keys"), dict):
         raise BadRequest("keys: expected an object of run id: [metric, ...]")
     keys: dict[str, Any] = body["keys"]
     if len(keys) > MAX_RUNS:
@@ -114,7 +114,7 @@ def runs() -> Response:
     if store is None:
         return Response("not a database store", status=404)
     try:
-        experiment_id, wanted, params, only = parse_runs(_body())
+        experiment_id, wanted, params, only = parse_runs(body())
     except BadRequest as exc:
         return _refused(exc)
     found = store.read_runs(experiment_id, wanted, params, only=only)
@@ -126,7 +126,7 @@ def histories() -> Response:
     if store is None:
         return Response("not a database store", status=404)
     try:
-        keys = parse_histories(_body())
+        keys = parse_histories(body())
     except BadRequest as exc:
         return _refused(exc)
     return _answer(store.history_rows(keys))

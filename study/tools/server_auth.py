@@ -43,7 +43,7 @@ def _can_read(experiment_ids: set[str]) -> bool:
 
 def can_read_runs() -> bool:
     try:
-        experiment_id = server_app.parse_runs(request.get_json(force=True, silent=True))[0]
+        experiment_id = server_app.parse_runs(server_app.body())[0]
     except server_app.BadRequest:
         return True  # the view answers 400
     return _can_read({experiment_id})
@@ -51,7 +51,7 @@ def can_read_runs() -> bool:
 
 def can_read_histories() -> bool:
     try:
-        keys = server_app.parse_histories(request.get_json(force=True, silent=True))
+        keys = server_app.parse_histories(server_app.body())
     except server_app.BadRequest:
         return True  # the view answers 400
     store = server_app.database()
