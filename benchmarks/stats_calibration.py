@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/stats_calibration.py [SIMS] [--draws D] [--only SCENARIO]
     .venv/bin/python benchmarks/stats_calibration.py --time-to-target SIMS | --model-checks SIMS
+    .venv/bin/python benchmarks/stats_calibration.py --bound SIMS
 
 A simulated study is what one report judges at once: C candidates and a reference in S = 6
 settings, n seeds; every loss's trial at (setting, seed) is
@@ -36,6 +37,13 @@ study; `--draws` Monte-Carlo draws for each study's critical value (the report u
 the Monte-Carlo error of c at 20,000 is ≈ 1 %, not a bias). A further row calibrates time to
 target (`analysis.targets`) with two identical losses. Monte-Carlo sd of a rate p:
 √(p(1 − p)/SIMS).
+
+`--bound` asks how much power the variances' information allows at m = 42, n = 5: the
+signal studies judged by the same max-t family three ways, with the model's variances; with
+each row's variance from a fixed-effects gamma GLM (statsmodels, log link) of the rows'
+sample variances on setting + candidate, the maximum-likelihood estimate under the
+scenario's true variance structure, on ν_i = 2/Var(η̂_i) degrees of freedom (the χ² whose
+relative variance matches); and with the true variances (known, ν = 10⁶).
 """
 
 from __future__ import annotations
@@ -208,6 +216,49 @@ def model_checks(sims: int, rng: np.random.Generator) -> list[str]:
     return lines
 
 
+def information_bound(
+    scenario: str, n: int, sims: int, draws: int, rng: np.random.Generator
+) -> dict[str, tuple[float, float, float]]:
+    """Power, its Monte-Carlo sd and P(false gain/loss) of the signal studies at m = 42 with
+    the model's, the gamma GLM's and the true variances (module docstring, `--bound`)."""
+    import statsmodels.api as sm
+
+    c = 7
+    sd = loss_sd(scenario, c)
+    row_sd = np.sqrt(sd[:, 1:] ** 2 + sd[:, :1] ** 2).ravel()
+    signal = np.zeros((SETTINGS, c))
+    signal[:, 0] = 2 * row_sd.reshape(SETTINGS, c)[:, 0]
+    truth = signal.ravel()
+    setting, cand = np.repeat(np.arange(SETTINGS), c), np.tile(np.arange(c), SETTINGS)
+    x = np.column_stack([np.ones(len(truth))]
+                        + [(setting == s).astype(float) for s in range(1, SETTINGS)]
+                        + [(cand == j).astype(float) for j in range(1, c)])  # fmt: skip
+    found: dict[str, list[float]] = {"model": [], "gamma GLM": [], "known": []}
+    false = dict.fromkeys(found, 0)
+    for k in range(sims):
+        rows = rows_of(draw(scenario, sd, n, rng), signal)
+        model = seedmodel.fit(rows)
+        s2 = np.array([r.diffs.var(ddof=1) for r in rows])
+        glm = sm.GLM(s2, x, family=sm.families.Gamma(sm.families.links.Log()),
+                     var_weights=np.full(len(s2), (n - 1) / 2)).fit(scale=1.0)  # fmt: skip
+        v_eta = np.einsum("ij,jk,ik->i", x, glm.cov_params(), x)
+        ways = {
+            "model": (model.se, model.df, model.wcorr),
+            "gamma GLM": (np.sqrt(glm.fittedvalues / n), 2 / v_eta, None),
+            "known": (row_sd / math.sqrt(n), np.full(len(s2), 1e6), None),
+        }
+        for name, (se, df, wcorr) in ways.items():
+            frame = pd.DataFrame({"gain": model.gain, "se": se, "df": df, "n_pairs": n})
+            corr = seedmodel.correlation(rows, se**2 * n)
+            out = family.finish(family.max_t(frame, corr, ALPHA, k, draws, wcorr), ALPHA,
+                                MIN_EFFECT, planning=False)  # fmt: skip
+            verdict = out["verdict"].to_numpy()
+            found[name].append(float(np.mean(verdict[truth > 0] == "gain")))
+            false[name] += bool(np.any(np.isin(verdict[truth == 0], ("gain", "loss"))))
+    return {name: (float(np.mean(share)), float(np.std(share, ddof=1) / math.sqrt(sims)),
+                   false[name] / sims) for name, share in found.items()}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sims", nargs="?", type=int, default=2000)
@@ -224,7 +275,26 @@ def main() -> None:
         metavar="SIMS",
         help="only the model's df, critical values and Monte-Carlo error",
     )
+    parser.add_argument(
+        "--bound",
+        type=int,
+        default=0,
+        metavar="SIMS",
+        help="only the power the variances' information allows (m = 42, n = 5)",
+    )
     args = parser.parse_args()
+    if args.bound:
+        print(f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}: m = 42, n = 5, "
+              f"{args.bound} signal studies per scenario, {args.draws} max-t draws; "
+              f"{datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
+        print("| errors | variances | power at 2 sd | P(false gain/loss) |\n|---|---|---|---|")
+        for scenario in args.only:
+            rows = information_bound(scenario, 5, args.bound, args.draws,
+                                     np.random.default_rng(20261206))  # fmt: skip
+            for name, (power, power_sd, false) in rows.items():
+                print(f"| {scenario} | {name} | {power:.3f} ± {power_sd:.3f} "
+                      f"| {pm(false, args.bound)} |", flush=True)  # fmt: skip
+        return
     if args.model_checks:
         print(
             f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}; "
