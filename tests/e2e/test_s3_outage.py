@@ -16,8 +16,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.e2e.test_faults import _most_epochs, _space, _steps, _trial_runs, _wait
-from tests.services import BUCKET, Outage, s3
+from tests.e2e.test_faults import _space, _steps, _trial_runs, _wait
+from tests.services import BUCKET, S3, Outage, s3
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +35,18 @@ def _complete(client: MlflowClient, name: str, epochs: int) -> None:
         assert _steps(client, run.info.run_id) == list(range(1, epochs + 1))
 
 
-def _outage_during(proxy: Outage, client: MlflowClient, name: str, seconds: float) -> None:
-    """Down once a trial has logged epoch 2, up `seconds` later (a thread)."""
+def _outage_during(proxy: Outage, store: S3, name: str, seconds: float) -> None:
+    """Down once a trial has saved its state after epoch 1 (seen in the bucket itself, not
+    through MLflow, whose writes lag the trials by a batch), up `seconds` later (a thread):
+    every later epoch's save meets the outage."""
+    states = f"outage/{name}/trial_states/"
+
+    def saved() -> bool:
+        listed = store.client().list_objects_v2(Bucket=BUCKET, Prefix=states)
+        return int(listed.get("KeyCount", 0)) > 0
 
     def run() -> None:
-        _wait(lambda: _most_epochs(client, name) >= 2, 240, "epoch 2")
+        _wait(saved, 240, "a trial's first saved state")
         proxy.down()
         time.sleep(seconds)
         proxy.up()
@@ -59,7 +66,8 @@ def test_s3_outage_within_the_bound_then_past_it(tmp_path: Path, fake_cifar_root
         try:
             # 60 s down, within the 300 s bound: the study waits it out and completes.
             space, _ = _space(tmp_path, fake_cifar_root, "waits", epochs=4)
-            _outage_during(proxy, client, "waits", 60)
+            _save_every_epoch(space)
+            _outage_during(proxy, store, "waits", 60)
             out, _ = _study(env, tmp_path, "run", str(space), *where).communicate(timeout=600)
             assert "main: 2/2 finished" in out, out[-4000:]
             said = [ln for ln in out.splitlines() if "unreachable (" in ln]
@@ -70,9 +78,10 @@ def test_s3_outage_within_the_bound_then_past_it(tmp_path: Path, fake_cifar_root
             # stops, not complete; once S3 is back, `study resume` completes it.
             space, _ = _space(tmp_path, fake_cifar_root, "stops", epochs=6)
             raw = yaml.safe_load(space.read_text())
-            space.write_text(yaml.safe_dump({**raw, "failure": {"max_failures": 0}}))
+            space.write_text(yaml.safe_dump({**raw, "failure": {"max_failures": 0},
+                                             "checkpoint": {"every_epochs": 1}}))  # fmt: skip
             short = {**env, "LOSSBENCH_STORAGE_RETRY_S": "5"}
-            _outage_during(proxy, client, "stops", 25)
+            _outage_during(proxy, store, "stops", 25)
             driver = _study(short, tmp_path, "run", str(space), *where)
             out, _ = driver.communicate(timeout=600)
             assert driver.returncode != 0 and "study resume stops" in out, out[-4000:]
@@ -83,6 +92,11 @@ def test_s3_outage_within_the_bound_then_past_it(tmp_path: Path, fake_cifar_root
             _complete(client, "stops", 6)
         finally:
             proxy.close()
+
+
+def _save_every_epoch(space: Path) -> None:
+    raw = yaml.safe_load(space.read_text())
+    space.write_text(yaml.safe_dump({**raw, "checkpoint": {"every_epochs": 1}}))
 
 
 def _reachable(proxy: Outage) -> bool:
