@@ -78,8 +78,8 @@ def test_s3_outage_within_the_bound_then_past_it(tmp_path: Path, fake_cifar_root
             # stops, not complete; once S3 is back, `study resume` completes it.
             space, _ = _space(tmp_path, fake_cifar_root, "stops", epochs=6)
             raw = yaml.safe_load(space.read_text())
-            space.write_text(yaml.safe_dump({**raw, "failure": {"max_failures": 0},
-                                             "checkpoint": {"every_epochs": 1}}))  # fmt: skip
+            space.write_text(yaml.safe_dump({**raw, "failure": {"max_failures": 0}}))
+            _save_every_epoch(space)
             short = {**env, "LOSSBENCH_STORAGE_RETRY_S": "5"}
             _outage_during(proxy, store, "stops", 25)
             driver = _study(short, tmp_path, "run", str(space), *where)
