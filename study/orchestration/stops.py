@@ -5,7 +5,10 @@
   what was deleted, then `study resume`;
 * a full storage (ENOSPC, EDQUOT: `storage.no_space`, or a local storage found full after
   the error), met by a trial's state file, the study record or Ray Tune's own files: the
-  user frees space, then `study resume`.
+  user frees space, then `study resume`;
+* a remote storage still unreachable when Ray Tune's own calls meet it (its last listing of
+  the experiment, past our bounded retries: `outage.is_unreachable`): once it answers,
+  `study resume`.
 
 Both keep what was written before (every write is atomic: `Storage.write_bytes`, the SQL
 writer's transaction per batch), so the resume completes the study as if uninterrupted.
@@ -16,7 +19,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from study.errors import UserError
+from study.errors import UserError, causes
+from study.orchestration.outage import is_unreachable
 from study.orchestration.storage import Storage, no_space
 from study.orchestration.writer import refusal
 from study.store import Refused
@@ -41,4 +45,11 @@ def stop_error(
             settle()
         return UserError(f"the storage under {storage} is full ({full}); the study stopped: "
                          f"free space, then {resume}")  # fmt: skip
+    down = next((e for e in causes(exc) if is_unreachable(e)), None)
+    if down is not None and storage.is_remote:
+        with contextlib.suppress(Exception):
+            settle()
+        return UserError(f"the storage {storage} is unreachable "
+                         f"({str(down).splitlines()[0]}); the study stopped: once it answers, "
+                         f"{resume}")  # fmt: skip
     return None

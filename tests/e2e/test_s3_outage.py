@@ -35,10 +35,10 @@ def _complete(client: MlflowClient, name: str, epochs: int) -> None:
         assert _steps(client, run.info.run_id) == list(range(1, epochs + 1))
 
 
-def _outage_during(proxy: Outage, store: S3, name: str, seconds: float) -> None:
+def _outage_during(proxy: Outage, store: S3, name: str, seconds: float | None) -> None:
     """Down once a trial has saved its state after epoch 1 (seen in the bucket itself, not
-    through MLflow, whose writes lag the trials by a batch), up `seconds` later (a thread):
-    every later epoch's save meets the outage."""
+    through MLflow, whose writes lag the trials by a batch), up `seconds` later (a thread;
+    None: until the test brings it up): every later epoch's save meets the outage."""
     states = f"outage/{name}/trial_states/"
 
     def saved() -> bool:
@@ -48,8 +48,9 @@ def _outage_during(proxy: Outage, store: S3, name: str, seconds: float) -> None:
     def run() -> None:
         _wait(saved, 240, "a trial's first saved state")
         proxy.down()
-        time.sleep(seconds)
-        proxy.up()
+        if seconds is not None:
+            time.sleep(seconds)
+            proxy.up()
 
     threading.Thread(target=run, daemon=True).start()
 
@@ -74,17 +75,20 @@ def test_s3_outage_within_the_bound_then_past_it(tmp_path: Path, fake_cifar_root
             assert 1 <= len(said) <= 3, said  # the driver and each trial's process, once
             _complete(client, "waits", 4)
 
-            # Down for longer than a 5 s bound, with no retry of a failed trial: the study
-            # stops, not complete; once S3 is back, `study resume` completes it.
+            # Down for longer than a 5 s bound (until the driver has exited: a call that
+            # hangs rather than fails would otherwise outlive a short outage and succeed),
+            # with no retry of a failed trial: the study stops, not complete; once S3 is
+            # back, `study resume` completes it.
             space, _ = _space(tmp_path, fake_cifar_root, "stops", epochs=6)
             raw = yaml.safe_load(space.read_text())
             space.write_text(yaml.safe_dump({**raw, "failure": {"max_failures": 0}}))
             _save_every_epoch(space)
             short = {**env, "LOSSBENCH_STORAGE_RETRY_S": "5"}
-            _outage_during(proxy, store, "stops", 25)
+            _outage_during(proxy, store, "stops", None)
             driver = _study(short, tmp_path, "run", str(space), *where)
             out, _ = driver.communicate(timeout=600)
             assert driver.returncode != 0 and "study resume stops" in out, out[-4000:]
+            proxy.up()
             _wait(lambda: _reachable(proxy), 120, "the proxy back")
             resumed = _study(env, tmp_path, "resume", "stops", "--storage", storage)
             out, _ = resumed.communicate(timeout=600)

@@ -64,3 +64,23 @@ def test_a_refused_request_is_not_an_outage() -> None:
     with pytest.raises(OSError, match="ACCESS_DENIED"):
         through_outage("s3://b/z", _flaky(1, denied), clock, clock.sleep)
     assert clock.slept == []
+
+
+def test_ray_tune_meeting_the_outage_stops_the_study_in_one_line() -> None:
+    """Past our bounded retries, Tune's own last listing of the experiment meets the outage:
+    the study stops with what to do next, the runs settled; a local storage's OSError, or a
+    refused request, is another error (None: raised as it is)."""
+    from study.orchestration.stops import stop_error
+    from study.orchestration.storage import Storage
+
+    settled: list[bool] = []
+    wrapped = RuntimeError("Tune failed")
+    wrapped.__cause__ = OSError(f"When listing objects under key 'x/': {DOWN}")
+    remote = Storage.of("s3://bucket/studies")
+    stop = stop_error(wrapped, "demo", remote, lambda: settled.append(True))
+    assert stop is not None and settled == [True]
+    assert "s3://bucket/studies is unreachable" in str(stop) and "\n" not in str(stop)
+    assert "`study resume demo --storage s3://bucket/studies`" in str(stop)
+    refused = OSError("AWS Error ACCESS_DENIED during PutObject operation")
+    assert stop_error(refused, "demo", remote, lambda: None) is None
+    assert stop_error(DOWN, "demo", Storage.of("/tmp/somewhere"), lambda: None) is None
