@@ -10,7 +10,7 @@
   the experiment, past our bounded retries: `outage.is_unreachable`): once it answers,
   `study resume`.
 
-Both keep what was written before (every write is atomic: `Storage.write_bytes`, the SQL
+Each keeps what was written before (every write is atomic: `Storage.write_bytes`, the SQL
 writer's transaction per batch), so the resume completes the study as if uninterrupted.
 """
 
