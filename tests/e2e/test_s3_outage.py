@@ -39,10 +39,10 @@ def _outage_during(proxy: Outage, store: S3, name: str, seconds: float | None) -
     """Down once a trial has saved its state after epoch 1 (seen in the bucket itself, not
     through MLflow, whose writes lag the trials by a batch), up `seconds` later (a thread;
     None: until the test brings it up): every later epoch's save meets the outage."""
-    states = f"outage/{name}/trial_states/"
+    states, bucket = f"outage/{name}/trial_states/", store.client()
 
     def saved() -> bool:
-        listed = store.client().list_objects_v2(Bucket=BUCKET, Prefix=states)
+        listed = bucket.list_objects_v2(Bucket=BUCKET, Prefix=states)
         return int(listed.get("KeyCount", 0)) > 0
 
     def run() -> None:
