@@ -1,11 +1,12 @@
 """How the store survives a flaky tracking store: calls retried with backoff on transient
 errors (a tracking server restarting, a locked SQLite file), and SQLite in write-ahead-log
-mode for the driver that writes every trial's runs. The standard library's `time` and
-SQLAlchemy's events do the work."""
+mode for the driver that writes every trial's runs. The standard library's `time` and `re`
+and SQLAlchemy's events do the work."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -50,15 +51,26 @@ def sqlite_write_ahead(engine: Any) -> None:
 RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 30, 30, 30, 30)  # about 3 minutes in all
 
 
+# A gateway's answer (502, 503, 504) in the words that carry it: MLflow's "error code 503",
+# requests' "503 Server Error", urllib3's "too many 503 error responses", the reason phrase.
+# Never the digits alone: a refusal naming run 9d4e0692785045… or experiment 504 is not a
+# gateway answering 504.
+GATEWAY_STATUS = re.compile(
+    r"error code 50[234]\b|\b50[234] (Server Error|error responses)"
+    r"|Bad Gateway|Service Unavailable|Gateway Time-?out"
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """A tracking error worth retrying: the store is unreachable, restarting or locked — not a
     bad request (which would fail again)."""
     text = f"{type(exc).__name__}: {exc}"
     markers = (
         "Connection refused", "Max retries exceeded", "ConnectionError", "RemoteDisconnected",
-        "TEMPORARILY_UNAVAILABLE", "database is locked", "Read timed out", "502", "503", "504",
+        "TEMPORARILY_UNAVAILABLE", "database is locked", "Read timed out",
     )  # fmt: skip
-    return isinstance(exc, ConnectionError | TimeoutError) or any(m in text for m in markers)
+    return (isinstance(exc, ConnectionError | TimeoutError)
+            or any(m in text for m in markers) or bool(GATEWAY_STATUS.search(text)))  # fmt: skip
 
 
 def with_retries(
