@@ -40,11 +40,14 @@ target (`analysis.targets`) with two identical losses. Monte-Carlo sd of a rate 
 
 `--bound` asks how much power the variances' information allows at m = 42, n = 5: the
 signal studies (in `het` with the gain on a noisy candidate, as above, and on a stable one)
-judged by the same max-t family three ways, with the model's variances; with
+judged by the same max-t family four ways, with the model's variances; with
 each row's variance from a fixed-effects gamma GLM (statsmodels, log link) of the rows'
 sample variances on setting + candidate, the maximum-likelihood estimate under the
 scenario's true variance structure, on ν_i = 2/Var(η̂_i) degrees of freedom (the χ² whose
-relative variance matches); and with the true variances (known, ν = 10⁶).
+relative variance matches); with the same GLM told the scenario's levels exactly (`hom`,
+`t3`: one variance; `het`: the setting's level and which candidates are the noisy ones),
+what an estimator could reach only by knowing which losses share a variance; and with the
+true variances (known, ν = 10⁶).
 """
 
 from __future__ import annotations
@@ -236,7 +239,12 @@ def information_bound(
     x = np.column_stack([np.ones(len(truth))]
                         + [(setting == s).astype(float) for s in range(1, SETTINGS)]
                         + [(cand == j).astype(float) for j in range(1, c)])  # fmt: skip
-    found: dict[str, list[float]] = {"model": [], "gamma GLM": [], "known": []}
+    # the scenario's own levels: one variance in hom and t3; in het the setting's level and
+    # whether the candidate is one of the noisy losses
+    noisy = np.isclose(sd[:, 1:] / sd[:, :1], 3).ravel()
+    levels = x[:, :1] if scenario != "het" else np.column_stack([x[:, :SETTINGS], noisy])
+    found: dict[str, list[float]] = {"model": [], "gamma GLM": [], "gamma GLM, levels known": [],
+                                     "known": []}  # fmt: skip
     false = dict.fromkeys(found, 0)
     off: list[float] = []  # moderated / true variance of the gaining rows
     for k in range(sims):
@@ -244,14 +252,13 @@ def information_bound(
         model = seedmodel.fit(rows)
         off.append(float(np.mean((model.se**2 * n / row_sd**2)[truth > 0])))
         s2 = np.array([r.diffs.var(ddof=1) for r in rows])
-        glm = sm.GLM(s2, x, family=sm.families.Gamma(sm.families.links.Log()),
-                     var_weights=np.full(len(s2), (n - 1) / 2)).fit(scale=1.0)  # fmt: skip
-        v_eta = np.einsum("ij,jk,ik->i", x, glm.cov_params(), x)
-        ways = {
-            "model": (model.se, model.df, model.wcorr),
-            "gamma GLM": (np.sqrt(glm.fittedvalues / n), 2 / v_eta, None),
-            "known": (row_sd / math.sqrt(n), np.full(len(s2), 1e6), None),
-        }
+        ways = {"model": (model.se, model.df, model.wcorr)}
+        for name, design in (("gamma GLM", x), ("gamma GLM, levels known", levels)):
+            glm = sm.GLM(s2, design, family=sm.families.Gamma(sm.families.links.Log()),
+                         var_weights=np.full(len(s2), (n - 1) / 2)).fit(scale=1.0)  # fmt: skip
+            v_eta = np.einsum("ij,jk,ik->i", design, glm.cov_params(), design)
+            ways[name] = (np.sqrt(glm.fittedvalues / n), 2 / v_eta, None)
+        ways["known"] = (row_sd / math.sqrt(n), np.full(len(s2), 1e6), None)
         for name, (se, df, wcorr) in ways.items():
             frame = pd.DataFrame({"gain": model.gain, "se": se, "df": df, "n_pairs": n})
             corr = seedmodel.correlation(rows, se**2 * n)
