@@ -26,6 +26,19 @@ def fake_emnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+# Tests that run whole studies against deadlines (kills, outages, restarts): one lane, one
+# at a time, however many pytest-xdist workers share the rest (`make test` runs -n auto
+# --dist loadgroup). Two of them at once on 2 cores would each see half the machine their
+# deadlines were sized for.
+SERIAL = ("tests/e2e/", "tests/tools/test_bench_faults.py", "tests/tools/test_bench.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("e2e") or item.nodeid.startswith(SERIAL):
+            item.add_marker(pytest.mark.xdist_group("studies"))
+
+
 def tiny_dict(root: Path, **sections: Any) -> dict[str, Any]:
     """A trial config small enough for a CPU test: width 4, 2 epochs on fake CIFAR-100."""
     raw: dict[str, Any] = {
