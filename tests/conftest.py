@@ -26,16 +26,23 @@ def fake_emnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# Tests that run whole studies against deadlines (kills, outages, restarts): one lane, one
-# at a time, however many pytest-xdist workers share the rest (`make test` runs -n auto
-# --dist loadgroup). Two of them at once on 2 cores would each see half the machine their
-# deadlines were sized for.
-SERIAL = ("tests/e2e/", "tests/tools/test_bench_faults.py", "tests/tools/test_bench.py")
+# Tests that run whole studies against deadlines (kills, outages, restarts, waits for a
+# node or a run): one lane, one at a time, however many pytest-xdist workers share the rest
+# (`make test` runs -n auto --dist loadgroup). Two of them at once on 2 cores would each
+# see half the machine their deadlines were sized for.
+SERIAL = tuple(
+    f"tests/{name}.py"
+    for name in (
+        "e2e/test_faults", "e2e/test_s3_outage", "e2e/test_multinode", "e2e/test_storage_faults",
+        "e2e/test_deleted_experiment", "e2e/test_shared_server", "e2e/test_s3",
+        "e2e/test_sequential_study", "tools/test_bench_faults",
+    )
+)  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("e2e") or item.nodeid.startswith(SERIAL):
+        if item.nodeid.startswith(SERIAL):
             item.add_marker(pytest.mark.xdist_group("studies"))
 
 
