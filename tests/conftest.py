@@ -1,4 +1,6 @@
-"""Shared fixtures: fake CIFAR-100 files in the official format and tiny trial configs."""
+"""Shared fixtures (fake CIFAR-100 and EMNIST files in the official formats, tiny trial
+configs, free ports) and the one lane of `make test`'s workers that runs studies against
+deadlines."""
 
 from __future__ import annotations
 
