@@ -47,7 +47,7 @@ def stop_error(
                          f"free space, then {resume}")  # fmt: skip
     down = next((e for e in causes(exc) if is_unreachable(e)), None)
     if down is not None and storage.is_remote:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # the same outage may cut off the tracking store
             settle()
         return UserError(f"the storage {storage} is unreachable "
                          f"({str(down).splitlines()[0]}); the study stopped: once it answers, "
