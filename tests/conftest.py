@@ -1,9 +1,10 @@
 """Shared fixtures (fake CIFAR-100 and EMNIST files in the official formats, tiny trial
 configs, free ports) and the one lane of `make test`'s workers that runs studies against
-deadlines."""
+deadlines, one at a time."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ def fake_emnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Tests that run whole studies against deadlines (kills, outages, restarts, waits for a
 # node or a run): one lane, one at a time, however many pytest-xdist workers share the rest
-# (`make test` runs -n auto --dist loadgroup). Two of them at once on 2 cores would each
-# see half the machine their deadlines were sized for.
+# (`make test` runs -n auto --dist loadgroup). Two of them at once beside the other tests
+# on 2 cores can starve a study past its deadline (seen: no epoch 2 within 300 s).
 SERIAL = tuple(
     f"tests/{name}.py"
     for name in (
@@ -42,10 +43,28 @@ SERIAL = tuple(
 )  # fmt: skip
 
 
+def serial(nodeid: str) -> bool:
+    """Whether a test (`tests/e2e/test_s3.py::test_x[1]`) runs in the serial lane."""
+    return nodeid.split("::", 1)[0] in SERIAL
+
+
+# tryfirst: pytest-xdist's own hook of this name reads the `xdist_group` marker into the node
+# id that `--dist loadgroup` schedules by; a marker added after it has run is ignored.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.nodeid.startswith(SERIAL):
+        if serial(item.nodeid):
             item.add_marker(pytest.mark.xdist_group("studies"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Each xdist worker is its own process: torch's default of one thread per core, times
+    # the workers, oversubscribes the CPU and slows every tiny trial several-fold.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def tiny_dict(root: Path, **sections: Any) -> dict[str, Any]:
