@@ -30,11 +30,13 @@ from analysis import maxt
 from analysis.intervals import t_interval
 from analysis.power import minimum_detectable_effect, pairs_needed
 
-METHODS = ("maxt", "bonferroni")
+METHODS = ("maxt", "maxt-losses", "bonferroni")
 METHOD_NAMES = {
     "maxt": "seed-level model, moderated variances, max-|t| over the family",
+    "maxt-losses": "seed-level model, the losses' moderated variances, max-|t| over the family",
     "bonferroni": "per-row paired t, Bonferroni over the family",
 }
+MODEL_METHODS = {"maxt": "rows", "maxt-losses": "losses"}  # the variances of seedmodel.fit
 
 
 def _has(frame: pd.DataFrame) -> np.ndarray:

@@ -54,10 +54,12 @@ def comparisons_tex(found: Findings, cfg: Settings, keys: Sequence[str]) -> str:
         frame.insert(2, "Family", comp["family"].map(escape))
     families = "; ".join(f"{escape(f)}: {int(n)} row{'s' * (int(n) != 1)}" for f, n in
                          comp.groupby("family")["family_size"].max().items())  # fmt: skip
+    method = comp["method"].iloc[0] if "method" in comp and len(comp) else (
+        METHOD_NAMES[cfg.family_method])  # fmt: skip
     caption = (
         f"{escape(metric_label(cfg.metric))}: gain of each candidate over "
         f"{escape(cfg.reference)} (positive: the candidate is better), with its {level}\\,\\% "
-        f"simultaneous interval ({escape(METHOD_NAMES[cfg.family_method])}; "
+        f"simultaneous interval ({escape(method)}; "
         f"$\\alpha = {cfg.alpha:g}$ per family; {families}). Verdicts are read from that "
         f"interval; equivalence within $\\pm{cfg.min_effect:g}$; $n$: seed pairs."
     )

@@ -17,7 +17,14 @@ from analysis.trends import trend_level
 def methods(cfg: Any, comparisons: pd.DataFrame, n_trends: int, sequential: bool) -> Section:
     """`cfg`: the report's `Settings`; `comparisons`: `analysis.stats.compare`'s table."""
     sizes = comparisons.groupby("family")["family_size"].max().to_dict() if len(comparisons) else {}
-    text = [*_pairs(), _intervals(cfg, sizes), _verdicts(cfg), _alpha(cfg, sizes)]
+    used = cfg.family_method
+    if (
+        used == "maxt-losses"
+        and "method" in comparisons
+        and not (comparisons["method"] == METHOD_NAMES[used]).all()
+    ):
+        used = "maxt"  # a setting with one row: the rows' variances (the table says why)
+    text = [*_pairs(), _intervals(cfg, sizes, used), _verdicts(cfg), _alpha(cfg, sizes)]
     if n_trends:
         text.append(
             "Across noise settings: per candidate and noise kind, the least-squares slope of "
@@ -60,13 +67,24 @@ def _pairs() -> list[str]:
     ]
 
 
-def _intervals(cfg: Any, sizes: dict[str, int]) -> str:
+def _intervals(cfg: Any, sizes: dict[str, int], used: str) -> str:
     level = f"{100 * (1 - cfg.alpha):g} %"
     families = ", ".join(f"{k} ({int(v)} row{'s' if int(v) != 1 else ''})"
                          for k, v in sizes.items()) or "none"  # fmt: skip
-    if cfg.family_method == "bonferroni":
+    if used == "bonferroni":
         how = ("each row's own paired t on pairs − 1 degrees of freedom, gain ± t(df, 1 − "
                "α/(2m))·se, m the rows of its family")  # fmt: skip
+    elif used == "maxt-losses":
+        how = (
+            "a seed-level model of every finished trial: each loss's own variance per setting, "
+            "identified by the covariances between the setting's rows (they share the "
+            "reference's trials) and moderated on the log scale with crossed random effects "
+            "of setting and loss (penalised quasi-likelihood, REML; "
+            "analysis/loss_variances.py), a row's variance the sum of its two losses'; gain ± "
+            "c·se with c the (1 − α) quantile of max |t| over the family, simulated from the "
+            "rows' correlation and the moderated degrees of freedom (Hothorn, Bretz & "
+            "Westfall 2008)"
+        )
     else:
         how = (
             "a seed-level model of every finished trial: the rows' variances of paired "
@@ -78,7 +96,7 @@ def _intervals(cfg: Any, sizes: dict[str, int]) -> str:
             "Westfall 2008)"
         )
     return (
-        f"Intervals ({METHOD_NAMES[cfg.family_method]}): `ci_low`..`ci_high` are simultaneous "
+        f"Intervals ({METHOD_NAMES[used]}): `ci_low`..`ci_high` are simultaneous "
         f"{level} intervals per family — {families} — by {how}. All intervals of a family "
         f"cover their true gains at once with probability ≥ {level}. The row's own "
         f"unadjusted interval ({cfg.ci_method}) is in comparisons.csv and is not read for any "
@@ -88,7 +106,7 @@ def _intervals(cfg: Any, sizes: dict[str, int]) -> str:
 
 def _verdicts(cfg: Any) -> str:
     u = unit(cfg.metric)
-    tost = ("the same simultaneous interval" if cfg.family_method == "maxt" else
+    tost = ("the same simultaneous interval" if cfg.family_method != "bonferroni" else
             f"the family-adjusted {100 * (1 - 2 * cfg.alpha):g} % interval (two one-sided "
             "tests at α/m)")  # fmt: skip
     return (

@@ -96,9 +96,11 @@ def _answer(found: Findings, cfg: Settings, keys: list[str]) -> list[Section]:
     sizes = comp.groupby("family")["family_size"].max().to_dict() if len(comp) else {}
     families = "; ".join(f"{k} family of {_rows(v)}" if k != "all" else _rows(v)
                          for k, v in sizes.items())  # fmt: skip
+    method = comp["method"].iloc[0] if "method" in comp and len(comp) else (
+        METHOD_NAMES[cfg.family_method])  # fmt: skip
     text = (
         f"Each verdict is read from its family's simultaneous {100 * (1 - cfg.alpha):g} % "
-        f"interval printed beside it ({families}; {METHOD_NAMES[cfg.family_method]}); an "
+        f"interval printed beside it ({families}; {method}); an "
         "equivalent from its TOST interval; methods at the end."
     )
     if not found.decisions.empty:

@@ -13,17 +13,20 @@ positive = candidate better) is estimated by the mean of the paired differences 
 seeds both sides ran (b cancels in each difference), so a comparison stopped early, or a
 reference with extra seeds, keeps its pairing. The differences of row i have variance
 σ²(candidate) + σ²(reference): one per loss and setting, estimated on n_i − 1 degrees of
-freedom and moderated over all rows (`analysis.variances`). Rows of one setting share the
+freedom and moderated over all rows (`analysis.variances`); `fit(rows, "losses")` instead
+moderates each loss's own variance per setting, which the covariances between a setting's
+rows identify (`analysis.loss_variances`; the report's `--family-method maxt-losses`,
+calibrated beside the rows' model in docs/analysis.md). Rows of one setting share the
 reference's trials, so their estimates are correlated:
 
     Cov(ĝ_i, ĝ_j) = σ²(reference, setting) · n_ij / (n_i n_j),
 
 n_ij the seeds both rows use; σ²(reference, setting) is the mean sample covariance of the
 two rows' differences over their shared seeds (every pair of rows of the setting, weighted
-by its degrees of freedom), kept between 0 and the smallest moderated variance of the
-setting. The simultaneous intervals of a family come from the joint distribution of the
-rows' t statistics with that correlation and the dependence of their moderated variances
-(`analysis.maxt`).
+by its degrees of freedom), or the losses' model's own estimate, kept between 0 and the
+smallest moderated variance of the setting. The simultaneous intervals of a family come
+from the joint distribution of the rows' t statistics with that correlation and the
+dependence of their moderated variances (`analysis.maxt`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis import loss_variances
 from analysis.variances import moderate
 
 
@@ -101,31 +105,68 @@ class Fit:
     corr: np.ndarray
     components: dict[str, float]
     wcorr: np.ndarray
+    variances: str = "rows"  # the variance model used (`losses` falls back to `rows`)
 
 
-def fit(rows: Sequence[Row]) -> Fit:
+VARIANCES = ("rows", "losses")
+
+
+def fit(rows: Sequence[Row], variances: str = "rows") -> Fit:
     """Gains, moderated standard errors and their correlation (module docstring). A row
-    with fewer than 2 pairs, or whose differences are all equal, gets no interval."""
+    with fewer than 2 pairs, or whose differences are all equal, gets no interval.
+    `variances`: `rows` moderates each row's variance of differences
+    (`analysis.variances`); `losses` moderates each loss's own variance per setting
+    (`analysis.loss_variances`), where every setting identifies them, else as `rows`."""
+    if variances not in VARIANCES:
+        raise ValueError(f"variances {variances!r}: allowed {', '.join(VARIANCES)}")
     n = np.array([len(r.diffs) for r in rows], dtype=float)
     gain = np.array([r.diffs.mean() if len(r.diffs) else math.nan for r in rows])
     s2 = np.array([r.diffs.var(ddof=1) if len(r.diffs) >= 2 else math.nan for r in rows])
     has = np.isfinite(s2) & (s2 > 0)
     se, df = np.full(len(rows), math.nan), np.full(len(rows), math.nan)
-    kept = [r for r, h in zip(rows, has, strict=True) if h]
-    mod = moderate(s2[has], n[has] - 1, [str(r.setting) for r in kept],
-                   [r.candidate for r in kept])  # fmt: skip
+    kept = [i for i in range(len(rows)) if has[i]]
+    by_losses, ref = _by_losses(rows, kept) if variances == "losses" else (None, None)
+    mod = by_losses or moderate(s2[has], n[has] - 1, [str(rows[i].setting) for i in kept],
+                                [rows[i].candidate for i in kept])  # fmt: skip
     v = np.full(len(rows), math.nan)
     v[has], df[has] = mod.s2, mod.df
     se[has] = np.sqrt(v[has] / n[has])
     wcorr = np.eye(len(rows))
     wcorr[np.ix_(has, has)] = mod.errors_corr
-    return Fit(gain, se, df, correlation(rows, v), mod.components, wcorr)
+    return Fit(gain, se, df, correlation(rows, v, ref), mod.components, wcorr,
+               "losses" if by_losses is not None else "rows")  # fmt: skip
 
 
-def correlation(rows: Sequence[Row], v: np.ndarray) -> np.ndarray:
+def _by_losses(
+    rows: Sequence[Row], kept: Sequence[int]
+) -> tuple[loss_variances.LossModerated, np.ndarray] | tuple[None, None]:
+    """The losses' model for the rows `kept` (their order), with each row's reference
+    variance (nan elsewhere); (None, None) where a setting does not identify it."""
+    by_setting: dict[tuple[object, ...], list[int]] = {}
+    for i in kept:
+        by_setting.setdefault(rows[i].setting, []).append(i)
+    settings = [loss_variances.Setting.of([rows[i].diffs for i in idx],
+                                          [rows[i].candidate for i in idx])
+                for idx in by_setting.values()]  # fmt: skip
+    if not settings or not loss_variances.identified(settings):
+        return None, None
+    mod = loss_variances.moderate_losses(settings)
+    order = np.argsort([i for idx in by_setting.values() for i in idx])  # back to `kept`'s order
+    ref = np.full(len(rows), math.nan)
+    ref[np.asarray(sorted(kept))] = mod.reference_s2[order]
+    return loss_variances.LossModerated(
+        mod.s2[order], mod.df[order], mod.components,
+        mod.errors_corr[np.ix_(order, order)], mod.reference_s2[order],
+    ), ref  # fmt: skip
+
+
+def correlation(
+    rows: Sequence[Row], v: np.ndarray, reference: np.ndarray | None = None
+) -> np.ndarray:
     """Correlation of the rows' gains, given each row's variance of differences `v` (nan:
     no interval): shared reference trials within a setting (module docstring); rows without
-    an interval are uncorrelated with the rest."""
+    an interval are uncorrelated with the rest. `reference`: the reference's variance per
+    row where a model gives it (else it is the rows' mean sample covariance)."""
     corr = np.eye(len(rows))
     by_setting: dict[tuple[object, ...], list[int]] = {}
     for i, r in enumerate(rows):
@@ -145,7 +186,9 @@ def correlation(rows: Sequence[Row], v: np.ndarray) -> np.ndarray:
                 if both.sum() >= 2:
                     num += (both.sum() - 1) * np.cov(d[a, both], d[b, both])[0, 1]
                     den += both.sum() - 1
-        ref_var = min(max(num / den if den else 0.0, 0.0), 0.999 * float(v[idx].min()))
+        given = reference[idx[0]] if reference is not None else math.nan
+        pooled = given if np.isfinite(given) else num / den if den else 0.0
+        ref_var = min(max(pooled, 0.0), 0.999 * float(v[idx].min()))
         n = ok.sum(axis=1).astype(float)
         block = ref_var * shared / np.sqrt(np.outer(n * v[idx], n * v[idx]))
         np.fill_diagonal(block, 1.0)

@@ -85,12 +85,20 @@ def _indicators(labels: Sequence[object]) -> np.ndarray:
     return z @ z.T
 
 
-def _reml(z: np.ndarray, e: np.ndarray, mats: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+def reml(
+    z: np.ndarray,
+    e: np.ndarray,
+    mats: list[np.ndarray],
+    x: np.ndarray,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
     """REML variance components of z = Xβ + Σ_k (random effects with covariance θ_k·M_k) + e,
-    e ~ N(0, diag(e)): θ ≥ 0, by L-BFGS-B with the analytic score."""
+    e ~ N(0, diag(e)), or N(0, e) when `e` is a matrix (correlated sampling errors): θ ≥ 0,
+    by L-BFGS-B with the analytic score, from `start` where given."""
+    cov_e = np.diag(e) if e.ndim == 1 else e
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        v = np.diag(e) + sum(t * m for t, m in zip(theta, mats, strict=True))
+        v = cov_e + sum(t * m for t, m in zip(theta, mats, strict=True))
         chol = np.linalg.cholesky(v)
         vinv = np.linalg.inv(v)
         xv = x.T @ vinv
@@ -101,25 +109,28 @@ def _reml(z: np.ndarray, e: np.ndarray, mats: list[np.ndarray], x: np.ndarray) -
         grad = np.array([0.5 * (np.sum(p * m) - pz @ m @ pz) for m in mats])
         return float(nll), grad
 
-    spread = max(float(np.var(z, ddof=1) - np.mean(e)), 0.05)
-    start = np.full(len(mats), spread / len(mats))
+    if start is None:
+        spread = max(float(np.var(z, ddof=1) - np.mean(np.diag(cov_e))), 0.05)
+        start = np.full(len(mats), spread / len(mats))
     res = optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
                             bounds=[(0.0, None)] * len(mats))  # fmt: skip
     return np.asarray(res.x)
 
 
-def _estimated_components_term(
+def estimated_components_term(
     mats: list[np.ndarray],
     theta: np.ndarray,
     vinv: np.ndarray,
     g: np.ndarray,
     x: np.ndarray,
     info: np.ndarray,
+    full: bool = False,
 ) -> np.ndarray:
     """Per row, what estimating the τ² adds to the prediction error: Prasad & Rao's (1990,
     JASA 85:163) g₃ = tr[(∂b_i/∂θ) V (∂b_i/∂θ)ᵀ I(θ)⁻¹], b_iᵀ = g_iᵀ V⁻¹ the predictor's
     weights and I(θ) the REML information ½ tr(P M_k P M_l): the prediction error is
-    g₁ + g₂ + g₃, where the plug-in g₁ + g₂ alone is short by g₃."""
+    g₁ + g₂ + g₃, where the plug-in g₁ + g₂ alone is short by g₃. With `full`, the matrix of
+    that term over pairs of rows (for variances of sums of predictions)."""
     v = np.linalg.inv(vinv)
     p = vinv - vinv @ x @ np.linalg.solve(info, x.T @ vinv)
     fisher = np.array([[0.5 * np.sum((p @ mk) * (p @ ml).T) for ml in mats] for mk in mats])
@@ -129,6 +140,9 @@ def _estimated_components_term(
     shrink = np.sqrt(stats.norm.cdf(t) - t * stats.norm.pdf(t) + t**2 * stats.norm.sf(t))
     cov = cov * np.outer(shrink, shrink)
     d = [mk @ vinv - g @ vinv @ mk @ vinv for mk in mats]
+    if full:
+        return np.asarray(sum(cov[k, j] * dk @ v @ dj.T
+                              for k, dk in enumerate(d) for j, dj in enumerate(d)))  # fmt: skip
     out = np.zeros(len(v))
     for k, dk in enumerate(d):
         for j, dj in enumerate(d):
@@ -156,7 +170,7 @@ def moderate(
         elif len(levels) > 2:
             names.append(name)
             mats.append(_indicators(labels))
-    theta = _reml(z, e, mats, x)
+    theta = reml(z, e, mats, x)
     g = sum(t * m for t, m in zip(theta, mats, strict=True))
     vinv = np.linalg.inv(np.diag(e) + g)
     info = x.T @ vinv @ x
@@ -165,7 +179,7 @@ def moderate(
     a = x - g @ vinv @ x
     cov = g - g @ vinv @ g + a @ np.linalg.solve(info, a.T)
     # the τ² term adds to the diagonal only: it lowers the errors' correlation (the safe side)
-    pev = np.diag(cov) + _estimated_components_term(mats, theta, vinv, g, x, info)
+    pev = np.diag(cov) + estimated_components_term(mats, theta, vinv, g, x, info)
     # a row can never know its variance better than all rows' sampling together would
     pev = np.maximum(pev, 1.0 / np.sum(1.0 / e))
     nu = 2 * trigamma_inverse(pev)

@@ -34,20 +34,23 @@ of each of two kinds, min_effect = 1, α = 0.05:
 The verdicts come from the functions `compare_losses` runs (`analysis.seedmodel.fit`,
 `analysis.family.max_t`, `finish`), checked first against `compare_losses` itself on one
 study; `--draws` Monte-Carlo draws for each study's critical value (the report uses 100,000;
-the Monte-Carlo error of c at 20,000 is ≈ 1 %, not a bias). A further row calibrates time to
-target (`analysis.targets`) with two identical losses. Monte-Carlo sd of a rate p:
-√(p(1 − p)/SIMS).
+the Monte-Carlo error of c at 20,000 is ≈ 1 %, not a bias). `--variances losses` judges with
+`seedmodel.fit`'s losses' model (`analysis.loss_variances`) instead of the report's rows'
+model. A further row calibrates time to target (`analysis.targets`) with two identical
+losses. Monte-Carlo sd of a rate p: √(p(1 − p)/SIMS).
 
 `--bound` asks how much power the variances' information allows at m = 42, n = 5: the
 signal studies (in `het` with the gain on a noisy candidate, as above, and on a stable one)
-judged by the same max-t family four ways, with the model's variances; with
-each row's variance from a fixed-effects gamma GLM (statsmodels, log link) of the rows'
-sample variances on setting + candidate, the maximum-likelihood estimate under the
-scenario's true variance structure, on ν_i = 2/Var(η̂_i) degrees of freedom (the χ² whose
-relative variance matches); with the same GLM told the scenario's levels exactly (`hom`,
-`t3`: one variance; `het`: the setting's level and which candidates are the noisy ones),
-what an estimator could reach only by knowing which losses share a variance; and with the
-true variances (known, ν = 10⁶).
+judged by the same max-t family six ways, with the model's variances; with each row's
+variance from a fixed-effects gamma GLM (statsmodels, log link) of the rows' sample
+variances on setting + candidate, on ν_i = 2/Var(η̂_i) degrees of freedom (the χ² whose
+relative variance matches), which treats the rows of a setting as independent; with the
+same GLM told the scenario's levels exactly (`hom`, `t3`: one variance; `het`: the setting's
+level and which candidates are the noisy ones); with the losses' own variances, a level per
+setting and per loss fitted by maximum likelihood on the rows' differences and their
+covariances (`benchmarks/loss_variances.py`: `het`'s true structure, with no prior and no
+row term); with the losses' model of `analysis.loss_variances` (random effects); and with
+the true variances (known, ν = 10⁶).
 """
 
 from __future__ import annotations
@@ -66,7 +69,11 @@ import pandas as pd
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loss_variances
+
 from analysis import family, seedmodel
+from analysis.loss_variances import Setting
 from analysis.stats import compare_losses
 
 ALPHA, MIN_EFFECT, SETTINGS, BASE_SD = 0.05, 1.0, 6, 0.3
@@ -101,9 +108,12 @@ def rows_of(errors: np.ndarray, gains: np.ndarray) -> list[seedmodel.Row]:
     ]  # fmt: skip
 
 
-def judge(rows: list[seedmodel.Row], seed: int, draws: int) -> pd.DataFrame:
-    """`compare_losses`' intervals and verdicts for one family of rows (its maxt path)."""
-    model = seedmodel.fit(rows)
+def judge(
+    rows: list[seedmodel.Row], seed: int, draws: int, variances: str = "rows"
+) -> pd.DataFrame:
+    """`compare_losses`' intervals and verdicts for one family of rows (its maxt path), with
+    the variance model `variances` of `seedmodel.fit`."""
+    model = seedmodel.fit(rows, variances)
     frame = pd.DataFrame({"gain": model.gain, "se": model.se, "df": model.df,
                           "n_pairs": [len(r.diffs) for r in rows]})  # fmt: skip
     out = family.max_t(frame, model.corr, ALPHA, seed, draws, model.wcorr)
@@ -135,7 +145,15 @@ def check_against_compare_losses(rng: np.random.Generator, draws: int) -> None:
     )
 
 
-def rates(scenario: str, c: int, n: int, sims: int, draws: int, rng: np.random.Generator) -> dict:
+def rates(
+    scenario: str,
+    c: int,
+    n: int,
+    sims: int,
+    draws: int,
+    rng: np.random.Generator,
+    variances: str = "rows",
+) -> dict:
     sd = loss_sd(scenario, c)
     row_sd = np.sqrt(sd[:, 1:] ** 2 + sd[:, :1] ** 2)  # sd of each row's paired differences
     signal = np.zeros((SETTINGS, c))
@@ -145,14 +163,14 @@ def rates(scenario: str, c: int, n: int, sims: int, draws: int, rng: np.random.G
     found, ratios = [], []
     for k in range(sims):
         rows = rows_of(draw(scenario, sd, n, rng), signal)
-        out = judge(rows, k, draws)
+        out = judge(rows, k, draws, variances)
         verdict, truth = out["verdict"].to_numpy(), signal.ravel()
         false += bool(np.any(np.isin(verdict[truth == 0], ("gain", "loss")))
                       or np.any(verdict[truth > 0] == "loss"))  # fmt: skip
         miss += bool(np.any((out["ci_low"] > truth) | (out["ci_high"] < truth)))
         found.append(np.mean(verdict[truth > 0] == "gain"))
         ratios.append((out["ci_high"] - out["ci_low"]).to_numpy() / bonferroni_width(rows))
-        out = judge(rows_of(draw(scenario, sd, n, rng), edge), k, draws)
+        out = judge(rows_of(draw(scenario, sd, n, rng), edge), k, draws, variances)
         equiv += bool(np.any(out["verdict"] == "equivalent"))
     width = float(np.nanmedian(np.concatenate(ratios)))
     return {"false": false / sims, "miss": miss / sims, "equiv": equiv / sims,
@@ -243,8 +261,11 @@ def information_bound(
     # whether the candidate is one of the noisy losses
     noisy = np.isclose(sd[:, 1:] / sd[:, :1], 3).ravel()
     levels = x[:, :1] if scenario != "het" else np.column_stack([x[:, :SETTINGS], noisy])
-    found: dict[str, list[float]] = {"model": [], "gamma GLM": [], "gamma GLM, levels known": [],
-                                     "known": []}  # fmt: skip
+    found: dict[str, list[float]] = {
+        name: [] for name in ("model", "gamma GLM", "gamma GLM, levels known",
+                              "losses' variances, fixed effects",
+                              "losses' variances, random effects", "known")
+    }  # fmt: skip
     false = dict.fromkeys(found, 0)
     off: list[float] = []  # moderated / true variance of the gaining rows
     for k in range(sims):
@@ -258,6 +279,13 @@ def information_bound(
                          var_weights=np.full(len(s2), (n - 1) / 2)).fit(scale=1.0)  # fmt: skip
             v_eta = np.einsum("ij,jk,ik->i", design, glm.cov_params(), design)
             ways[name] = (np.sqrt(glm.fittedvalues / n), 2 / v_eta, None)
+        names = [str(j) for j in range(c)]
+        settings = [Setting.of([r.diffs for r in rows[k * c : (k + 1) * c]], names)
+                    for k in range(SETTINGS)]  # fmt: skip
+        v, df = loss_variances.fixed_effects(settings)
+        ways["losses' variances, fixed effects"] = (np.sqrt(v / n), df, None)
+        losses = seedmodel.fit(rows, "losses")
+        ways["losses' variances, random effects"] = (losses.se, losses.df, losses.wcorr)
         ways["known"] = (row_sd / math.sqrt(n), np.full(len(s2), 1e6), None)
         for name, (se, df, wcorr) in ways.items():
             frame = pd.DataFrame({"gain": model.gain, "se": se, "df": df, "n_pairs": n})
@@ -279,6 +307,8 @@ def main() -> None:
     parser.add_argument("--only", choices=SCENARIOS, nargs="+", default=list(SCENARIOS))
     parser.add_argument("--n", type=int, nargs="+", default=list(NS))
     parser.add_argument("--shapes", type=int, nargs="+", default=list(SHAPES))
+    parser.add_argument("--variances", choices=seedmodel.VARIANCES, default="rows",
+                        help="seedmodel.fit's variance model (rows: the report's)")  # fmt: skip
     parser.add_argument("--time-to-target", type=int, default=0, metavar="SIMS",
                         help="only the time-to-target row, with SIMS studies")  # fmt: skip
     parser.add_argument(
@@ -338,7 +368,8 @@ def main() -> None:
     print(
         f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}: {args.sims} simulated "
         f"studies per row and kind; α {ALPHA}, min_effect {MIN_EFFECT}, {args.draws} max-t "
-        f"draws; {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, "
+        f"draws, variances by {args.variances}; {platform.machine()}, {os.cpu_count()} cores, "
+        f"numpy {np.__version__}, "
         f"{datetime.now(UTC):%Y-%m-%d}\n"
     )
     print("| rows m | n | errors | P(false gain/loss) | P(any CI misses) "
@@ -347,7 +378,7 @@ def main() -> None:
     for c in args.shapes:
         for n in args.n:
             for scenario in args.only:
-                r = rates(scenario, c, n, args.sims, args.draws, rng)
+                r = rates(scenario, c, n, args.sims, args.draws, rng, args.variances)
                 print(f"| {c * SETTINGS} | {n} | {scenario} | {pm(r['false'], args.sims)} "
                       f"| {pm(r['miss'], args.sims)} | {pm(r['equiv'], args.sims)} "
                       f"| {r['width']:.3f} | {r['power']:.3f} |", flush=True)  # fmt: skip

@@ -190,13 +190,18 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert {Path(a.path).name for a in logged} >= {
         "report.html", "comparisons.csv", "answer.txt", "time_to_target.csv", "paired_misses.csv",
     }  # fmt: skip
-    # asked for another confirmatory family, the report says in its first line: post hoc
+    # asked for another confirmatory family, the report says in its first line: post hoc;
+    # asked for the losses' variances, which one row per setting cannot split, it says so
     post = tmp_path / "post"
-    proc = subprocess.run([*cmd, "--out", str(post), "--primary", "", "--no-log"],
+    proc = subprocess.run([*cmd, "--out", str(post), "--primary", "", "--no-log",
+                           "--family-method", "maxt-losses"],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (post / "answer.txt").read_text().startswith("Post hoc: ")
     assert (post / "report.md").read_text().splitlines()[2].startswith("Post hoc: ")
+    method = pd.read_csv(post / "comparisons.csv")["method"].iloc[0]
+    assert method.startswith("seed-level model, moderated variances") and "asked for" in method
+    assert method in (post / "report.md").read_text()
 
 
 def test_tune_then_evaluate_runs_both_stages(tmp_path: Path, fake_cifar_root: Path) -> None:
