@@ -149,7 +149,7 @@ def moderate_losses(settings: Sequence[Setting]) -> LossModerated:
     index = [(k, loss) for k, s in enumerate(settings) for loss in ("", *s.candidates)]
     setting_of = np.array([k for k, _ in index])
     loss_of = [loss for _, loss in index]
-    mats, names = [np.eye(len(index))], ["cell"]
+    mats, names = [np.eye(len(index))], ["interaction"]  # the loss × setting effect
     x = np.ones((len(index), 1))
     for name, labels in (("setting", [str(k) for k in setting_of]), ("loss", loss_of)):
         levels = sorted(set(labels))
