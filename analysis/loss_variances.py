@@ -209,15 +209,14 @@ def _start(s: Setting) -> np.ndarray:
     return np.full(len(s.candidates) + 1, np.log(max(float(var), 1e-300) / 2))
 
 
-def _rows(
-    settings: Sequence[Setting],
-    parts: Sequence[slice],
-    eta: np.ndarray,
-    cov: np.ndarray,
-    components: dict[str, float],
-) -> LossModerated:
+def row_variances(
+    settings: Sequence[Setting], parts: Sequence[slice], eta: np.ndarray, cov: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row (settings in order, `parts` their losses' slices of η, the reference
+    first): its variance of differences σ²_c + σ²_0, its reference's σ²_0, and the
+    covariance of the rows' log-variances from Cov(η̂ − η) = `cov` by the delta method."""
     v = np.exp(eta)
-    grad, s2, ref, own_s2, own_df = [], [], [], [], []
+    grad, s2, ref = [], [], []
     for s, part in zip(settings, parts, strict=True):
         start = part.start
         for c in range(len(s.candidates)):
@@ -227,17 +226,26 @@ def _rows(
             grad.append(g)
             s2.append(total)
             ref.append(v[start])
-            own = s.y[s.row == c]
-            own_s2.append(np.var(own, ddof=1))
-            own_df.append(len(own) - 1.0)
     jac = np.array(grad)
-    rcov = jac @ cov @ jac.T
+    return np.asarray(s2), np.asarray(ref), jac @ cov @ jac.T
+
+
+def _rows(
+    settings: Sequence[Setting],
+    parts: Sequence[slice],
+    eta: np.ndarray,
+    cov: np.ndarray,
+    components: dict[str, float],
+) -> LossModerated:
+    s2_rows, ref, rcov = row_variances(settings, parts, eta, cov)
+    own_rows = [s.y[s.row == c] for s in settings for c in range(len(s.candidates))]
+    own_s2 = [np.var(own, ddof=1) for own in own_rows]
+    d = np.array([len(own) - 1.0 for own in own_rows])
     pev = np.diag(rcov).copy()
-    d = np.asarray(own_df)
     # a row can never know its variance better than all rows' sampling together would
     pev = np.maximum(pev, 1.0 / np.sum(1.0 / special.polygamma(1, d / 2)))
     nu = 2 * trigamma_inverse(pev)
-    s2_mod = np.asarray(s2)
+    s2_mod = s2_rows.copy()
     errors_corr = rcov / np.sqrt(np.outer(pev, pev))
     np.fill_diagonal(errors_corr, 1.0)
     # a row the pooling would leave less certain than its own sample keeps its own variance
@@ -245,4 +253,4 @@ def _rows(
     s2_mod[own], nu[own] = np.asarray(own_s2)[own], d[own]
     errors_corr[own, :] = errors_corr[:, own] = 0.0
     errors_corr[own, own] = 1.0
-    return LossModerated(s2_mod, nu, components, errors_corr, np.asarray(ref))
+    return LossModerated(s2_mod, nu, components, errors_corr, ref)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.loss_variances import Setting, score_info
+from analysis.loss_variances import Setting, row_variances, score_info
 from analysis.variances import trigamma_inverse
 
 
@@ -41,12 +41,6 @@ def fixed_effects(settings: list[Setting], iters: int = 50) -> tuple[np.ndarray,
         theta = theta + step
         if np.max(np.abs(step)) < 1e-8:
             break
-    v = np.exp(x @ theta).reshape(count, losses)
-    cov = x @ np.linalg.inv(fisher) @ x.T
-    s2 = (v[:, 1:] + v[:, :1]).ravel()
-    jac = np.zeros((len(s2), size))
-    for k in range(count):
-        for c in range(losses - 1):
-            jac[k * (losses - 1) + c, k * losses] = v[k, 0] / s2[k * (losses - 1) + c]
-            jac[k * (losses - 1) + c, k * losses + c + 1] = v[k, c + 1] / s2[k * (losses - 1) + c]
-    return s2, 2 * trigamma_inverse(np.einsum("ij,jk,ik->i", jac, cov, jac))
+    parts = [slice(k * losses, (k + 1) * losses) for k in range(count)]
+    s2, _, rcov = row_variances(settings, parts, x @ theta, x @ np.linalg.inv(fisher) @ x.T)
+    return s2, 2 * trigamma_inverse(np.diag(rcov))
