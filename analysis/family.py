@@ -1,8 +1,10 @@
-"""A family's simultaneous intervals and verdicts, by one of two methods (numpy, scipy;
+"""A family's simultaneous intervals and verdicts, by one of three methods (numpy, scipy;
 statsmodels for Benjamini–Hochberg and the planning figures):
 
-* `maxt` (the default): each row's moderated standard error and degrees of freedom from the
-  seed-level model (`analysis.seedmodel`), and one critical value c for the family from the
+* `maxt-losses` (the default) and `maxt`: each row's moderated standard error and degrees of
+  freedom from the seed-level model (`analysis.seedmodel`: each loss's own variance per
+  setting, `analysis.loss_variances`, or each row's, `analysis.variances`; `maxt-losses`
+  uses the rows' where a setting has fewer than three rows), and one critical value c for the family from the
   joint distribution of its t statistics (`analysis.maxt`): the intervals gain ± c·se cover
   every true gain of the family at once with probability 1 − α. `tost_low`..`tost_high` is
   the same interval: a row is `equivalent` when it lies inside ±min_effect, so a false
@@ -37,6 +39,7 @@ METHOD_NAMES = {
     "bonferroni": "per-row paired t, Bonferroni over the family",
 }
 MODEL_METHODS = {"maxt": "rows", "maxt-losses": "losses"}  # the variances of seedmodel.fit
+DEFAULT_METHOD = "maxt-losses"  # the narrowest calibrated (docs/analysis.md)
 
 
 def _has(frame: pd.DataFrame) -> np.ndarray:

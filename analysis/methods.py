@@ -23,7 +23,7 @@ def methods(cfg: Any, comparisons: pd.DataFrame, n_trends: int, sequential: bool
         and "method" in comparisons
         and not (comparisons["method"] == METHOD_NAMES[used]).all()
     ):
-        used = "maxt"  # a setting with one row: the rows' variances (the table says why)
+        used = "maxt"  # a setting with fewer than three rows: the rows' variances
     text = [*_pairs(), _intervals(cfg, sizes, used), _verdicts(cfg), _alpha(cfg, sizes)]
     if n_trends:
         text.append(
@@ -95,6 +95,9 @@ def _intervals(cfg: Any, sizes: dict[str, int], used: str) -> str:
             "reference's trials) and the moderated degrees of freedom (Hothorn, Bretz & "
             "Westfall 2008)"
         )
+        if cfg.family_method == "maxt-losses":
+            how += (" (each loss's own variance per setting needs three rows in every setting, "
+                    "which this study lacks)")  # fmt: skip
     return (
         f"Intervals ({METHOD_NAMES[used]}): `ci_low`..`ci_high` are simultaneous "
         f"{level} intervals per family — {families} — by {how}. All intervals of a family "

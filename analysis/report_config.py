@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.claims import Claim
-from analysis.family import METHODS
+from analysis.family import DEFAULT_METHOD, METHODS
 from study import contract as c
 
 
@@ -27,7 +27,7 @@ class ReportConfig:
     n_resamples: int = 9999
     ci_method: str = "t"
     all_curves: bool = False  # read every per-epoch metric, not only those the report uses
-    family_method: str = "maxt"
+    family_method: str = DEFAULT_METHOD
     primary: tuple[str, ...] | None = None
     latex: bool = False  # also `comparisons.tex`, a booktabs table (`analysis.latex`)
 
@@ -76,7 +76,7 @@ class Settings:
     n_resamples: int
     ci_method: str
     selects_on_test: bool = False
-    family_method: str = "maxt"
+    family_method: str = DEFAULT_METHOD
     primary: tuple[str, ...] = ()
     stated_primary: tuple[str, ...] = ()
     claims: tuple[Claim, ...] = field(default_factory=tuple)

@@ -8,9 +8,11 @@ A diverged trial is a result at its chance-level value (`study.training.finals`)
 `n_diverged` (candidate) and `n_diverged_reference`. Per row, `compare_losses` reports:
 
 * `gain`: mean paired difference; `se`, `df`: its standard error and degrees of freedom,
-  by `family_method` (`analysis.family`): `maxt` (default), the seed-level model of
-  `analysis.seedmodel` (moderated variances, pooled over rows); `bonferroni`, the row's own
-  sd / √n on n − 1;
+  by `family_method` (`analysis.family`): `maxt-losses` (default), the seed-level model of
+  `analysis.seedmodel` with each loss's own variance per setting, moderated over the study
+  (`analysis.loss_variances`; the rows' variances where a setting has fewer than three
+  rows, and `method` says so); `maxt`, the same model with each row's variance moderated
+  (`analysis.variances`); `bonferroni`, the row's own sd / √n on n − 1;
 * `family`: `confirmatory` (the `primary` candidates) or `exploratory` (the others) when a
   primary set is given, else `all`; each family has its own simultaneous intervals at level
   1 − α, `family_size` rows, critical value `crit`; `method` names the method;
@@ -52,7 +54,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis import family as fam
-from analysis import maxt, seedmodel
+from analysis import loss_variances, maxt, seedmodel
 from analysis.intervals import CI_METHODS, mean_ci
 from analysis.orientation import higher_is_better
 from study import contract
@@ -142,7 +144,7 @@ def compare(
     ci_method: str = "t",
     family_size: int | None = None,
     describe: bool = True,
-    family_method: str = "maxt",
+    family_method: str = fam.DEFAULT_METHOD,
     primary: Sequence[str] | None = None,
     draws: int = maxt.DRAWS,
 ) -> Comparison:
@@ -153,7 +155,7 @@ def compare(
     gain of interest, in the metric's units (default 0.5: the paper's claimed top-5 gain,
     6.7 → 6.2 points); it sets the equivalence margins. `ci_method`: the unadjusted
     interval's method, `t` (default), `bca` or `percentile` (bootstrap, `n_resamples`
-    resamples seeded by `seed`). `family_method`: `maxt` or `bonferroni`; `primary`: the
+    resamples seeded by `seed`). `family_method`: `maxt-losses`, `maxt` or `bonferroni`; `primary`: the
     candidates of the confirmatory family (None: one family of every row); `family_size`:
     Bonferroni's m when the family is larger than this call; `draws`: Monte-Carlo draws of
     the max-|t| distribution (seeded by `seed`). `describe` = False skips the descriptive
@@ -180,8 +182,8 @@ def compare(
     out, corr, components, used = _families(table, rows, family_method, alpha, seed, draws,
                                              family_size)  # fmt: skip
     if used != family_method:
-        out["method"] = (f"{fam.METHOD_NAMES[used]} (asked for {family_method}: a setting "
-                         "with one row cannot split its losses' variances)")  # fmt: skip
+        out["method"] = (f"{fam.METHOD_NAMES[used]} (the losses' variances need "
+                         f"{loss_variances.MIN_ROWS} rows in every setting)")  # fmt: skip
     out = fam.finish(out, alpha, min_effect, planning=describe)
     return Comparison(out[order].reset_index(drop=True), corr, components)
 

@@ -34,14 +34,15 @@ of each of two kinds, min_effect = 1, α = 0.05:
 The verdicts come from the functions `compare_losses` runs (`analysis.seedmodel.fit`,
 `analysis.family.max_t`, `finish`), checked first against `compare_losses` itself on one
 study; `--draws` Monte-Carlo draws for each study's critical value (the report uses 100,000;
-the Monte-Carlo error of c at 20,000 is ≈ 1 %, not a bias). `--variances losses` judges with
-`seedmodel.fit`'s losses' model (`analysis.loss_variances`) instead of the report's rows'
-model. A further row calibrates time to target (`analysis.targets`) with two identical
+the Monte-Carlo error of c at 20,000 is ≈ 1 %, not a bias). The variances are the report's
+default's, `seedmodel.fit`'s losses' model (`analysis.loss_variances`, `--family-method
+maxt-losses`; with fewer than three rows per setting, as at m = 12, it falls back to the
+rows' model); `--variances rows` judges with the rows' model (`maxt`). A further row calibrates time to target (`analysis.targets`) with two identical
 losses. Monte-Carlo sd of a rate p: √(p(1 − p)/SIMS).
 
 `--bound` asks how much power the variances' information allows at m = 42, n = 5: the
 signal studies (in `het` with the gain on a noisy candidate, as above, and on a stable one)
-judged by the same max-t family six ways, with the model's variances; with each row's
+judged by the same max-t family six ways, with the rows' model's variances; with each row's
 variance from a fixed-effects gamma GLM (statsmodels, log link) of the rows' sample
 variances on setting + candidate, on ν_i = 2/Var(η̂_i) degrees of freedom (the χ² whose
 relative variance matches), which treats the rows of a setting as independent; with the
@@ -126,8 +127,9 @@ def bonferroni_width(rows: list[seedmodel.Row]) -> np.ndarray:
     return 2 * stats.t.ppf(1 - ALPHA / (2 * m), n - 1) * sd / np.sqrt(n)
 
 
-def check_against_compare_losses(rng: np.random.Generator, draws: int) -> None:
-    """The rows judged here get `compare_losses`' intervals and verdicts."""
+def check_against_compare_losses(rng: np.random.Generator, draws: int, variances: str) -> None:
+    """The rows judged here get `compare_losses`' intervals and verdicts (its method with
+    the variance model `variances`)."""
     sd = loss_sd("het", 3)
     errors, gains = draw("het", sd, 5, rng), rng.choice([0.0, 1.0, 3.0], (SETTINGS, 3))
     base = rng.normal(30, 1, (SETTINGS, 5))  # the seed effect b: it cancels
@@ -136,9 +138,10 @@ def check_against_compare_losses(rng: np.random.Generator, draws: int) -> None:
          "error": base[s, k] - errors[s, j, k] - (gains[s, j - 1] if j else 0.0)}
         for s in range(SETTINGS) for j in range(4) for k in range(5)
     ])  # fmt: skip
+    method = next(k for k, v in family.MODEL_METHODS.items() if v == variances)
     slow = compare_losses(frame, "error", setting_keys=["cell"], min_effect=MIN_EFFECT,
-                          seed=7, draws=draws, describe=False)  # fmt: skip
-    fast = judge(rows_of(errors, gains), 7, draws)
+                          seed=7, draws=draws, describe=False, family_method=method)  # fmt: skip
+    fast = judge(rows_of(errors, gains), 7, draws, variances)
     assert (slow["verdict"].to_numpy() == fast["verdict"].to_numpy()).all()
     assert np.allclose(slow["ci_low"], fast["ci_low"]) and np.allclose(
         slow["tost_high"], fast["tost_high"]
@@ -262,7 +265,7 @@ def information_bound(
     noisy = np.isclose(sd[:, 1:] / sd[:, :1], 3).ravel()
     levels = x[:, :1] if scenario != "het" else np.column_stack([x[:, :SETTINGS], noisy])
     found: dict[str, list[float]] = {
-        name: [] for name in ("model", "gamma GLM", "gamma GLM, levels known",
+        name: [] for name in ("rows' model", "gamma GLM", "gamma GLM, levels known",
                               "losses' variances, fixed effects",
                               "losses' variances, random effects", "known")
     }  # fmt: skip
@@ -273,7 +276,7 @@ def information_bound(
         model = seedmodel.fit(rows)
         off.append(float(np.mean((model.se**2 * n / row_sd**2)[truth > 0])))
         s2 = np.array([r.diffs.var(ddof=1) for r in rows])
-        ways = {"model": (model.se, model.df, model.wcorr)}
+        ways = {"rows' model": (model.se, model.df, model.wcorr)}
         for name, design in (("gamma GLM", x), ("gamma GLM, levels known", levels)):
             glm = sm.GLM(s2, design, family=sm.families.Gamma(sm.families.links.Log()),
                          var_weights=np.full(len(s2), (n - 1) / 2)).fit(scale=1.0)  # fmt: skip
@@ -307,8 +310,9 @@ def main() -> None:
     parser.add_argument("--only", choices=SCENARIOS, nargs="+", default=list(SCENARIOS))
     parser.add_argument("--n", type=int, nargs="+", default=list(NS))
     parser.add_argument("--shapes", type=int, nargs="+", default=list(SHAPES))
-    parser.add_argument("--variances", choices=seedmodel.VARIANCES, default="rows",
-                        help="seedmodel.fit's variance model (rows: the report's)")  # fmt: skip
+    parser.add_argument("--variances", choices=seedmodel.VARIANCES, default="losses",
+                        help="seedmodel.fit's variance model (losses: the report's default, "
+                        "maxt-losses; rows: maxt)")  # fmt: skip
     parser.add_argument("--time-to-target", type=int, default=0, metavar="SIMS",
                         help="only the time-to-target row, with SIMS studies")  # fmt: skip
     parser.add_argument(
@@ -364,7 +368,7 @@ def main() -> None:
         return
     rng = np.random.default_rng(20261203)
     start = time.monotonic()
-    check_against_compare_losses(rng, args.draws)
+    check_against_compare_losses(rng, args.draws, args.variances)
     print(
         f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}: {args.sims} simulated "
         f"studies per row and kind; α {ALPHA}, min_effect {MIN_EFFECT}, {args.draws} max-t "

@@ -118,10 +118,10 @@ def _report_command(sub: Subparsers) -> None:
         help="CI of the mean gain: paired t (default; nominal at small n) or a bootstrap",
     )  # fmt: skip
     report.add_argument(
-        "--family-method", choices=["maxt", "maxt-losses", "bonferroni"], default="maxt",
-        help="simultaneous intervals: the seed-level model with max-|t| (default), the same "
-        "with each loss's own variance per setting (maxt-losses), or per-row paired t with "
-        "Bonferroni",
+        "--family-method", choices=["maxt-losses", "maxt", "bonferroni"], default="maxt-losses",
+        help="simultaneous intervals: the seed-level model with each loss's own variance per "
+        "setting and max-|t| (default; the rows' variances where a setting has fewer than 3 "
+        "rows), the same with each row's variance (maxt), or per-row paired t with Bonferroni",
     )  # fmt: skip
     report.add_argument(
         "--primary", type=lambda text: tuple(x for x in text.split(",") if x),

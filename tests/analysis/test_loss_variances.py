@@ -47,12 +47,17 @@ def test_score_is_the_gradient_of_the_reml_likelihood_with_missing_seeds() -> No
     assert np.all(np.linalg.eigvalsh(info) > 0)
 
 
-def test_identified_needs_two_rows_sharing_two_seeds() -> None:
+def test_identified_needs_three_rows_two_sharing_two_seeds() -> None:
     one = pd.Series([1.0, 2.0, 4.0])
     assert not identified([Setting.of([one], ["a"])])
+    # two rows only just identify three variances: not enough
+    assert not identified([Setting.of([one, one * 2 + 1], ["a", "b"])])
     apart = pd.Series([1.0, 3.0, 2.0], index=[5, 6, 7])
-    assert not identified([Setting.of([one, apart], ["a", "b"])])
-    assert identified([Setting.of([one, one * 2 + 1], ["a", "b"])])
+    further = pd.Series([0.0, 3.0, 1.0], index=[8, 9, 10])
+    assert not identified([Setting.of([one, apart, further], ["a", "b", "c"])])
+    assert identified([Setting.of([one, one * 2 + 1, apart], ["a", "b", "c"])])
+    assert not identified([Setting.of([one, one * 2 + 1, apart], ["a", "b", "c"]),
+                           Setting.of([one, one * 3], ["a", "b"])])  # fmt: skip
 
 
 def test_the_reference_variance_is_recovered_from_the_rows_covariances() -> None:
@@ -88,8 +93,8 @@ def test_fit_with_losses_pools_and_falls_back_where_a_setting_has_one_row() -> N
 
 def test_fit_with_losses_keeps_row_order_across_interleaved_settings() -> None:
     rng = np.random.default_rng(3)
-    rows = _study(np.tile([1.0, 0.5, 2.0], (3, 1)), 6, rng)
-    order = [4, 0, 2, 5, 1, 3]  # settings interleaved
+    rows = _study(np.tile([1.0, 0.5, 2.0, 1.0], (3, 1)), 6, rng)
+    order = [4, 0, 8, 2, 5, 7, 1, 3, 6]  # settings interleaved
     direct = seedmodel.fit(rows, "losses")
     shuffled = seedmodel.fit([rows[i] for i in order], "losses")
     assert np.allclose(shuffled.se, direct.se[order])
@@ -117,19 +122,20 @@ def test_compare_losses_with_the_losses_model_names_it_and_its_fallback() -> Non
     for s in range(4):
         for k in range(5):
             b = rng.normal(20, 2)
-            for loss, sd in {"ce": 2.0, "a": 0.3, "b": 0.3}.items():
+            for loss, sd in {"ce": 2.0, "a": 0.3, "b": 0.3, "c": 0.3}.items():
                 rows.append({"loss_label": loss, "seed": k, "cell": s,
                              "top1_error": b + rng.normal(0, sd)})  # fmt: skip
     trials = pd.DataFrame(rows)
     kw = {"setting_keys": ["cell"], "min_effect": 1.0, "draws": 5_000}
-    by_rows = compare_losses(trials, "top1_error", **kw)
-    by_losses = compare_losses(trials, "top1_error", family_method="maxt-losses", **kw)
+    by_rows = compare_losses(trials, "top1_error", family_method="maxt", **kw)
+    by_losses = compare_losses(trials, "top1_error", **kw)  # the default
     assert (by_losses["gain"] == by_rows["gain"]).all()
     assert set(by_losses["method"]) == {METHOD_NAMES["maxt-losses"]}
     assert (by_losses["tost_low"] == by_losses["ci_low"]).all()
     # every row's variance is the noisy reference's 4 plus 0.09: both models see it, and the
     # losses' model knows it on more degrees of freedom (it reads the rows' covariances)
     assert by_losses["df"].median() > by_rows["df"].median()
-    single = compare_losses(trials[trials["loss_label"] != "b"], "top1_error",
-                            family_method="maxt-losses", **kw)  # fmt: skip
-    assert single["method"].iloc[0].startswith(METHOD_NAMES["maxt"] + " (asked for maxt-losses")
+    two = compare_losses(trials[trials["loss_label"] != "b"], "top1_error",
+                         family_method="maxt-losses", **kw)  # fmt: skip
+    assert two["method"].iloc[0] == (METHOD_NAMES["maxt"]
+                                     + " (the losses' variances need 3 rows in every setting)")

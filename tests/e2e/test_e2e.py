@@ -200,7 +200,7 @@ def test_tiny_study_end_to_end_and_resume(tmp_path: Path, fake_cifar_root: Path)
     assert (post / "answer.txt").read_text().startswith("Post hoc: ")
     assert (post / "report.md").read_text().splitlines()[2].startswith("Post hoc: ")
     method = pd.read_csv(post / "comparisons.csv")["method"].iloc[0]
-    assert method.startswith("seed-level model, moderated variances") and "asked for" in method
+    assert method.startswith("seed-level model, moderated variances") and "need 3 rows" in method
     assert method in (post / "report.md").read_text()
 
 
