@@ -4,9 +4,10 @@ statsmodels for Benjamini–Hochberg and the planning figures):
 * `maxt-losses` (the default) and `maxt`: each row's moderated standard error and degrees of
   freedom from the seed-level model (`analysis.seedmodel`: each loss's own variance per
   setting, `analysis.loss_variances`, or each row's, `analysis.variances`; `maxt-losses`
-  uses the rows' where a setting has fewer than three rows), and one critical value c for the family from the
-  joint distribution of its t statistics (`analysis.maxt`): the intervals gain ± c·se cover
-  every true gain of the family at once with probability 1 − α. `tost_low`..`tost_high` is
+  uses the rows' where a setting has fewer than three rows), and one critical value c for
+  the family from the joint distribution of its t statistics (`analysis.maxt`): the
+  intervals gain ± c·se cover every true gain of the family at once with probability
+  1 − α. `tost_low`..`tost_high` is
   the same interval: a row is `equivalent` when it lies inside ±min_effect, so a false
   `equivalent` (a true |gain| ≥ min_effect whose interval excludes it) needs an interval that
   misses, whatever the signs of the true gains (a one-sided bound would need them known);

@@ -155,8 +155,9 @@ def compare(
     gain of interest, in the metric's units (default 0.5: the paper's claimed top-5 gain,
     6.7 → 6.2 points); it sets the equivalence margins. `ci_method`: the unadjusted
     interval's method, `t` (default), `bca` or `percentile` (bootstrap, `n_resamples`
-    resamples seeded by `seed`). `family_method`: `maxt-losses`, `maxt` or `bonferroni`; `primary`: the
-    candidates of the confirmatory family (None: one family of every row); `family_size`:
+    resamples seeded by `seed`). `family_method`: `maxt-losses`, `maxt` or `bonferroni`;
+    `primary`: the candidates of the confirmatory family (None: one family of every row);
+    `family_size`:
     Bonferroni's m when the family is larger than this call; `draws`: Monte-Carlo draws of
     the max-|t| distribution (seeded by `seed`). `describe` = False skips the descriptive
     and planning columns.

@@ -37,8 +37,9 @@ study; `--draws` Monte-Carlo draws for each study's critical value (the report u
 the Monte-Carlo error of c at 20,000 is ≈ 1 %, not a bias). The variances are the report's
 default's, `seedmodel.fit`'s losses' model (`analysis.loss_variances`, `--family-method
 maxt-losses`; with fewer than three rows per setting, as at m = 12, it falls back to the
-rows' model); `--variances rows` judges with the rows' model (`maxt`). A further row calibrates time to target (`analysis.targets`) with two identical
-losses. Monte-Carlo sd of a rate p: √(p(1 − p)/SIMS).
+rows' model); `--variances rows` judges with the rows' model (`maxt`). A further row
+calibrates time to target (`analysis.targets`) with two identical losses. Monte-Carlo sd of
+a rate p: √(p(1 − p)/SIMS).
 
 `--bound` asks how much power the variances' information allows at m = 42, n = 5: the
 signal studies (in `het` with the gain on a noisy candidate, as above, and on a stable one)

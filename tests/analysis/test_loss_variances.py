@@ -137,5 +137,6 @@ def test_compare_losses_with_the_losses_model_names_it_and_its_fallback() -> Non
     assert by_losses["df"].median() > by_rows["df"].median()
     two = compare_losses(trials[trials["loss_label"] != "b"], "top1_error",
                          family_method="maxt-losses", **kw)  # fmt: skip
-    assert two["method"].iloc[0] == (METHOD_NAMES["maxt"]
-                                     + " (the losses' variances need 3 rows in every setting)")
+    assert two["method"].iloc[0] == (
+        METHOD_NAMES["maxt"] + " (the losses' variances need 3 rows in every setting)"
+    )
