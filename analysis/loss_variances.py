@@ -21,9 +21,11 @@ normal random effects as in `analysis.variances` (a factor of two levels as a fi
 difference), fitted by penalised quasi-likelihood (Breslow & Clayton 1993, JASA 88:9): at
 the current η, each setting's working response ζ = η + I⁻¹U, with working covariance I⁻¹
 (correlated within the setting), then REML for the τ² and the BLUP of η on ζ, until η
-settles. Prediction error covariance C = Cov(η̂ − η) as in `analysis.variances`, Prasad–Rao
-term included. A row's variance of differences is s̃² = σ̂²_c + σ̂²_0, with Var(log s̃²) =
-gᵀ C g by the delta method (g_l = σ̂²_l / s̃² on its two losses), its degrees of freedom ν
+settles (where REML alternates between two solutions, each the other's fixed point, the one
+with the larger components: the less pooled answer). Prediction error covariance
+C = Cov(η̂ − η) as in `analysis.variances`, Prasad–Rao term included. A row's variance of
+differences is s̃² = σ̂²_c + σ̂²_0, with Var(log s̃²) = gᵀ C g by the delta method
+(g_l = σ̂²_l / s̃² on its two losses), its degrees of freedom ν
 from ψ₁(ν/2) = Var(log s̃²), and the correlation of the rows' log-variance errors from the
 same matrix. s̃² is not shifted for the χ² skew as `analysis.variances` shifts its z: a
 likelihood estimate of a variance already carries it. A row that would be less certain than
@@ -126,6 +128,10 @@ def _wishart_score_info(v: np.ndarray, w: np.ndarray, df: int) -> tuple[np.ndarr
     return score, 0.5 * df * info
 
 
+class NotSettled(RuntimeError):
+    """The variance components did not settle within `ITERATIONS` rounds."""
+
+
 MIN_ROWS = 3  # rows per setting (module docstring: two rows only just identify the split)
 
 
@@ -154,7 +160,8 @@ class LossModerated(Moderated):
 
 def moderate_losses(settings: Sequence[Setting]) -> LossModerated:
     """Moderated variances of every row of `settings` (in order), from the losses' own
-    variances (module docstring). The caller checks `identified` first."""
+    variances (module docstring). The caller checks `identified` first; `NotSettled` where
+    the components do not settle."""
     index = [(k, loss) for k, s in enumerate(settings) for loss in ("", *s.candidates)]
     setting_of = np.array([k for k, _ in index])
     loss_of = [loss for _, loss in index]
@@ -181,10 +188,17 @@ def moderate_losses(settings: Sequence[Setting]) -> LossModerated:
         return zeta, e
 
     eta = np.concatenate([_start(s) for s in settings])
-    theta = np.zeros(0)  # none yet
+    theta, previous = np.zeros(0), np.zeros(0)  # none yet
     for _ in range(ITERATIONS):  # τ² by REML on the working response; η by scoring at that τ²
         zeta, e = working(eta)
         new_theta = reml(zeta, e, mats, x, np.maximum(theta, 1e-4) if len(theta) else None)
+        # REML on the working response can alternate between two solutions, each the other's
+        # fixed point (a component at 0 and above it): keep the one with the larger
+        # components, the less pooled and wider answer
+        cycle = len(previous) == len(new_theta) and np.allclose(new_theta, previous,
+                                                                rtol=1e-3, atol=1e-4)  # fmt: skip
+        if cycle and theta.sum() >= new_theta.sum():
+            break  # η, G and V⁻¹ stay fitted at θ
         g = sum(t * m for t, m in zip(new_theta, mats, strict=True))
         damping, last = 1.0, np.inf
         for _ in range(ITERATIONS):
@@ -202,10 +216,13 @@ def moderate_losses(settings: Sequence[Setting]) -> LossModerated:
                 break
             zeta, e = working(eta)
         # τ² to the REML optimiser's own precision (it is not finer: a tighter test cycles)
-        settled = len(theta) > 0 and np.allclose(new_theta, theta, rtol=1e-3, atol=1e-4)
-        theta = new_theta
+        settled = cycle or (len(theta) > 0 and np.allclose(new_theta, theta, rtol=1e-3,
+                                                           atol=1e-4))  # fmt: skip
+        previous, theta = theta, new_theta
         if settled:
             break
+    else:
+        raise NotSettled(f"variance components {theta} still moving after {ITERATIONS} rounds")
     a = x - g @ vinv @ x
     cov = g - g @ vinv @ g + a @ np.linalg.solve(info_beta, a.T)
     cov = cov + estimated_components_term(mats, theta, vinv, g, x, info_beta, full=True)

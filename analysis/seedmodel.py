@@ -106,6 +106,7 @@ class Fit:
     components: dict[str, float]
     wcorr: np.ndarray
     variances: str = "rows"  # the variance model used (`losses` falls back to `rows`)
+    fallback: str = ""  # why `losses` fell back to `rows`
 
 
 VARIANCES = ("rows", "losses")
@@ -125,7 +126,7 @@ def fit(rows: Sequence[Row], variances: str = "rows") -> Fit:
     has = np.isfinite(s2) & (s2 > 0)
     se, df = np.full(len(rows), math.nan), np.full(len(rows), math.nan)
     kept = [i for i in range(len(rows)) if has[i]]
-    by_losses, ref = _by_losses(rows, kept) if variances == "losses" else (None, None)
+    by_losses, ref, fallback = _by_losses(rows, kept) if variances == "losses" else (None, None, "")
     mod = by_losses or moderate(s2[has], n[has] - 1, [str(rows[i].setting) for i in kept],
                                 [rows[i].candidate for i in kept])  # fmt: skip
     v = np.full(len(rows), math.nan)
@@ -134,14 +135,15 @@ def fit(rows: Sequence[Row], variances: str = "rows") -> Fit:
     wcorr = np.eye(len(rows))
     wcorr[np.ix_(has, has)] = mod.errors_corr
     return Fit(gain, se, df, correlation(rows, v, ref), mod.components, wcorr,
-               "losses" if by_losses is not None else "rows")  # fmt: skip
+               "losses" if by_losses is not None else "rows", fallback)  # fmt: skip
 
 
 def _by_losses(
     rows: Sequence[Row], kept: Sequence[int]
-) -> tuple[loss_variances.LossModerated, np.ndarray] | tuple[None, None]:
+) -> tuple[loss_variances.LossModerated, np.ndarray, str] | tuple[None, None, str]:
     """The losses' model for the rows `kept` (their order), with each row's reference
-    variance (nan elsewhere); (None, None) where a setting does not identify it."""
+    variance (nan elsewhere); (None, None, why) where a setting does not identify it or the
+    fit does not settle."""
     by_setting: dict[tuple[object, ...], list[int]] = {}
     for i in kept:
         by_setting.setdefault(rows[i].setting, []).append(i)
@@ -149,15 +151,24 @@ def _by_losses(
                                           [rows[i].candidate for i in idx])
                 for idx in by_setting.values()]  # fmt: skip
     if not settings or not loss_variances.identified(settings):
-        return None, None
-    mod = loss_variances.moderate_losses(settings)
+        return (
+            None,
+            None,
+            f"the losses' variances need {loss_variances.MIN_ROWS} rows in every setting",
+        )
+    try:
+        mod = loss_variances.moderate_losses(settings)
+    except (loss_variances.NotSettled, np.linalg.LinAlgError) as error:
+        return None, None, f"the losses' variances did not settle: {type(error).__name__}"
+    if not (np.all(np.isfinite(mod.s2)) and np.all(np.isfinite(mod.df))):
+        return None, None, "the losses' variances did not settle: non-finite estimates"
     order = np.argsort([i for idx in by_setting.values() for i in idx])  # back to `kept`'s order
     ref = np.full(len(rows), math.nan)
     ref[np.asarray(sorted(kept))] = mod.reference_s2[order]
     return loss_variances.LossModerated(
         mod.s2[order], mod.df[order], mod.components,
         mod.errors_corr[np.ix_(order, order)], mod.reference_s2[order],
-    ), ref  # fmt: skip
+    ), ref, ""  # fmt: skip
 
 
 def correlation(

@@ -54,7 +54,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis import family as fam
-from analysis import loss_variances, maxt, seedmodel
+from analysis import maxt, seedmodel
 from analysis.intervals import CI_METHODS, mean_ci
 from analysis.orientation import higher_is_better
 from study import contract
@@ -180,11 +180,10 @@ def compare(
     ])  # fmt: skip
     table["family"] = [_family(r.candidate, primary) for r in rows]
     table["method"] = fam.METHOD_NAMES[family_method]
-    out, corr, components, used = _families(table, rows, family_method, alpha, seed, draws,
-                                             family_size)  # fmt: skip
+    out, corr, components, used, why = _families(table, rows, family_method, alpha, seed,
+                                                  draws, family_size)  # fmt: skip
     if used != family_method:
-        out["method"] = (f"{fam.METHOD_NAMES[used]} (the losses' variances need "
-                         f"{loss_variances.MIN_ROWS} rows in every setting)")  # fmt: skip
+        out["method"] = f"{fam.METHOD_NAMES[used]} ({why})"
     out = fam.finish(out, alpha, min_effect, planning=describe)
     return Comparison(out[order].reset_index(drop=True), corr, components)
 
@@ -192,18 +191,19 @@ def compare(
 def _families(
     table: pd.DataFrame, rows: Sequence[seedmodel.Row], method: str, alpha: float, seed: int,
     draws: int, family_size: int | None,
-) -> tuple[pd.DataFrame, np.ndarray, dict[str, float], str]:  # fmt: skip
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, float], str, str]:  # fmt: skip
     """Each family's simultaneous intervals by `method`; the rows' correlation, the
-    variance components and the method used (`maxt-losses` falls back to `maxt` where a
-    setting does not identify its losses' variances)."""
+    variance components, the method used and why it differs (`maxt-losses` falls back to
+    `maxt` where a setting does not identify its losses' variances)."""
     components: dict[str, float] = {}
-    used = method
+    used, why = method, ""
     wcorr = np.eye(len(rows))
     if method in fam.MODEL_METHODS:
         model = seedmodel.fit(rows, fam.MODEL_METHODS[method])
         table["se"], table["df"] = model.se, model.df
         corr, components, wcorr = model.corr, model.components, model.wcorr
         used = next(k for k, v in fam.MODEL_METHODS.items() if v == model.variances)
+        why = model.fallback
     else:  # each row's own variance; the correlation is only what `analysis.trends` combines
         own = table["se"].to_numpy(float) ** 2 * table["n_pairs"].to_numpy(float)
         corr = seedmodel.correlation(rows, np.where(own > 0, own, np.nan))
@@ -218,7 +218,7 @@ def _families(
         else:
             parts.append(fam.max_t(sub, corr[np.ix_(pick, pick)], alpha, seed, draws,
                                    wcorr[np.ix_(pick, pick)]))  # fmt: skip
-    return pd.concat(parts).sort_index(), corr, components, used
+    return pd.concat(parts).sort_index(), corr, components, used, why
 
 
 def _check(

@@ -194,9 +194,9 @@ def main() -> None:
         "",
         "## The answer",
         "",
-        "Verdicts read from each family's simultaneous 95 % intervals (the seed-level model "
-        "with moderated variances and max-|t|; docs/analysis.md). Decided rows, the same runs "
-        "read by each method:",
+        "Verdicts read from each family's simultaneous 95 % intervals (the report's method: "
+        f"{comp['method'].iloc[0]}; docs/analysis.md). Decided rows, the same runs read by "
+        "each method:",
         "",
         table(method_table(work, name)),
         "",

@@ -238,8 +238,8 @@ def answer_lines(reports: Path, spec: Any, work: Path) -> list[str]:
         "## The answer",
         "",
         "Each verdict below is read from its family's simultaneous 95 % interval "
-        f"({', '.join(f'{k}: {v} rows' for k, v in sizes.items())}; the seed-level model with "
-        "moderated variances and max-|t|, docs/analysis.md); `equivalent` means that interval "
+        f"({', '.join(f'{k}: {v} rows' for k, v in sizes.items())}; the report's method: "
+        f"{comp['method'].iloc[0]}, docs/analysis.md); `equivalent` means that interval "
         f"lies within ±{me:g} point. Decided rows, the same runs read by each method:",
         "",
         table(method_table(work, NAME)),

@@ -1,12 +1,14 @@
-"""Decided rows under the per-row Bonferroni method and the seed-level model, side by side,
-and the study's claims answered: the part every findings page shares.
+"""Decided rows under the per-row Bonferroni method and the seed-level model's two variance
+models, side by side, and the study's claims answered: the part every findings page shares.
 
-`method_lines(work, name)` runs `study report NAME --no-log` twice more in WORKDIR, into
-`reports/NAME-bonferroni` (`--family-method bonferroni --primary ""`: per-row paired t,
-Bonferroni over every row, the report's method before the seed-level model) and
-`reports/NAME-maxt-one-family` (`--primary ""`: the model, every row one family), and reads
-them with the study's own report (`reports/NAME`: the model, the study's confirmatory and
-exploratory families).
+`method_table(work, name)` runs `study report NAME --no-log` three more times in WORKDIR,
+every row one family (`--primary ""`): into `reports/NAME-bonferroni` (`--family-method
+bonferroni`: per-row paired t, Bonferroni over every row), `reports/NAME-maxt` (`--family-method
+maxt`: the model with the rows' moderated variances) and `reports/NAME-maxt-losses` (the
+default, `maxt-losses`: the losses' own moderated variances per setting), and reads them with
+the study's own report (`reports/NAME`: the default, the study's confirmatory and exploratory
+families). Each row names the method its report used (a study with fewer than three
+candidates per setting gets the rows' variances under `maxt-losses`, and says so).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import pandas as pd
 
 VARIANTS = (  # (folder suffix, extra options, what it is)
     ("-bonferroni", ["--family-method", "bonferroni", "--primary", ""],
-     "per-row paired t, Bonferroni over all rows (the previous method)"),
-    ("-maxt-one-family", ["--primary", ""],
-     "seed-level model, max-|t|, all rows one family"),
-    ("", [], "seed-level model, max-|t|, the study's families (the report)"),
+     "per-row paired t, Bonferroni; all rows one family"),
+    ("-maxt", ["--family-method", "maxt", "--primary", ""],
+     "seed-level model, the rows' variances, max-|t|; all rows one family"),
+    ("-maxt-losses", ["--family-method", "maxt-losses", "--primary", ""],
+     "seed-level model, the losses' variances, max-|t|; all rows one family"),
+    ("", [], "the report: the losses' variances, max-|t|; the study's families"),
 )  # fmt: skip
 
 
@@ -43,6 +47,9 @@ def method_table(work: Path, name: str) -> pd.DataFrame:
     width0 = (base["ci_high"] - base["ci_low"]).to_numpy()
     rows = []
     for what, comp in found:
+        used = str(comp["method"].iloc[0]) if len(comp) else ""
+        if used.endswith(")"):  # the method fell back, and its report says why
+            what = f"{what} ({used[used.index('(') + 1 : -1]}: the rows' variances)"
         ratio = (comp["ci_high"] - comp["ci_low"]).to_numpy() / width0
         for fam, frame in comp.groupby("family", sort=False):
             counts = frame["verdict"].value_counts()

@@ -18,8 +18,9 @@ paired differences share the reference's errors within a setting. Scenarios:
   90× (0.1 … 9);
 * `t3`: as `hom` with ε ~ t(3)/√3 (heavy tails, unit variance).
 
-Per shape (C × S = 7 × 6, m = 42; 2 × 6, m = 12), n ∈ {3, 5, 10} and scenario, SIMS studies
-of each of two kinds, min_effect = 1, α = 0.05:
+Per shape (C × S = 7 × 6, m = 42; 3 × 6, m = 18, the fewest rows per setting the losses'
+variances take; 2 × 6, m = 12), n ∈ {3, 5, 10} and scenario, SIMS studies of each of two
+kinds, min_effect = 1, α = 0.05:
 
 * *signal*: candidate 0 gains 2 sd of its row's paired differences in every setting (6 rows),
   every other gain is 0. P(false gain/loss): the share of studies with any `gain` or `loss`
@@ -80,7 +81,7 @@ from analysis.stats import compare_losses
 
 ALPHA, MIN_EFFECT, SETTINGS, BASE_SD = 0.05, 1.0, 6, 0.3
 SCENARIOS = ("hom", "het", "t3")
-SHAPES = (7, 2)  # candidates per setting
+SHAPES = (7, 3, 2)  # candidates per setting
 NS = (3, 5, 10)
 
 

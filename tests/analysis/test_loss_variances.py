@@ -140,3 +140,19 @@ def test_compare_losses_with_the_losses_model_names_it_and_its_fallback() -> Non
     assert two["method"].iloc[0] == (
         METHOD_NAMES["maxt"] + " (the losses' variances need 3 rows in every setting)"
     )
+
+
+def test_a_fit_that_does_not_settle_falls_back_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from analysis import loss_variances
+
+    rng = np.random.default_rng(6)
+    rows = _study(np.tile([1.0, 1.0, 1.0, 3.0], (4, 1)), 5, rng)
+    monkeypatch.setattr(loss_variances, "ITERATIONS", 1)  # one round cannot settle
+    with pytest.raises(loss_variances.NotSettled):
+        loss_variances.moderate_losses(
+            [Setting.of([r.diffs for r in rows[k * 3 : (k + 1) * 3]], ["c1", "c2", "c3"])
+             for k in range(4)]
+        )  # fmt: skip
+    fit = seedmodel.fit(rows, "losses")
+    assert fit.variances == "rows" and fit.fallback.endswith("did not settle: NotSettled")
+    assert np.allclose(fit.se, seedmodel.fit(rows).se)
