@@ -156,3 +156,26 @@ def test_a_fit_that_does_not_settle_falls_back_and_says_so(monkeypatch: pytest.M
     fit = seedmodel.fit(rows, "losses")
     assert fit.variances == "rows" and fit.fallback.endswith("did not settle: NotSettled")
     assert np.allclose(fit.se, seedmodel.fit(rows).se)
+
+
+def test_a_two_solution_cycle_settles_on_the_larger_components(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A study (7 candidates × 6 settings, n = 3, every sd alike) on which REML of the working
+    response alternates between an interaction τ² near 0.43 and 0: the fit keeps the larger,
+    within a few rounds, instead of cycling until `ITERATIONS`."""
+    from analysis import loss_variances
+
+    rng = np.random.default_rng(11)
+    for _ in range(10):  # the tenth study of this stream cycles
+        errors = rng.standard_normal((6, 8, 3)) * 0.3 / np.sqrt(2)
+    settings = [Setting.of([pd.Series(errors[s, c + 1] - errors[s, 0]) for c in range(7)],
+                           [f"c{c}" for c in range(7)]) for s in range(6)]  # fmt: skip
+    rounds: list[np.ndarray] = []
+    reml = loss_variances.reml
+    monkeypatch.setattr(loss_variances, "reml", lambda *a, **k: rounds.append(reml(*a, **k))
+                        or rounds[-1])  # fmt: skip
+    mod = loss_variances.moderate_losses(settings)
+    assert len(rounds) < 20
+    assert any(r[0] < 0.01 for r in rounds)  # it met the other solution, and left it
+    assert mod.components["interaction"] > 0.4
