@@ -13,10 +13,11 @@ positive = candidate better) is estimated by the mean of the paired differences 
 seeds both sides ran (b cancels in each difference), so a comparison stopped early, or a
 reference with extra seeds, keeps its pairing. The differences of row i have variance
 σ²(candidate) + σ²(reference): one per loss and setting, estimated on n_i − 1 degrees of
-freedom and moderated over all rows (`analysis.variances`); `fit(rows, "losses")` instead
-moderates each loss's own variance per setting, which the covariances between a setting's
-rows identify (`analysis.loss_variances`; the report's `--family-method maxt-losses`,
-calibrated beside the rows' model in docs/analysis.md). Rows of one setting share the
+freedom and moderated over all rows (`fit(rows, "rows")`, `analysis.variances`; the
+report's `--family-method maxt`), or each loss's own variance per setting, which the
+covariances between a setting's rows identify (`fit(rows, "losses")`,
+`analysis.loss_variances`; the report's default, `maxt-losses`; both calibrated in
+docs/analysis.md). Rows of one setting share the
 reference's trials, so their estimates are correlated:
 
     Cov(ĝ_i, ĝ_j) = σ²(reference, setting) · n_ij / (n_i n_j),
