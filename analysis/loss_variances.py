@@ -162,22 +162,7 @@ def moderate_losses(settings: Sequence[Setting]) -> LossModerated:
     """Moderated variances of every row of `settings` (in order), from the losses' own
     variances (module docstring). The caller checks `identified` first; `NotSettled` where
     the components do not settle."""
-    index = [(k, loss) for k, s in enumerate(settings) for loss in ("", *s.candidates)]
-    setting_of = np.array([k for k, _ in index])
-    loss_of = [loss for _, loss in index]
-    mats, names = [np.eye(len(index))], ["interaction"]  # the loss × setting effect
-    x = np.ones((len(index), 1))
-    for name, labels in (("setting", [str(k) for k in setting_of]), ("loss", loss_of)):
-        levels = sorted(set(labels))
-        lab = np.asarray(labels)
-        if len(levels) == 2:  # two levels say nothing about a variance: a fixed difference
-            x = np.column_stack([x, (lab == levels[1]).astype(float)])
-        elif len(levels) > 2:
-            names.append(name)
-            mats.append((lab[:, None] == lab[None, :]).astype(float))
-    parts = [slice(int(np.flatnonzero(setting_of == k)[0]),
-                   int(np.flatnonzero(setting_of == k)[-1]) + 1)
-             for k in range(len(settings))]  # fmt: skip
+    mats, names, x, parts = _design(settings)
 
     def working(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         e, zeta = np.zeros((len(eta), len(eta))), np.zeros(len(eta))
@@ -227,6 +212,30 @@ def moderate_losses(settings: Sequence[Setting]) -> LossModerated:
     cov = g - g @ vinv @ g + a @ np.linalg.solve(info_beta, a.T)
     cov = cov + estimated_components_term(mats, theta, vinv, g, x, info_beta, full=True)
     return _rows(settings, parts, eta, cov, dict(zip(names, map(float, theta), strict=True)))
+
+
+def _design(
+    settings: Sequence[Setting],
+) -> tuple[list[np.ndarray], list[str], np.ndarray, list[slice]]:
+    """The random effects' matrices and names, the fixed effects' design and each setting's
+    slice of η (its losses, the reference first)."""
+    index = [(k, loss) for k, s in enumerate(settings) for loss in ("", *s.candidates)]
+    setting_of = np.array([k for k, _ in index])
+    loss_of = [loss for _, loss in index]
+    mats, names = [np.eye(len(index))], ["interaction"]  # the loss × setting effect
+    x = np.ones((len(index), 1))
+    for name, labels in (("setting", [str(k) for k in setting_of]), ("loss", loss_of)):
+        levels = sorted(set(labels))
+        lab = np.asarray(labels)
+        if len(levels) == 2:  # two levels say nothing about a variance: a fixed difference
+            x = np.column_stack([x, (lab == levels[1]).astype(float)])
+        elif len(levels) > 2:
+            names.append(name)
+            mats.append((lab[:, None] == lab[None, :]).astype(float))
+    parts = [slice(int(np.flatnonzero(setting_of == k)[0]),
+                   int(np.flatnonzero(setting_of == k)[-1]) + 1)
+             for k in range(len(settings))]  # fmt: skip
+    return mats, names, x, parts
 
 
 def _start(s: Setting) -> np.ndarray:
