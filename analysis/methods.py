@@ -17,14 +17,16 @@ from analysis.trends import trend_level
 def methods(cfg: Any, comparisons: pd.DataFrame, n_trends: int, sequential: bool) -> Section:
     """`cfg`: the report's `Settings`; `comparisons`: `analysis.stats.compare`'s table."""
     sizes = comparisons.groupby("family")["family_size"].max().to_dict() if len(comparisons) else {}
-    used = cfg.family_method
+    used, why = cfg.family_method, ""
     if (
         used == "maxt-losses"
         and "method" in comparisons
         and not (comparisons["method"] == METHOD_NAMES[used]).all()
     ):
-        used = "maxt"  # a setting with fewer than three rows: the rows' variances
-    text = [*_pairs(), _intervals(cfg, sizes, used), _verdicts(cfg), _alpha(cfg, sizes)]
+        # the rows' variances: fewer than three rows in a setting, or a fit that did not
+        # settle; the method column says which
+        used, why = "maxt", str(comparisons["method"].iloc[0]).removeprefix(METHOD_NAMES["maxt"])
+    text = [*_pairs(), _intervals(cfg, sizes, used, why), _verdicts(cfg), _alpha(cfg, sizes)]
     if n_trends:
         text.append(
             "Across noise settings: per candidate and noise kind, the least-squares slope of "
@@ -67,7 +69,7 @@ def _pairs() -> list[str]:
     ]
 
 
-def _intervals(cfg: Any, sizes: dict[str, int], used: str) -> str:
+def _intervals(cfg: Any, sizes: dict[str, int], used: str, why: str = "") -> str:
     level = f"{100 * (1 - cfg.alpha):g} %"
     families = ", ".join(f"{k} ({int(v)} row{'s' if int(v) != 1 else ''})"
                          for k, v in sizes.items()) or "none"  # fmt: skip
@@ -95,9 +97,7 @@ def _intervals(cfg: Any, sizes: dict[str, int], used: str) -> str:
             "reference's trials) and the moderated degrees of freedom (Hothorn, Bretz & "
             "Westfall 2008)"
         )
-        if cfg.family_method == "maxt-losses":
-            how += (" (each loss's own variance per setting needs three rows in every setting, "
-                    "which this study lacks)")  # fmt: skip
+        how += why  # " (why the losses' variances were not used)", where they were asked for
     return (
         f"Intervals ({METHOD_NAMES[used]}): `ci_low`..`ci_high` are simultaneous "
         f"{level} intervals per family — {families} — by {how}. All intervals of a family "

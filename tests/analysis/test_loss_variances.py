@@ -179,3 +179,24 @@ def test_a_two_solution_cycle_settles_on_the_larger_components(
     assert len(rounds) < 20
     assert any(r[0] < 0.01 for r in rounds)  # it met the other solution, and left it
     assert mod.components["interaction"] > 0.4
+
+
+def test_the_methods_text_names_the_variances_used_and_why() -> None:
+    from analysis.methods import methods
+    from analysis.report_config import Settings
+    from analysis.stats import compare_losses
+
+    rng = np.random.default_rng(7)
+    trials = pd.DataFrame([
+        {"loss_label": loss, "seed": k, "cell": s, "top1_error": 20 + rng.normal(0, 1)}
+        for s in range(3) for k in range(5) for loss in ("ce", "a", "b", "c")
+    ])  # fmt: skip
+    cfg = Settings("top1_error", "ce", 0.05, 1.0, 0, 99, "t")
+    kw = {"setting_keys": ["cell"], "min_effect": 1.0, "draws": 2_000}
+    three = compare_losses(trials, "top1_error", **kw)
+    text = methods(cfg, three, 0, False).text
+    assert "each loss's own variance per setting" in text and "need 3 rows" not in text
+    two = compare_losses(trials[trials["loss_label"] != "c"], "top1_error", **kw)
+    text = methods(cfg, two, 0, False).text
+    assert "the rows' variances of paired differences" in text
+    assert "(the losses' variances need 3 rows in every setting)" in text
