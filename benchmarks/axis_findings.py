@@ -4,8 +4,11 @@ loss and the noise: `digits_arch` (the network) or `digits_optim` (the optimiser
 Usage (from the project root, after the study ran in WORKDIR and `study report <study>`
 wrote WORKDIR/reports/<study>):
     .venv/bin/python benchmarks/axis_findings.py WORKDIR --study digits_arch [--out docs/findings]
+    .venv/bin/python benchmarks/axis_findings.py WORKDIR --study digits_optim --twin ARCH_WORKDIR
 where WORKDIR holds `mlflow.db`, `runs/`, `reports/<study>/` and `study.log`
-(`/usr/bin/time -v study run ...`). Every number on the page comes from those files.
+(`/usr/bin/time -v study run ...`); `--twin`: digits_arch's WORKDIR, whose ResNet-18 half
+runs the same trial configs as digits_optim's SGD half (the page says whether they repeat).
+Every number on the page comes from those files.
 
 Does the answer depend on the axis? Per candidate × noise setting, the per-seed double
 difference dd_s = gain_s(second level) − gain_s(first level), gain_s = reference − candidate
@@ -66,10 +69,7 @@ AXES = {
         "width 16 on scikit-learn's digits upsampled to 16 × 16; 15 epochs, StepLR ×0.1 every "
         "6, for both optimisers.",
         "**The network** is not varied here (ResNet-18 at width 16); `digits_arch` varies it "
-        "with SGD ([digits_arch.md](digits_arch.md)). The SGD half of this study is the same "
-        "80 trial configs as digits_arch's ResNet-18 half, run again at another commit from a "
-        "fresh clone: all 80 final errors are equal (both reports' trials.parquet, joined on "
-        "loss, noise and seed).",
+        "with SGD ([digits_arch.md](digits_arch.md)).",
     ),
 }  # fmt: skip
 
@@ -116,7 +116,36 @@ def dependence(trials: pd.DataFrame, reference: str, axis: Axis) -> pd.DataFrame
     return out.drop(columns=["se"])
 
 
-def run_line(work: Path, name: str, context: str) -> str:
+TWINS = {  # a study's half, and the half of another study that runs the same trial configs
+    "digits_optim": (("optim.name", "sgd", "SGD"), "digits_arch",
+                     ("model.name", "resnet18", "ResNet-18")),
+}  # fmt: skip
+
+
+def twin_sentence(name: str, trials: pd.DataFrame, work: Path, twin_work: Path) -> str:
+    """Whether the trials this study shares with its twin (`TWINS`), run in another clone,
+    gave the same final errors: both reports' trials.parquet, joined on loss, noise and
+    seed."""
+    (here_col, here_level, here_word), other, (there_col, there_level, there_word) = TWINS[name]
+    there = pd.read_parquet(twin_work / "reports" / other / "trials.parquet")
+    keys = ["loss_label", "noise.kind", "noise.rate", "seed"]
+    a = trials[trials[here_col] == here_level].set_index(keys)[METRIC]
+    b = there[there[there_col] == there_level].set_index(keys)[METRIC]
+    both = a.to_frame("here").join(b.rename("there"), how="inner")
+    equal = int((both["here"] == both["there"]).sum())
+    commits = [subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=w).stdout.strip()
+               for w in (twin_work, work)]  # fmt: skip
+    where = "at the same commit" if commits[0] == commits[1] else "at another commit"
+    return (
+        f"The {here_word} half of this study is the same {len(both)} trial configs as "
+        f"{other}'s {there_word} half, run {where} from another fresh clone: {equal} of "
+        f"{len(both)} final errors are equal (both reports' trials.parquet, joined on loss, "
+        "noise and seed)."
+    )
+
+
+def run_line(work: Path, name: str, context: str, twin: bool) -> str:
     """Where, when and how the study ran (from its log and its clone)."""
     log = (work / "study.log").read_text()
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.+)", log)
@@ -127,7 +156,9 @@ def run_line(work: Path, name: str, context: str) -> str:
         f"{datetime.now(UTC):%Y-%m-%d}, commit `{commit}`, from a clean clone: `make venv && "
         f"/usr/bin/time -v .venv/bin/study run search_spaces/{name}.yaml > study.log 2>&1` "
         f"({wall.group(1).strip() if wall else '?'} wall), then `.venv/bin/study report "
-        f"{name}` and `.venv/bin/python benchmarks/axis_findings.py WORKDIR --study {name}`."
+        f"{name}` and `.venv/bin/python benchmarks/axis_findings.py WORKDIR --study {name}"
+        + (f" --twin {TWINS[name][1].upper()}_WORKDIR" if twin else "")
+        + "`."
         + (f" {context}" if context else "")
     )
 
@@ -158,12 +189,16 @@ def main() -> None:
     parser.add_argument("--study", choices=sorted(AXES), required=True)
     parser.add_argument("--out", type=Path, default=Path("docs/findings"))
     parser.add_argument("--context", default="", help="what else ran on the machine meanwhile")
+    parser.add_argument("--twin", type=Path,
+                        help="the workdir of the study that shares trial configs with this "
+                        "one (digits_optim: digits_arch's), to check they repeat")  # fmt: skip
     args = parser.parse_args()
     name, axis = args.study, AXES[args.study]
     work = args.workdir.resolve()
     reports = work / "reports" / name
     comp = pd.read_csv(reports / "comparisons.csv")
     trials = pd.read_parquet(reports / "trials.parquet")
+    twin = f" {twin_sentence(name, trials, work, args.twin.resolve())}" if args.twin else ""
     answer = (reports / "answer.txt").read_text().strip().splitlines()
     dep = dependence(trials, "ce", axis)
     keys = [axis.column, "noise.kind", "noise.rate"]
@@ -186,7 +221,7 @@ def main() -> None:
         "smallest gain of interest 1 point. minent and mixent at the second paper's settings "
         "under the plain reading (docs/losses.md).",
         "",
-        run_line(work, name, args.context),
+        run_line(work, name, args.context, args.twin is not None),
         "",
         "## The claim",
         "",
@@ -204,7 +239,7 @@ def main() -> None:
         "",
         *dependence_lines(dep, axis),
         "",
-        axis.other,
+        axis.other + twin,
         "",
         f"## Per loss × {axis.word} × noise setting (paired, simultaneous intervals)",
         "",
