@@ -42,7 +42,8 @@ rows' model); `--variances rows` judges with the rows' model (`maxt`). A further
 calibrates time to target (`analysis.targets`) with two identical losses. Monte-Carlo sd of
 a rate p: √(p(1 − p)/SIMS).
 
-`--bound` asks how much power the variances' information allows at m = 42, n = 5: the
+`--bound` asks how much power and how narrow an interval the variances' information allows
+at m = 42, n = 5 (or C candidates × 6 settings at N seeds: `--bound-shape C --bound-n N`): the
 signal studies (in `het` with the gain on a noisy candidate, as above, and on a stable one)
 judged by the same max-t family six ways, with the rows' model's variances; with each row's
 variance from a fixed-effects gamma GLM (statsmodels, log link) of the rows' sample
@@ -52,8 +53,10 @@ same GLM told the scenario's levels exactly (`hom`, `t3`: one variance; `het`: t
 level and which candidates are the noisy ones); with the losses' own variances, a level per
 setting and per loss fitted by maximum likelihood on the rows' differences and their
 covariances (`benchmarks/loss_variances.py`: `het`'s true structure, with no prior and no
-row term); with the losses' model of `analysis.loss_variances` (random effects); and with
-the true variances (known, ν = 10⁶).
+row term); with the losses' model of `analysis.loss_variances` (random effects; also with two rows
+per setting, where `seedmodel.fit` would not use it); and with the true variances (known,
+ν = 10⁶). A way that does not settle on a study judges it with the rows' model, and the
+output counts those studies.
 """
 
 from __future__ import annotations
@@ -244,15 +247,17 @@ def model_checks(sims: int, rng: np.random.Generator) -> list[str]:
 
 
 def information_bound(
-    scenario: str, n: int, sims: int, draws: int, rng: np.random.Generator, gaining: int = 0
-) -> tuple[dict[str, tuple[float, float, float]], float]:
-    """Power, its Monte-Carlo sd and P(false gain/loss) of the signal studies at m = 42 with
-    the model's, the gamma GLM's and the true variances (module docstring, `--bound`); the
+    scenario: str, n: int, sims: int, draws: int, rng: np.random.Generator, gaining: int = 0,
+    c: int = 7,
+) -> tuple[dict[str, tuple[float, float, float, float]], float, dict[str, int]]:  # fmt: skip
+    """Power, its Monte-Carlo sd, P(false gain/loss) and the median width against per-row
+    Bonferroni of the signal studies of c candidates × 6 settings at n seeds with the
+    model's, the gamma GLM's and the true variances (module docstring, `--bound`); the
     candidate `gaining` carries the signal (0 is one of `het`'s noisy losses). Also the mean
-    ratio of the gaining rows' moderated variance to the true one (1 for an unbiased one)."""
+    ratio of the gaining rows' moderated variance to the true one (1 for an unbiased one), and
+    per way the studies it did not settle on (judged with the rows' model instead)."""
     import statsmodels.api as sm
 
-    c = 7
     sd = loss_sd(scenario, c)
     row_sd = np.sqrt(sd[:, 1:] ** 2 + sd[:, :1] ** 2).ravel()
     signal = np.zeros((SETTINGS, c))
@@ -272,6 +277,8 @@ def information_bound(
                               "losses' variances, random effects", "known")
     }  # fmt: skip
     false = dict.fromkeys(found, 0)
+    widths: dict[str, list[np.ndarray]] = {name: [] for name in found}
+    unsettled = dict.fromkeys(found, 0)  # studies judged with the rows' model instead
     off: list[float] = []  # moderated / true variance of the gaining rows
     for k in range(sims):
         rows = rows_of(draw(scenario, sd, n, rng), signal)
@@ -287,10 +294,19 @@ def information_bound(
         names = [str(j) for j in range(c)]
         settings = [Setting.of([r.diffs for r in rows[k * c : (k + 1) * c]], names)
                     for k in range(SETTINGS)]  # fmt: skip
-        v, df = loss_variances.fixed_effects(settings)
-        ways["losses' variances, fixed effects"] = (np.sqrt(v / n), df, None)
-        losses = seedmodel.fit(rows, "losses")
-        ways["losses' variances, random effects"] = (losses.se, losses.df, losses.wcorr)
+        try:
+            v, df = loss_variances.fixed_effects(settings)
+            fixed = (np.sqrt(v / n), df, None)
+        except np.linalg.LinAlgError:  # a level runs off to 0 (two rows, few seeds)
+            fixed = (np.full(len(s2), math.nan),) * 2 + (None,)
+        if not np.all(np.isfinite(fixed[0]) & np.isfinite(fixed[1])):
+            unsettled["losses' variances, fixed effects"] += 1
+            fixed = ways["rows' model"]
+        ways["losses' variances, fixed effects"] = fixed
+        anyway = _losses_anyway(settings, n)
+        if anyway is None:
+            unsettled["losses' variances, random effects"] += 1
+        ways["losses' variances, random effects"] = anyway or ways["rows' model"]
         ways["known"] = (row_sd / math.sqrt(n), np.full(len(s2), 1e6), None)
         for name, (se, df, wcorr) in ways.items():
             frame = pd.DataFrame({"gain": model.gain, "se": se, "df": df, "n_pairs": n})
@@ -300,9 +316,29 @@ def information_bound(
             verdict = out["verdict"].to_numpy()
             found[name].append(float(np.mean(verdict[truth > 0] == "gain")))
             false[name] += bool(np.any(np.isin(verdict[truth == 0], ("gain", "loss"))))
+            width = (out["ci_high"] - out["ci_low"]).to_numpy() / bonferroni_width(rows)
+            widths[name].append(width)
     result = {name: (float(np.mean(share)), float(np.std(share, ddof=1) / math.sqrt(sims)),
-                     false[name] / sims) for name, share in found.items()}  # fmt: skip
-    return result, float(np.mean(off))
+                     false[name] / sims, float(np.nanmedian(np.concatenate(widths[name]))))
+              for name, share in found.items()}  # fmt: skip
+    return result, float(np.mean(off)), unsettled
+
+
+def _losses_anyway(
+    settings: list[Setting], n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Standard errors, degrees of freedom and error correlation of `analysis.loss_variances`'
+    model, also where a setting has fewer rows than `seedmodel.fit` asks of it (two rows only
+    just identify the split: a bound, not the method); None where it does not settle."""
+    from analysis.loss_variances import NotSettled, moderate_losses
+
+    try:
+        mod = moderate_losses(settings)
+    except (NotSettled, np.linalg.LinAlgError):
+        return None
+    if not (np.all(np.isfinite(mod.s2)) and np.all(np.isfinite(mod.df))):
+        return None
+    return np.sqrt(mod.s2 / n), mod.df, mod.errors_corr
 
 
 def main() -> None:
@@ -329,28 +365,37 @@ def main() -> None:
         type=int,
         default=0,
         metavar="SIMS",
-        help="only the power the variances' information allows (m = 42, n = 5)",
+        help="only the power the variances' information allows (m = 42, n = 5 unless "
+        "--bound-shape / --bound-n say otherwise)",
     )
+    parser.add_argument("--bound-shape", type=int, default=7, metavar="C",
+                        help="--bound's candidates per setting (m = 6·C)")  # fmt: skip
+    parser.add_argument("--bound-n", type=int, default=5, metavar="N", help="--bound's seeds")
     args = parser.parse_args()
     if args.bound:
-        print(f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}: m = 42, n = 5, "
-              f"{args.bound} signal studies per scenario, {args.draws} max-t draws; "
+        c, n = args.bound_shape, args.bound_n
+        print(f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}: m = {c * SETTINGS}, "
+              f"n = {n}, {args.bound} signal studies per scenario, {args.draws} max-t draws; "
               f"{datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
-        print("| errors | gaining loss | variances | power at 2 sd | P(false gain/loss) |\n"
-              "|---|---|---|---|---|")  # fmt: skip
+        print("| errors | gaining loss | variances | power at 2 sd | P(false gain/loss) "
+              "| width vs Bonferroni |\n|---|---|---|---|---|---|")  # fmt: skip
         notes = []
         for scenario in args.only:
             # in het the gain sits on a noisy loss (candidate 0) or on a stable one (the last)
-            places = {"noisy": 0, "stable": 6} if scenario == "het" else {"any": 0}
+            places = {"noisy": 0, "stable": c - 1} if scenario == "het" else {"any": 0}
             for place, gaining in places.items():
-                rows, off = information_bound(scenario, 5, args.bound, args.draws,
-                                              np.random.default_rng(20261206), gaining)  # fmt: skip
-                for name, (power, power_sd, false) in rows.items():
+                rng = np.random.default_rng(20261206)
+                found = information_bound(scenario, n, args.bound, args.draws, rng, gaining, c)
+                rows, off, unsettled = found
+                for name, (power, power_sd, false, width) in rows.items():
                     print(f"| {scenario} | {place} | {name} | {power:.3f} ± {power_sd:.3f} "
-                          f"| {pm(false, args.bound)} |", flush=True)  # fmt: skip
+                          f"| {pm(false, args.bound)} | {width:.3f} |", flush=True)  # fmt: skip
                 notes.append(f"{scenario}, gaining loss {place}: the model's variance of the "
                              f"gaining rows is {off:.3f} times the true one "
                              f"(mean over rows and studies)")  # fmt: skip
+                notes += [f"{scenario}, gaining loss {place}: {name} did not settle in {k} of "
+                          f"{args.bound} studies (judged with the rows' model there)"
+                          for name, k in unsettled.items() if k]  # fmt: skip
         print("\n" + "\n".join(notes))
         return
     if args.model_checks:
