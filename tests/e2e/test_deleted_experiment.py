@@ -39,6 +39,11 @@ def _run(tmp_path: Path, root: Path, uri: str) -> None:
     client = MlflowClient(uri)
 
     def started() -> bool:
+        # a driver that ended before any trial got going fails here with its own words, not
+        # after the whole wait as "no trial reached epoch 2"
+        if driver.poll() is not None:
+            _out, err = driver.communicate()
+            raise AssertionError(f"the driver exited {driver.returncode}: {err[-3000:]}")
         exp = client.get_experiment_by_name("gone")
         if exp is None:
             return False
