@@ -116,6 +116,12 @@ def dependence(trials: pd.DataFrame, reference: str, axis: Axis) -> pd.DataFrame
     return out.drop(columns=["se"])
 
 
+def commit_of(where: Path) -> str:
+    """The short commit of the clone at `where`."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=where).stdout.strip()  # fmt: skip
+
+
 TWINS = {  # a study's half, and the half of another study that runs the same trial configs
     "digits_optim": (("optim.name", "sgd", "SGD"), "digits_arch",
                      ("model.name", "resnet18", "ResNet-18")),
@@ -133,10 +139,7 @@ def twin_sentence(name: str, trials: pd.DataFrame, work: Path, twin_work: Path) 
     b = there[there[there_col] == there_level].set_index(keys)[METRIC]
     both = a.to_frame("here").join(b.rename("there"), how="inner")
     equal = int((both["here"] == both["there"]).sum())
-    commits = [subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=w).stdout.strip()
-               for w in (twin_work, work)]  # fmt: skip
-    where = "at the same commit" if commits[0] == commits[1] else "at another commit"
+    where = "at the same commit" if commit_of(twin_work) == commit_of(work) else "at another commit"
     return (
         f"The {here_word} half of this study is the same {len(both)} trial configs as "
         f"{other}'s {there_word} half, run {where} from another fresh clone: {equal} of "
@@ -149,8 +152,7 @@ def run_line(work: Path, name: str, context: str, twin: bool) -> str:
     """Where, when and how the study ran (from its log and its clone)."""
     log = (work / "study.log").read_text()
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.+)", log)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=work).stdout.strip()  # fmt: skip
+    commit = commit_of(work)
     return (
         f"Run on {platform.machine()} ({platform.node()}, 2 cores, no GPU), "
         f"{datetime.now(UTC):%Y-%m-%d}, commit `{commit}`, from a clean clone: `make venv && "
