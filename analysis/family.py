@@ -3,8 +3,10 @@ statsmodels for Benjamini–Hochberg and the planning figures):
 
 * `maxt-losses` (the default) and `maxt`: each row's moderated standard error and degrees of
   freedom from the seed-level model (`analysis.seedmodel`: each loss's own variance per
-  setting, `analysis.loss_variances`, or each row's, `analysis.variances`; `maxt-losses`
-  uses the rows' where a setting has fewer than three rows), and one critical value c for
+  setting, `analysis.loss_variances`, or each row's, `analysis.variances`; with two rows in
+  every setting `maxt-losses` uses a level per setting and per loss,
+  `analysis.scale_variances`, and the rows' variances where a setting has fewer than three
+  rows otherwise), and one critical value c for
   the family from the joint distribution of its t statistics (`analysis.maxt`): the
   intervals gain ± c·se cover every true gain of the family at once with probability
   1 − α. `tost_low`..`tost_high` is

@@ -37,7 +37,9 @@ sharing two seeds. One row alone cannot split σ²_c + σ²_0; two rows give thr
 a single covariance, and the quasi-likelihood's normal approximation of its log fails
 there: in the calibration (docs/analysis.md), 2 candidates × 6 settings in `het` left
 every interval holding together in only 93.7 % of studies at n = 5. `identified` says
-whether a study qualifies; where it does not, `seedmodel.fit` uses the rows' variances.
+whether a study qualifies; where it does not, `seedmodel.fit` uses a level per setting and
+per loss (`analysis.scale_variances`) when every setting has two rows, else the rows'
+variances.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis import scale_variances
 from analysis.answer import number, unit
 from analysis.family import METHOD_NAMES
 from analysis.meta import META_METHOD
@@ -18,14 +19,14 @@ def methods(cfg: Any, comparisons: pd.DataFrame, n_trends: int, sequential: bool
     """`cfg`: the report's `Settings`; `comparisons`: `analysis.stats.compare`'s table."""
     sizes = comparisons.groupby("family")["family_size"].max().to_dict() if len(comparisons) else {}
     used, why = cfg.family_method, ""
-    if (
-        used == "maxt-losses"
-        and "method" in comparisons
-        and not (comparisons["method"] == METHOD_NAMES[used]).all()
-    ):
-        # the rows' variances: fewer than three rows in a setting, or a fit that did not
-        # settle; the method column says which
-        used, why = "maxt", str(comparisons["method"].iloc[0]).removeprefix(METHOD_NAMES["maxt"])
+    has_method = len(comparisons) and "method" in comparisons
+    said = str(comparisons["method"].iloc[0]) if has_method else ""
+    if used == "maxt-losses" and said.startswith(METHOD_NAMES["maxt"]):
+        # the rows' variances: too few rows in a setting, or a fit that did not settle;
+        # the method column says which
+        used, why = "maxt", said.removeprefix(METHOD_NAMES["maxt"])
+    elif used == "maxt-losses" and scale_variances.NAME in said:
+        used = "two-rows"
     text = [*_pairs(), _intervals(cfg, sizes, used, why), _verdicts(cfg), _alpha(cfg, sizes)]
     if n_trends:
         text.append(
@@ -73,6 +74,8 @@ def _intervals(cfg: Any, sizes: dict[str, int], used: str, why: str = "") -> str
     level = f"{100 * (1 - cfg.alpha):g} %"
     families = ", ".join(f"{k} ({int(v)} row{'s' if int(v) != 1 else ''})"
                          for k, v in sizes.items()) or "none"  # fmt: skip
+    name = (f"{METHOD_NAMES['maxt-losses']} ({scale_variances.NAME})" if used == "two-rows"
+            else METHOD_NAMES[used])  # fmt: skip
     if used == "bonferroni":
         how = ("each row's own paired t on pairs − 1 degrees of freedom, gain ± t(df, 1 − "
                "α/(2m))·se, m the rows of its family")  # fmt: skip
@@ -87,6 +90,18 @@ def _intervals(cfg: Any, sizes: dict[str, int], used: str, why: str = "") -> str
             "rows' correlation and the moderated degrees of freedom (Hothorn, Bretz & "
             "Westfall 2008)"
         )
+    elif used == "two-rows":
+        how = (
+            "a seed-level model of every finished trial: each loss's own variance per setting, "
+            "as a level per setting times a level per loss (two rows per setting give too few "
+            "moments to moderate them loss by loss), by maximum likelihood on the settings' "
+            "Wishart likelihoods of their paired differences, each row's own variance checked "
+            "against its levels (analysis/scale_variances.py); a row's variance the sum of "
+            "its two losses', its degrees of freedom by Satterthwaite's rule; gain ± c·se with "
+            "c the (1 − α) quantile of max |t| over the family, simulated from the rows' "
+            "correlation with the variance estimates drawn independently (Hothorn, Bretz & "
+            "Westfall 2008)"
+        )
     else:
         how = (
             "a seed-level model of every finished trial: the rows' variances of paired "
@@ -99,7 +114,7 @@ def _intervals(cfg: Any, sizes: dict[str, int], used: str, why: str = "") -> str
         )
         how += why  # " (why the losses' variances were not used)", where they were asked for
     return (
-        f"Intervals ({METHOD_NAMES[used]}): `ci_low`..`ci_high` are simultaneous "
+        f"Intervals ({name}): `ci_low`..`ci_high` are simultaneous "
         f"{level} intervals per family — {families} — by {how}. All intervals of a family "
         f"cover their true gains at once with probability ≥ {level}. The row's own "
         f"unadjusted interval ({cfg.ci_method}) is in comparisons.csv and is not read for any "

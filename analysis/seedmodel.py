@@ -16,8 +16,9 @@ reference with extra seeds, keeps its pairing. The differences of row i have var
 freedom and moderated over all rows (`fit(rows, "rows")`, `analysis.variances`; the
 report's `--family-method maxt`), or each loss's own variance per setting, which the
 covariances between a setting's rows identify (`fit(rows, "losses")`,
-`analysis.loss_variances`; the report's default, `maxt-losses`; both calibrated in
-docs/analysis.md). Rows of one setting share the
+`analysis.loss_variances`; the report's default, `maxt-losses`; with two rows in every
+setting, too few to moderate them loss by loss, a level per setting and per loss,
+`analysis.scale_variances`; all calibrated in docs/analysis.md). Rows of one setting share the
 reference's trials, so their estimates are correlated:
 
     Cov(ĝ_i, ĝ_j) = σ²(reference, setting) · n_ij / (n_i n_j),
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis import loss_variances
+from analysis import loss_variances, scale_variances
 from analysis.variances import moderate
 
 
@@ -105,9 +106,10 @@ class Fit:
     df: np.ndarray
     corr: np.ndarray
     components: dict[str, float]
-    wcorr: np.ndarray
+    wcorr: np.ndarray | None  # None: the variance estimates' errors drawn independently
     variances: str = "rows"  # the variance model used (`losses` falls back to `rows`)
     fallback: str = ""  # why `losses` fell back to `rows`
+    detail: str = ""  # which of the losses' models: "" or the two-row one's name
 
 
 VARIANCES = ("rows", "losses")
@@ -118,7 +120,9 @@ def fit(rows: Sequence[Row], variances: str = "rows") -> Fit:
     with fewer than 2 pairs, or whose differences are all equal, gets no interval.
     `variances`: `rows` moderates each row's variance of differences
     (`analysis.variances`); `losses` moderates each loss's own variance per setting
-    (`analysis.loss_variances`), where every setting identifies them, else as `rows`."""
+    (`analysis.loss_variances`), where every setting identifies them; where every setting
+    has two rows, as a level per setting and per loss (`analysis.scale_variances`, `detail`
+    names it) if the study takes it; else as `rows` (`fallback` says why)."""
     if variances not in VARIANCES:
         raise ValueError(f"variances {variances!r}: allowed {', '.join(VARIANCES)}")
     n = np.array([len(r.diffs) for r in rows], dtype=float)
@@ -127,49 +131,59 @@ def fit(rows: Sequence[Row], variances: str = "rows") -> Fit:
     has = np.isfinite(s2) & (s2 > 0)
     se, df = np.full(len(rows), math.nan), np.full(len(rows), math.nan)
     kept = [i for i in range(len(rows)) if has[i]]
-    by_losses, ref, fallback = _by_losses(rows, kept) if variances == "losses" else (None, None, "")
+    by_losses, ref, fallback, detail = (
+        _by_losses(rows, kept) if variances == "losses" else (None, None, "", "")
+    )
     mod = by_losses or moderate(s2[has], n[has] - 1, [str(rows[i].setting) for i in kept],
                                 [rows[i].candidate for i in kept])  # fmt: skip
     v = np.full(len(rows), math.nan)
     v[has], df[has] = mod.s2, mod.df
     se[has] = np.sqrt(v[has] / n[has])
-    wcorr = np.eye(len(rows))
-    wcorr[np.ix_(has, has)] = mod.errors_corr
+    wcorr: np.ndarray | None = None  # the variance estimates drawn independently
+    if mod.errors_corr is not None:
+        wcorr = np.eye(len(rows))
+        wcorr[np.ix_(has, has)] = mod.errors_corr
     return Fit(gain, se, df, correlation(rows, v, ref), mod.components, wcorr,
-               "losses" if by_losses is not None else "rows", fallback)  # fmt: skip
+               "losses" if by_losses is not None else "rows", fallback, detail)  # fmt: skip
 
 
 def _by_losses(
     rows: Sequence[Row], kept: Sequence[int]
-) -> tuple[loss_variances.LossModerated, np.ndarray, str] | tuple[None, None, str]:
+) -> tuple[loss_variances.LossModerated, np.ndarray, str, str] | tuple[None, None, str, str]:
     """The losses' model for the rows `kept` (their order), with each row's reference
-    variance (nan elsewhere); (None, None, why) where a setting does not identify it or the
-    fit does not settle."""
+    variance (nan elsewhere) and which model it is; (None, None, why, "") where a setting
+    does not identify it or the fit does not settle. Where every setting has fewer than
+    `loss_variances.MIN_ROWS` rows, the levels per setting and per loss of
+    `analysis.scale_variances`."""
     by_setting: dict[tuple[object, ...], list[int]] = {}
     for i in kept:
         by_setting.setdefault(rows[i].setting, []).append(i)
     settings = [loss_variances.Setting.of([rows[i].diffs for i in idx],
                                           [rows[i].candidate for i in idx])
                 for idx in by_setting.values()]  # fmt: skip
-    if not settings or not loss_variances.identified(settings):
-        return (
-            None,
-            None,
-            f"the losses' variances need {loss_variances.MIN_ROWS} rows in every setting",
-        )
+    detail = ""
     try:
-        mod = loss_variances.moderate_losses(settings)
+        if settings and loss_variances.identified(settings):
+            mod = loss_variances.moderate_losses(settings)
+        elif settings and all(len(s.candidates) < loss_variances.MIN_ROWS for s in settings):
+            mod, detail = scale_variances.moderate_scales(settings), scale_variances.NAME
+        else:
+            return (None, None, f"the losses' variances need {loss_variances.MIN_ROWS} rows "
+                    "in every setting", "")  # fmt: skip
+    except scale_variances.NotScaled as error:
+        return (None, None, f"the losses' variances need {loss_variances.MIN_ROWS} rows in "
+                f"every setting; {scale_variances.NAME}: {error}", "")  # fmt: skip
     except (loss_variances.NotSettled, np.linalg.LinAlgError) as error:
-        return None, None, f"the losses' variances did not settle: {type(error).__name__}"
+        return None, None, f"the losses' variances did not settle: {type(error).__name__}", ""
     if not (np.all(np.isfinite(mod.s2)) and np.all(np.isfinite(mod.df))):
-        return None, None, "the losses' variances did not settle: non-finite estimates"
+        return None, None, "the losses' variances did not settle: non-finite estimates", ""
     order = np.argsort([i for idx in by_setting.values() for i in idx])  # back to `kept`'s order
     ref = np.full(len(rows), math.nan)
     ref[np.asarray(sorted(kept))] = mod.reference_s2[order]
+    corr = None if mod.errors_corr is None else mod.errors_corr[np.ix_(order, order)]
     return loss_variances.LossModerated(
-        mod.s2[order], mod.df[order], mod.components,
-        mod.errors_corr[np.ix_(order, order)], mod.reference_s2[order],
-    ), ref, ""  # fmt: skip
+        mod.s2[order], mod.df[order], mod.components, corr, mod.reference_s2[order],
+    ), ref, "", detail  # fmt: skip
 
 
 def correlation(

@@ -10,8 +10,9 @@ A diverged trial is a result at its chance-level value (`study.training.finals`)
 * `gain`: mean paired difference; `se`, `df`: its standard error and degrees of freedom,
   by `family_method` (`analysis.family`): `maxt-losses` (default), the seed-level model of
   `analysis.seedmodel` with each loss's own variance per setting, moderated over the study
-  (`analysis.loss_variances`; the rows' variances where a setting has fewer than three
-  rows, and `method` says so); `maxt`, the same model with each row's variance moderated
+  (`analysis.loss_variances`; with two rows in every setting, a level per setting and per
+  loss, `analysis.scale_variances`; else the rows' variances where a setting has fewer than
+  three rows, and `method` says which); `maxt`, the same model with each row's variance moderated
   (`analysis.variances`); `bonferroni`, the row's own sd / √n on n − 1;
 * `family`: `confirmatory` (the `primary` candidates) or `exploratory` (the others) when a
   primary set is given, else `all`; each family has its own simultaneous intervals at level
@@ -182,7 +183,7 @@ def compare(
     table["method"] = fam.METHOD_NAMES[family_method]
     out, corr, components, used, why = _families(table, rows, family_method, alpha, seed,
                                                   draws, family_size)  # fmt: skip
-    if used != family_method:
+    if used != family_method or why:
         out["method"] = f"{fam.METHOD_NAMES[used]} ({why})"
     out = fam.finish(out, alpha, min_effect, planning=describe)
     return Comparison(out[order].reset_index(drop=True), corr, components)
@@ -197,13 +198,13 @@ def _families(
     `maxt` where a setting does not identify its losses' variances)."""
     components: dict[str, float] = {}
     used, why = method, ""
-    wcorr = np.eye(len(rows))
+    wcorr: np.ndarray | None = np.eye(len(rows))
     if method in fam.MODEL_METHODS:
         model = seedmodel.fit(rows, fam.MODEL_METHODS[method])
         table["se"], table["df"] = model.se, model.df
         corr, components, wcorr = model.corr, model.components, model.wcorr
         used = next(k for k, v in fam.MODEL_METHODS.items() if v == model.variances)
-        why = model.fallback
+        why = model.fallback or model.detail
     else:  # each row's own variance; the correlation is only what `analysis.trends` combines
         own = table["se"].to_numpy(float) ** 2 * table["n_pairs"].to_numpy(float)
         corr = seedmodel.correlation(rows, np.where(own > 0, own, np.nan))
@@ -216,8 +217,8 @@ def _families(
         if method == "bonferroni":
             parts.append(fam.bonferroni(sub, alpha, family_size))
         else:
-            parts.append(fam.max_t(sub, corr[np.ix_(pick, pick)], alpha, seed, draws,
-                                   wcorr[np.ix_(pick, pick)]))  # fmt: skip
+            drawn = None if wcorr is None else wcorr[np.ix_(pick, pick)]
+            parts.append(fam.max_t(sub, corr[np.ix_(pick, pick)], alpha, seed, draws, drawn))
     return pd.concat(parts).sort_index(), corr, components, used, why
 
 

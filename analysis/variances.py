@@ -61,7 +61,7 @@ class Moderated:
     s2: np.ndarray
     df: np.ndarray
     components: dict[str, float]
-    errors_corr: np.ndarray
+    errors_corr: np.ndarray | None  # None: not modelled (drawn independently)
 
 
 def trigamma_inverse(y: np.ndarray) -> np.ndarray:

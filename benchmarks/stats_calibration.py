@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/stats_calibration.py [SIMS] [--draws D] [--only SCENARIO]
     .venv/bin/python benchmarks/stats_calibration.py --time-to-target SIMS | --model-checks SIMS
-    .venv/bin/python benchmarks/stats_calibration.py --bound SIMS
+    .venv/bin/python benchmarks/stats_calibration.py --bound SIMS | --off-levels SIMS
 
 A simulated study is what one report judges at once: C candidates and a reference in S = 6
 settings, n seeds; every loss's trial at (setting, seed) is
@@ -37,8 +37,11 @@ The verdicts come from the functions `compare_losses` runs (`analysis.seedmodel.
 study; `--draws` Monte-Carlo draws for each study's critical value (the report uses 100,000;
 the Monte-Carlo error of c at 20,000 is ≈ 1 %, not a bias). The variances are the report's
 default's, `seedmodel.fit`'s losses' model (`analysis.loss_variances`, `--family-method
-maxt-losses`; with fewer than three rows per setting, as at m = 12, it falls back to the
-rows' model); `--variances rows` judges with the rows' model (`maxt`). A further row
+maxt-losses`; with two rows in every setting, as at m = 12, a level per setting and per loss,
+`analysis.scale_variances`); `--variances rows` judges with the rows' model (`maxt`).
+`--off-levels` puts one loss's variance off those levels: `hom` with the last candidate's sd
+3× or 10× in the first setting only, a null row, and counts the studies in which the
+default declined its levels (the rows' check, `analysis.scale_variances`). A further row
 calibrates time to target (`analysis.targets`) with two identical losses. Monte-Carlo sd of
 a rate p: √(p(1 − p)/SIMS).
 
@@ -161,17 +164,20 @@ def rates(
     draws: int,
     rng: np.random.Generator,
     variances: str = "rows",
+    off: float = 1.0,
 ) -> dict:
     sd = loss_sd(scenario, c)
+    sd[0, -1] *= off  # `--off-levels`: the last candidate's sd × off in the first setting only
     row_sd = np.sqrt(sd[:, 1:] ** 2 + sd[:, :1] ** 2)  # sd of each row's paired differences
     signal = np.zeros((SETTINGS, c))
     signal[:, 0] = 2 * row_sd[:, 0]
     edge = MIN_EFFECT * np.where(np.arange(SETTINGS * c).reshape(SETTINGS, c) % 2, -1.0, 1.0)
-    false = miss = equiv = 0
+    false = miss = equiv = declined = 0
     found, ratios = [], []
     for k in range(sims):
         rows = rows_of(draw(scenario, sd, n, rng), signal)
         out = judge(rows, k, draws, variances)
+        declined += bool(off != 1.0 and seedmodel.fit(rows, variances).fallback)
         verdict, truth = out["verdict"].to_numpy(), signal.ravel()
         false += bool(np.any(np.isin(verdict[truth == 0], ("gain", "loss")))
                       or np.any(verdict[truth > 0] == "loss"))  # fmt: skip
@@ -182,7 +188,8 @@ def rates(
         equiv += bool(np.any(out["verdict"] == "equivalent"))
     width = float(np.nanmedian(np.concatenate(ratios)))
     return {"false": false / sims, "miss": miss / sims, "equiv": equiv / sims,
-            "power": float(np.mean(found)), "width": width}  # fmt: skip
+            "power": float(np.mean(found)), "width": width,
+            "declined": declined / sims}  # fmt: skip
 
 
 def time_to_target_rates(sims: int, draws: int, rng: np.random.Generator) -> dict:
@@ -371,7 +378,13 @@ def main() -> None:
     parser.add_argument("--bound-shape", type=int, default=7, metavar="C",
                         help="--bound's candidates per setting (m = 6·C)")  # fmt: skip
     parser.add_argument("--bound-n", type=int, default=5, metavar="N", help="--bound's seeds")
+    parser.add_argument("--off-levels", type=int, default=0, metavar="SIMS",
+                        help="only the rows' check of their levels: `hom` with one loss's sd "
+                        "3x and 10x in one setting, SIMS studies per row")  # fmt: skip
     args = parser.parse_args()
+    if args.off_levels:
+        off_levels(args)
+        return
     if args.bound:
         c, n = args.bound_shape, args.bound_n
         print(f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}: m = {c * SETTINGS}, "
@@ -437,6 +450,28 @@ def main() -> None:
         f"\nRates ± their Monte-Carlo sd; width: median over rows of the ratio; power: share "
         f"of the 6 signal rows labelled gain. Wall time {time.monotonic() - start:.0f} s"
     )
+
+
+def off_levels(args: argparse.Namespace) -> None:
+    """`hom` with the last candidate's sd multiplied by 3 or 10 in the first setting only: a
+    variance off any level per setting and per loss, on a row whose true gain is 0. Per
+    shape, n and factor: the rates of `rates` and the share of signal studies in which the
+    default's variance model declined its levels (judged with the rows' variances)."""
+    sims = args.off_levels
+    print(f"# benchmarks/stats_calibration.py {' '.join(sys.argv[1:])}: {sims} studies per row "
+          f"and kind, `hom` with one row's loss off its levels; variances by {args.variances}; "
+          f"{datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
+    print("| rows m | n | sd × | P(false gain/loss) | P(any CI misses) | P(equivalent \\| "
+          "±min_effect) | width vs Bonferroni | power at 2 sd | levels declined |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(20261208)
+    for c in args.shapes:
+        for n in args.n:
+            for off in (3.0, 10.0):
+                r = rates("hom", c, n, sims, args.draws, rng, args.variances, off)
+                print(f"| {c * SETTINGS} | {n} | {off:g} | {pm(r['false'], sims)} "
+                      f"| {pm(r['miss'], sims)} | {pm(r['equiv'], sims)} | {r['width']:.3f} "
+                      f"| {r['power']:.3f} | {r['declined']:.3f} |", flush=True)  # fmt: skip
 
 
 def pm(p: float, sims: int) -> str:

@@ -137,7 +137,12 @@ def test_compare_losses_with_the_losses_model_names_it_and_its_fallback() -> Non
     assert by_losses["df"].median() > by_rows["df"].median()
     two = compare_losses(trials[trials["loss_label"] != "b"], "top1_error",
                          family_method="maxt-losses", **kw)  # fmt: skip
-    assert two["method"].iloc[0] == (
+    assert two["method"].iloc[0] == (  # two rows everywhere: analysis.scale_variances
+        METHOD_NAMES["maxt-losses"] + " (a level per setting and per loss, two rows per setting)"
+    )
+    mixed = trials[(trials["loss_label"] != "b") | (trials["cell"] != 0)]  # 2 rows, then 3
+    mixed = compare_losses(mixed, "top1_error", family_method="maxt-losses", **kw)
+    assert mixed["method"].iloc[0] == (
         METHOD_NAMES["maxt"] + " (the losses' variances need 3 rows in every setting)"
     )
 
@@ -196,7 +201,8 @@ def test_the_methods_text_names_the_variances_used_and_why() -> None:
     three = compare_losses(trials, "top1_error", **kw)
     text = methods(cfg, three, 0, False).text
     assert "each loss's own variance per setting" in text and "need 3 rows" not in text
-    two = compare_losses(trials[trials["loss_label"] != "c"], "top1_error", **kw)
-    text = methods(cfg, two, 0, False).text
+    mixed = compare_losses(trials[(trials["loss_label"] != "c") | (trials["cell"] != 0)],
+                           "top1_error", **kw)  # fmt: skip
+    text = methods(cfg, mixed, 0, False).text
     assert "the rows' variances of paired differences" in text
     assert "(the losses' variances need 3 rows in every setting)" in text
