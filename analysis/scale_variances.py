@@ -46,7 +46,7 @@ from analysis.loss_variances import LossModerated, Setting, row_variances, score
 
 NAME = "a level per setting and per loss, two rows per setting"
 CHECK_LEVEL = 0.05  # the rows' check of their levels (module docstring)
-ITERATIONS, TOLERANCE, BOUND = 100, 1e-8, 20.0
+MAX_ITERATIONS, TOLERANCE, BOUND = 1000, 1e-8, 20.0
 
 
 class NotScaled(ValueError):
@@ -137,7 +137,7 @@ def _fit(settings: Sequence[Setting], x: np.ndarray, parts: Sequence[slice]) -> 
         start[k] = np.log(max(float(np.trace(s.scatter)) / s.df / len(s.candidates), 1e-300) / 2)
     res = optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
                             bounds=[(t - BOUND, t + BOUND) for t in start],
-                            options={"maxiter": ITERATIONS * 10, "gtol": TOLERANCE})  # fmt: skip
+                            options={"maxiter": MAX_ITERATIONS, "gtol": TOLERANCE})  # fmt: skip
     if not res.success:
         raise NotScaled(f"the levels did not converge: {res.message}")
     return np.asarray(res.x)

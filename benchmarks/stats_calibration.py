@@ -118,11 +118,12 @@ def rows_of(errors: np.ndarray, gains: np.ndarray) -> list[seedmodel.Row]:
 
 
 def judge(
-    rows: list[seedmodel.Row], seed: int, draws: int, variances: str = "rows"
-) -> pd.DataFrame:
+    rows: list[seedmodel.Row], seed: int, draws: int, variances: str = "rows",
+    model: seedmodel.Fit | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """`compare_losses`' intervals and verdicts for one family of rows (its maxt path), with
-    the variance model `variances` of `seedmodel.fit`."""
-    model = seedmodel.fit(rows, variances)
+    the variance model `variances` of `seedmodel.fit` (or its `model` of the rows, fitted)."""
+    model = model or seedmodel.fit(rows, variances)
     frame = pd.DataFrame({"gain": model.gain, "se": model.se, "df": model.df,
                           "n_pairs": [len(r.diffs) for r in rows]})  # fmt: skip
     out = family.max_t(frame, model.corr, ALPHA, seed, draws, model.wcorr)
@@ -176,8 +177,9 @@ def rates(
     found, ratios = [], []
     for k in range(sims):
         rows = rows_of(draw(scenario, sd, n, rng), signal)
-        out = judge(rows, k, draws, variances)
-        declined += bool(off != 1.0 and seedmodel.fit(rows, variances).fallback)
+        model = seedmodel.fit(rows, variances)
+        out = judge(rows, k, draws, variances, model)
+        declined += bool(model.fallback)
         verdict, truth = out["verdict"].to_numpy(), signal.ravel()
         false += bool(np.any(np.isin(verdict[truth == 0], ("gain", "loss")))
                       or np.any(verdict[truth > 0] == "loss"))  # fmt: skip
